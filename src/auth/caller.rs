@@ -1,0 +1,146 @@
+//! The `Caller`: the identity and rights a request carries, read from its bearer token.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{AuthMode, GRAPH_APP_ID};
+use crate::clock::wall_clock_now;
+use crate::error::GraphError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerKind {
+    /// A user signed in through a client app (`scp`).
+    Delegated,
+    /// An app acting as itself (`roles`, or no Graph permission at all).
+    Application,
+    /// `--auth off`: the tenant's all-powerful stand-in.
+    Unauthenticated,
+}
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant_id: Uuid,
+    pub kind: CallerKind,
+    /// `oid`: the user's or service principal's object id.
+    pub object_id: Option<Uuid>,
+    /// UPN for users, app display name for apps: what beta shows as `createdBy`/`modifiedBy`.
+    pub actor: Option<String>,
+    /// Delegated scopes (`scp`) or application permissions (`roles`).
+    pub permissions: Vec<String>,
+    /// Directory-role template ids (`wids`).
+    pub directory_roles: Vec<Uuid>,
+}
+
+impl Caller {
+    /// The caller `--auth off` substitutes for every request.
+    pub fn unauthenticated(tenant_id: Uuid) -> Self {
+        Caller {
+            tenant_id,
+            kind: CallerKind::Unauthenticated,
+            object_id: None,
+            actor: None,
+            permissions: Vec::new(),
+            directory_roles: Vec::new(),
+        }
+    }
+
+    pub fn has_permission(&self, value: &str) -> bool {
+        self.permissions.iter().any(|p| p.eq_ignore_ascii_case(value))
+    }
+}
+
+/// Audiences Graph accepts (`graph-protocol.md` §5.1, emulator decisions).
+fn audience_ok(aud: &Value) -> bool {
+    let ok = |s: &str| {
+        let s = s.trim_end_matches('/');
+        s.eq_ignore_ascii_case("https://graph.microsoft.com") || s.eq_ignore_ascii_case(GRAPH_APP_ID)
+    };
+    match aud {
+        Value::String(s) => ok(s),
+        Value::Array(items) => items.iter().any(|a| a.as_str().is_some_and(ok)),
+        _ => false,
+    }
+}
+
+/// Tokens whose `nbf` lies this far in the future are still accepted (clock skew).
+const CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// Reads the caller from the `Authorization` header value. `tenant_exists` answers whether the
+/// token's `tid` is served here; `default_tenant` is used when auth is off.
+pub fn authenticate(
+    authorization: Option<&str>,
+    mode: AuthMode,
+    default_tenant: Uuid,
+    tenant_exists: impl Fn(&Uuid) -> bool,
+) -> Result<Caller, GraphError> {
+    if mode == AuthMode::Off {
+        return Ok(Caller::unauthenticated(default_tenant));
+    }
+    let raw = authorization.map(str::trim).unwrap_or("");
+    let token = match raw.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ if raw.eq_ignore_ascii_case("bearer") => "",
+        _ if raw.is_empty() => "",
+        // Graph treats a non-bearer credential like a token it cannot parse.
+        _ => return Err(GraphError::TokenMalformed),
+    };
+    if token.is_empty() {
+        return Err(GraphError::TokenMissing);
+    }
+    let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(token)
+        .map_err(|_| GraphError::TokenMalformed)?
+        .claims;
+    let claims = claims.as_object().ok_or(GraphError::TokenMalformed)?;
+
+    let now = wall_clock_now().unix_timestamp();
+    let exp = claims.get("exp").and_then(Value::as_i64).ok_or(GraphError::TokenMalformed)?;
+    if exp <= now {
+        return Err(GraphError::TokenExpired);
+    }
+    if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > now + CLOCK_SKEW_SECONDS) {
+        return Err(GraphError::TokenNotYetValid);
+    }
+    if !claims.get("aud").is_some_and(audience_ok) {
+        return Err(GraphError::TokenInvalidAudience);
+    }
+    let tenant_id = claims
+        .get("tid")
+        .and_then(Value::as_str)
+        .and_then(|t| Uuid::parse_str(t).ok())
+        .filter(|t| tenant_exists(t))
+        .ok_or(GraphError::TokenInvalidIssuer)?;
+
+    let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
+    let uuid_claim = |k: &str| claims.get(k).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
+    let scopes: Option<Vec<String>> =
+        text("scp").map(|s| s.split_whitespace().map(str::to_string).collect());
+    let roles: Option<Vec<String>> = claims.get("roles").and_then(Value::as_array).map(|r| {
+        r.iter().filter_map(Value::as_str).map(str::to_string).collect()
+    });
+    let is_app_token = text("idtyp").is_some_and(|t| t.eq_ignore_ascii_case("app"));
+    let directory_roles = claims
+        .get("wids")
+        .and_then(Value::as_array)
+        .map(|w| w.iter().filter_map(Value::as_str).filter_map(|s| Uuid::parse_str(s).ok()).collect())
+        .unwrap_or_default();
+
+    let (kind, permissions, actor) = match (scopes, roles) {
+        (Some(scp), _) => {
+            (CallerKind::Delegated, scp, text("upn").or_else(|| text("unique_name")))
+        }
+        (None, Some(roles)) => (CallerKind::Application, roles, text("app_displayname")),
+        // An app token without `roles` is legitimate: the app may hold EM roles instead.
+        (None, None) if is_app_token => {
+            (CallerKind::Application, Vec::new(), text("app_displayname"))
+        }
+        (None, None) => return Err(GraphError::TokenWithoutPermissions),
+    };
+    Ok(Caller {
+        tenant_id,
+        kind,
+        object_id: uuid_claim("oid"),
+        actor,
+        permissions,
+        directory_roles,
+    })
+}

@@ -1,0 +1,30 @@
+//! Who is calling: bearer-token parsing into a `Caller`, and minting test tokens for fixture
+//! personas. Signature verification arrives with the sign-in issue; until then any well-formed
+//! JWT is read for its claims and checked for lifetime, audience and tenant (`graph-protocol.md`
+//! §5.1, §5.4).
+
+mod caller;
+pub mod token;
+
+pub use caller::{Caller, CallerKind, authenticate};
+
+/// How strictly Graph routes check callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AuthMode {
+    /// Every Graph route needs a bearer token whose claims pass Graph's checks.
+    #[default]
+    Enforce,
+    /// No token needed; the caller is treated as a Global Administrator app of the tenant.
+    Off,
+}
+
+/// Delegated and application permission values used by entitlement management
+/// (`graph-protocol.md` §5.2).
+pub mod permissions {
+    pub const READ_ALL: &str = "EntitlementManagement.Read.All";
+    pub const READ_WRITE_ALL: &str = "EntitlementManagement.ReadWrite.All";
+    pub const SUBJECT_ACCESS: &str = "EntitlementMgmt-SubjectAccess.ReadWrite";
+}
+
+/// Graph's application id, one of the audiences Graph accepts.
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";

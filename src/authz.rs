@@ -1,0 +1,329 @@
+//! Who may do what: the one table of operations and the permissions they need
+//! (`graph-protocol.md` §6), and the check that applies it.
+//!
+//! A request passes in two steps, as Graph decides delegated access (§6.1):
+//! 1. **Graph permission**: delegated callers need the scope (`scp`); application callers with the
+//!    permission (`roles`) are allowed tenant-wide at that level.
+//! 2. **Role**: delegated callers also need a directory role (`wids`) or an entitlement-management
+//!    role on the catalog (explicit or through group membership). Applications *without* the Graph
+//!    permission are allowed by their EM roles (the usual Terraform set-up, §6.1).
+//!
+//! Policy-granted rights (requestor, approver) with `EntitlementMgmt-SubjectAccess.ReadWrite`
+//! arrive with the lifecycle issue as `Access::SubjectAccess` requirements.
+
+use std::collections::BTreeSet;
+
+use uuid::{Uuid, uuid};
+
+use crate::auth::permissions::{READ_ALL, READ_WRITE_ALL};
+use crate::auth::{Caller, CallerKind};
+use crate::error::{GraphError, REASON_NO_PERMISSION, REASON_NO_ROLE};
+use crate::model::em::AppScope;
+use crate::store::TenantState;
+
+/// Directory-role template ids (`graph-protocol.md` §5.1, §6.2).
+pub mod directory_roles {
+    use uuid::{Uuid, uuid};
+    pub const GLOBAL_ADMINISTRATOR: Uuid = uuid!("62e90394-69f5-4237-9190-012177145e10");
+    pub const IDENTITY_GOVERNANCE_ADMINISTRATOR: Uuid =
+        uuid!("45d8d3c5-c802-45c6-b32a-1d70b5e1e86e");
+    pub const GLOBAL_READER: Uuid = uuid!("f2ef992c-3afb-46b9-b7cf-a126ee74c451");
+    pub const SECURITY_READER: Uuid = uuid!("5d6b6bb7-de71-4623-b4af-96380a352509");
+    pub const SECURITY_ADMINISTRATOR: Uuid = uuid!("194ae4cb-b126-40b2-bd5b-6091b380977d");
+    pub const COMPLIANCE_ADMINISTRATOR: Uuid = uuid!("17315797-102d-40b4-93e0-432062caca18");
+
+    /// Roles that manage all of entitlement management.
+    pub const ADMINS: [Uuid; 2] = [GLOBAL_ADMINISTRATOR, IDENTITY_GOVERNANCE_ADMINISTRATOR];
+    /// Roles that may read all catalog-scoped objects (`rbac-entitlement-management-catalog-reader`).
+    pub const READERS: [Uuid; 4] =
+        [GLOBAL_READER, SECURITY_READER, SECURITY_ADMINISTRATOR, COMPLIANCE_ADMINISTRATOR];
+}
+
+/// What an entitlement-management role lets its holder do (the task matrix of §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// See the catalog and everything in it.
+    Read,
+    CreateCatalog,
+    /// Edit or delete the catalog, add resources, add owners, delegate managers.
+    ManageCatalog,
+    /// Create, edit, hide and delete access packages, their role scopes and policies.
+    ManageAccessPackages,
+    /// Directly assign and remove users, view and handle requests.
+    ManageAssignments,
+    /// Only directory administrators (delegating tenant-wide roles such as Catalog creator).
+    Administer,
+}
+
+/// A built-in EM role definition (`graph-protocol.md` §6.3; names verbatim, clients look them up).
+#[derive(Debug)]
+pub struct EmRoleDefinition {
+    pub id: Uuid,
+    pub display_name: &'static str,
+    pub allowed_resource_actions: &'static [&'static str],
+    pub tasks: &'static [Task],
+    /// Whether the role is assigned tenant-wide (`/`) rather than on a catalog.
+    pub tenant_scoped: bool,
+}
+
+pub const CATALOG_OWNER: Uuid = uuid!("ae79f266-94d4-4dab-b730-feca7e132178");
+pub const CATALOG_READER: Uuid = uuid!("44272f93-9762-48e8-af59-1b5351b1d6b3");
+pub const ACCESS_PACKAGE_MANAGER: Uuid = uuid!("7f480852-ebdc-47d4-87de-0d8498384a83");
+pub const CATALOG_CREATOR: Uuid = uuid!("ba92d953-d8e0-4e39-a797-0cbedb0a89e8");
+pub const ACCESS_PACKAGE_ASSIGNMENT_MANAGER: Uuid = uuid!("e2182095-804a-4656-ae11-64734e9b7ae5");
+
+pub static EM_ROLE_DEFINITIONS: [EmRoleDefinition; 5] = [
+    EmRoleDefinition {
+        id: CATALOG_OWNER,
+        display_name: "Catalog owner",
+        allowed_resource_actions: &["microsoft.entitlementManagement/allEntities/allTasks"],
+        tasks: &[Task::Read, Task::ManageCatalog, Task::ManageAccessPackages, Task::ManageAssignments],
+        tenant_scoped: false,
+    },
+    EmRoleDefinition {
+        id: CATALOG_READER,
+        display_name: "Catalog reader",
+        allowed_resource_actions: &["microsoft.entitlementManagement/allEntities/Read"],
+        tasks: &[Task::Read],
+        tenant_scoped: false,
+    },
+    EmRoleDefinition {
+        id: ACCESS_PACKAGE_MANAGER,
+        display_name: "AccessPackages manager",
+        allowed_resource_actions: &[
+            "microsoft.entitlementManagement/AccessPackageCatalog/AccessPackage/allTasks",
+            "microsoft.entitlementManagement/AccessPackageCatalog/allEntities/Read",
+        ],
+        tasks: &[Task::Read, Task::ManageAccessPackages, Task::ManageAssignments],
+        tenant_scoped: false,
+    },
+    EmRoleDefinition {
+        id: CATALOG_CREATOR,
+        display_name: "Catalog creator",
+        allowed_resource_actions: &["microsoft.entitlementManagement/AccessPackageCatalog/Create"],
+        tasks: &[Task::CreateCatalog],
+        tenant_scoped: true,
+    },
+    EmRoleDefinition {
+        id: ACCESS_PACKAGE_ASSIGNMENT_MANAGER,
+        display_name: "AccessPackage assignment manager",
+        allowed_resource_actions: &[
+            "microsoft.entitlementManagement/AccessPackageCatalog/AccessPackage/GrantRequests/allTasks",
+            "microsoft.entitlementManagement/AccessPackageCatalog/AccessPackage/Grants/allTasks",
+            "microsoft.entitlementManagement/AccessPackageCatalog/allEntities/Read",
+        ],
+        tasks: &[Task::Read, Task::ManageAssignments],
+        tenant_scoped: false,
+    },
+];
+
+pub fn role_definition(id: &Uuid) -> Option<&'static EmRoleDefinition> {
+    EM_ROLE_DEFINITIONS.iter().find(|d| d.id == *id)
+}
+
+/// Which Graph permission family an operation needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// Where the role part of the check applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The Graph permission suffices (built-in role definitions).
+    Permission,
+    /// Tenant-wide roles only.
+    Tenant,
+    Catalog(Uuid),
+    /// Both catalogs (moving a package).
+    TwoCatalogs(Uuid, Uuid),
+    /// A listing: filtered to the catalogs where the task is granted.
+    List,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requirement {
+    pub access: Access,
+    pub task: Task,
+    pub scope: Scope,
+}
+
+/// Every operation the emulator serves, with what it acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    ListCatalogs,
+    ReadCatalog { catalog: Uuid },
+    CreateCatalog,
+    UpdateCatalog { catalog: Uuid },
+    DeleteCatalog { catalog: Uuid },
+    ListAccessPackages,
+    ReadAccessPackage { catalog: Uuid },
+    CreateAccessPackage { catalog: Uuid },
+    UpdateAccessPackage { catalog: Uuid },
+    DeleteAccessPackage { catalog: Uuid },
+    MoveAccessPackage { from: Uuid, to: Uuid },
+    ReadRoleDefinitions,
+    ListRoleAssignments,
+    ReadRoleAssignment { scope: AppScope },
+    CreateRoleAssignment { scope: AppScope },
+    DeleteRoleAssignment { scope: AppScope },
+}
+
+impl Operation {
+    /// The operation table.
+    pub fn requirement(self) -> Requirement {
+        use Access::*;
+        use Operation::*;
+        let (access, task, scope) = match self {
+            ListCatalogs => (Read, Task::Read, Scope::List),
+            ReadCatalog { catalog } => (Read, Task::Read, Scope::Catalog(catalog)),
+            CreateCatalog => (Write, Task::CreateCatalog, Scope::Tenant),
+            UpdateCatalog { catalog } | DeleteCatalog { catalog } => {
+                (Write, Task::ManageCatalog, Scope::Catalog(catalog))
+            }
+            ListAccessPackages => (Read, Task::Read, Scope::List),
+            ReadAccessPackage { catalog } => (Read, Task::Read, Scope::Catalog(catalog)),
+            CreateAccessPackage { catalog }
+            | UpdateAccessPackage { catalog }
+            | DeleteAccessPackage { catalog } => {
+                (Write, Task::ManageAccessPackages, Scope::Catalog(catalog))
+            }
+            MoveAccessPackage { from, to } => {
+                (Write, Task::ManageAccessPackages, Scope::TwoCatalogs(from, to))
+            }
+            ReadRoleDefinitions => (Read, Task::Read, Scope::Permission),
+            ListRoleAssignments => (Read, Task::Read, Scope::List),
+            ReadRoleAssignment { scope } => (Read, Task::Read, app_scope(scope)),
+            // Catalog owners add owners and delegate managers on their catalog (§6.3 matrix);
+            // tenant-wide roles (Catalog creator) only directory administrators hand out.
+            CreateRoleAssignment { scope } | DeleteRoleAssignment { scope } => match scope {
+                AppScope::Tenant => (Write, Task::Administer, Scope::Tenant),
+                AppScope::Catalog(c) => (Write, Task::ManageCatalog, Scope::Catalog(c)),
+            },
+        };
+        Requirement { access, task, scope }
+    }
+}
+
+fn app_scope(scope: AppScope) -> Scope {
+    match scope {
+        AppScope::Tenant => Scope::Tenant,
+        AppScope::Catalog(c) => Scope::Catalog(c),
+    }
+}
+
+/// What a successful check grants: everything, or a set of catalogs (for listings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    Tenant,
+    Catalogs(BTreeSet<Uuid>),
+}
+
+impl Grant {
+    pub fn covers(&self, catalog: &Uuid) -> bool {
+        match self {
+            Grant::Tenant => true,
+            Grant::Catalogs(set) => set.contains(catalog),
+        }
+    }
+}
+
+fn has_graph_permission(caller: &Caller, access: Access) -> bool {
+    match access {
+        Access::Read => caller.has_permission(READ_ALL) || caller.has_permission(READ_WRITE_ALL),
+        Access::Write => caller.has_permission(READ_WRITE_ALL),
+    }
+}
+
+/// Whether the caller may act on every catalog at this level without any EM role.
+fn tenant_wide(caller: &Caller, access: Access) -> bool {
+    match caller.kind {
+        CallerKind::Unauthenticated => true,
+        CallerKind::Application => has_graph_permission(caller, access),
+        CallerKind::Delegated => {
+            has_graph_permission(caller, access)
+                && caller.directory_roles.iter().any(|r| {
+                    directory_roles::ADMINS.contains(r)
+                        || (access == Access::Read && directory_roles::READERS.contains(r))
+                })
+        }
+    }
+}
+
+/// Applies the operation table to a caller.
+pub fn authorize(caller: &Caller, op: Operation, state: &TenantState) -> Result<Grant, GraphError> {
+    let req = op.requirement();
+    if caller.kind == CallerKind::Delegated && !has_graph_permission(caller, req.access) {
+        return Err(GraphError::UnAuthorized(REASON_NO_PERMISSION));
+    }
+    if tenant_wide(caller, req.access) {
+        return Ok(Grant::Tenant);
+    }
+    if req.scope == Scope::Permission && has_graph_permission(caller, req.access) {
+        return Ok(Grant::Tenant);
+    }
+    let Some(principal) = caller.object_id else {
+        return Err(GraphError::UnAuthorized(REASON_NO_PERMISSION));
+    };
+    // Role path: EM role assignments, held directly or through groups.
+    let mut any_role = false;
+    let mut tenant_grant = false;
+    let mut catalogs = BTreeSet::new();
+    for assignment in state.role_assignments_of(&principal) {
+        any_role = true;
+        let Some(def) = role_definition(&assignment.role_definition_id) else { continue };
+        if !def.tasks.contains(&req.task) {
+            continue;
+        }
+        match assignment.scope() {
+            Some(AppScope::Tenant) => tenant_grant = true,
+            Some(AppScope::Catalog(c)) => {
+                catalogs.insert(c);
+            }
+            None => {}
+        }
+    }
+    let granted = |c: &Uuid| tenant_grant || catalogs.contains(c);
+    let ok = match req.scope {
+        Scope::Permission => any_role,
+        Scope::Tenant => tenant_grant,
+        Scope::Catalog(c) => granted(&c),
+        Scope::TwoCatalogs(a, b) => granted(&a) && granted(&b),
+        Scope::List => {
+            if tenant_grant {
+                return Ok(Grant::Tenant);
+            }
+            if !any_role && caller.kind == CallerKind::Application {
+                return Err(GraphError::UnAuthorized(REASON_NO_PERMISSION));
+            }
+            any_role
+        }
+    };
+    if !ok {
+        let reason = if caller.kind == CallerKind::Application && !any_role {
+            REASON_NO_PERMISSION
+        } else {
+            REASON_NO_ROLE
+        };
+        return Err(GraphError::UnAuthorized(reason));
+    }
+    Ok(match req.scope {
+        Scope::List => Grant::Catalogs(catalogs),
+        _ => Grant::Tenant,
+    })
+}
+
+/// The error for an id that does not exist (or no longer exists). Callers with tenant-wide
+/// rights learn it is gone (404); catalog-scoped callers get 403, as Graph answers them after a
+/// delete (`graph-em-api.md` §4.12, terraform-provider-msgraph#159).
+pub fn missing(caller: &Caller, access: Access) -> GraphError {
+    if caller.kind == CallerKind::Delegated && !has_graph_permission(caller, access) {
+        return GraphError::UnAuthorized(REASON_NO_PERMISSION);
+    }
+    if tenant_wide(caller, access) {
+        GraphError::ResourceNotFound
+    } else {
+        GraphError::UnAuthorized(REASON_NO_ROLE)
+    }
+}

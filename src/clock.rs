@@ -1,0 +1,208 @@
+//! Injectable time: the `Clock` every timestamp comes from, and the `Timestamp` wire format.
+//!
+//! Graph's entitlement-management backend is .NET; it writes `DateTimeOffset` values with the
+//! `FFFFFFF` pattern, i.e. up to 7 fractional digits with trailing zeros dropped
+//! (`2021-11-10T01:10:09.5220119Z`, `2019-01-27T18:19:50.74Z` in `graph-em-examples.md` A1/A2).
+//! `Timestamp` stores 100 ns ticks and renders exactly that way.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+/// A point in time at .NET tick (100 ns) precision, always UTC.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(OffsetDateTime);
+
+impl Timestamp {
+    /// Truncates to 100 ns, the precision Graph stores.
+    pub fn from_datetime(dt: OffsetDateTime) -> Self {
+        let dt = dt.to_offset(UtcOffset::UTC);
+        let nanos = dt.nanosecond();
+        let dt = dt.replace_nanosecond(nanos - nanos % 100).unwrap_or(dt);
+        Timestamp(dt)
+    }
+
+    /// Parses an RFC 3339 / ISO 8601 date-time with an offset (`Z` or `+hh:mm`).
+    pub fn parse(text: &str) -> Result<Self, time::error::Parse> {
+        OffsetDateTime::parse(text, &Rfc3339).map(Self::from_datetime)
+    }
+
+    pub fn datetime(self) -> OffsetDateTime {
+        self.0
+    }
+
+    pub fn unix_seconds(self) -> i64 {
+        self.0.unix_timestamp()
+    }
+
+    pub fn plus(self, d: Duration) -> Self {
+        Self::from_datetime(self.0 + d)
+    }
+
+    /// `yyyy-MM-ddTHH:mm:ss`, UTC, no fraction and no `Z`: the `innerError.date` format
+    /// (`graph-protocol.md` §1.1).
+    pub fn inner_error_date(self) -> String {
+        let d = self.0;
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        )
+    }
+
+    /// The IMF-fixdate of the HTTP `Date` header, taken from the injected clock so responses
+    /// stay byte-identical under a fixed clock.
+    pub fn http_date(self) -> String {
+        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let d = self.0;
+        format!(
+            "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+            DAYS[d.weekday().number_days_from_monday() as usize],
+            d.day(),
+            MONTHS[u8::from(d.month()) as usize - 1],
+            d.year(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        )
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        )?;
+        let ticks = d.nanosecond() / 100;
+        if ticks != 0 {
+            let digits = format!("{ticks:07}");
+            write!(f, ".{}", digits.trim_end_matches('0'))?;
+        }
+        f.write_str("Z")
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Timestamp::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The source of governance time. Implementations must be cheap: every request reads it once.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// Wall-clock time. Used for token lifetimes (which must not follow the virtual clock) and by
+/// `SystemClock`; the only place in the crate that reads the system time.
+pub fn wall_clock_now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// Wall time.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_datetime(wall_clock_now())
+    }
+}
+
+/// A clock that only moves when told to (and optionally by a fixed step per read, so that
+/// entities created one after another still get distinct, ordered timestamps).
+#[derive(Debug)]
+pub struct ManualClock {
+    state: Mutex<OffsetDateTime>,
+    step: Duration,
+}
+
+impl ManualClock {
+    pub fn new(start: Timestamp, step: Duration) -> Self {
+        ManualClock { state: Mutex::new(start.0), step }
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        let mut now = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let current = *now;
+        *now += self.step;
+        Timestamp::from_datetime(current)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_like_dotnet_fffffff() {
+        let cases = [
+            ("2021-11-10T01:10:09.5220119Z", "2021-11-10T01:10:09.5220119Z"),
+            ("2019-01-27T18:19:50.74Z", "2019-01-27T18:19:50.74Z"),
+            ("2019-01-27T18:19:50.740000000Z", "2019-01-27T18:19:50.74Z"),
+            ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+            ("2026-01-01T02:00:00.123456789+02:00", "2026-01-01T00:00:00.1234567Z"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(Timestamp::parse(input).unwrap().to_string(), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn inner_error_and_http_dates() {
+        let t = Timestamp::parse("2022-10-06T15:18:34.5Z").unwrap();
+        assert_eq!(t.inner_error_date(), "2022-10-06T15:18:34");
+        assert_eq!(t.http_date(), "Thu, 06 Oct 2022 15:18:34 GMT");
+    }
+
+    #[test]
+    fn manual_clock_steps_per_read_and_advances() {
+        let clock = ManualClock::new(
+            Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+            Duration::from_millis(1),
+        );
+        assert_eq!(clock.now().to_string(), "2026-01-01T00:00:00Z");
+        assert_eq!(clock.now().to_string(), "2026-01-01T00:00:00.001Z");
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(clock.now().to_string(), "2026-01-01T00:01:00.002Z");
+    }
+}

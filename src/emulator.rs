@@ -1,0 +1,250 @@
+//! `Emulator`: start an isolated emulator in-process (tests, embedding) or serve it from `main`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use entitlement_emulator::Emulator;
+//! let emu = Emulator::builder().seed(1).fixed_clock("2026-01-01T00:00:00Z")?.start().await?;
+//! let token = emu.token("admin@contoso.onmicrosoft.com")?;
+//! let url = format!("{}/v1.0/identityGovernance/entitlementManagement/catalogs", emu.uri());
+//! # let _ = (token, url);
+//! # Ok(()) }
+//! ```
+//! Dropping the `Emulator` shuts its server down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::auth::AuthMode;
+use crate::auth::token::{self, TokenError, TokenRequest};
+use crate::clock::{Clock, ManualClock, SystemClock, Timestamp};
+use crate::fixtures::{FixtureError, FixtureSource};
+use crate::http::{self, AppState, DEFAULT_BODY_LIMIT, Shared};
+use crate::ids::{IdSource, REQUEST_STREAM};
+use crate::store::{Tenant, Tenants};
+
+/// Where governance time comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClockChoice {
+    System,
+    /// Starts at `start`; moves only when advanced, plus `step` per read.
+    Fixed { start: Timestamp, step: Duration },
+}
+
+impl ClockChoice {
+    /// Parses `system` or `fixed:<RFC 3339 time>`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.eq_ignore_ascii_case("system") {
+            return Ok(ClockChoice::System);
+        }
+        match text.strip_prefix("fixed:") {
+            Some(time) => Timestamp::parse(time)
+                .map(|start| ClockChoice::Fixed { start, step: Duration::ZERO })
+                .map_err(|e| format!("'{time}' is not an RFC 3339 time: {e}")),
+            None => Err(format!("expected 'system' or 'fixed:<RFC 3339 time>', got '{text}'")),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("fixture error: {0}")]
+    Fixture(#[from] FixtureError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("invalid clock: {0}")]
+    Clock(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct EmulatorBuilder {
+    bind: SocketAddr,
+    ids: IdSource,
+    clock: ClockChoice,
+    fixtures: FixtureSource,
+    auth: AuthMode,
+    body_limit: usize,
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        EmulatorBuilder {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ids: IdSource::Random,
+            clock: ClockChoice::System,
+            fixtures: FixtureSource::EmbeddedDefault,
+            auth: AuthMode::Enforce,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// Address to listen on (default `127.0.0.1:0`, a free port).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// Reproducible ids: same seed, fixtures and requests give the same bytes.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.ids = IdSource::Seeded(seed);
+        self
+    }
+
+    pub fn ids(mut self, ids: IdSource) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    pub fn clock(mut self, clock: ClockChoice) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// A manual clock starting at `start` (RFC 3339).
+    pub fn fixed_clock(mut self, start: &str) -> Result<Self, StartError> {
+        let start = Timestamp::parse(start).map_err(|e| StartError::Clock(e.to_string()))?;
+        self.clock = ClockChoice::Fixed { start, step: Duration::ZERO };
+        Ok(self)
+    }
+
+    /// With a fixed clock: how far time moves on every read, so successive objects get distinct,
+    /// ordered timestamps.
+    pub fn clock_step(mut self, step: Duration) -> Self {
+        if let ClockChoice::Fixed { step: s, .. } = &mut self.clock {
+            *s = step;
+        }
+        self
+    }
+
+    pub fn fixtures(mut self, source: FixtureSource) -> Self {
+        self.fixtures = source;
+        self
+    }
+
+    pub fn auth(mut self, mode: AuthMode) -> Self {
+        self.auth = mode;
+        self
+    }
+
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Loads the fixtures and builds the shared state, without listening.
+    pub fn build_state(&self) -> Result<AppState, StartError> {
+        let fixture = Arc::new(self.fixtures.load()?);
+        let clock: Arc<dyn Clock> = match &self.clock {
+            ClockChoice::System => Arc::new(SystemClock),
+            ClockChoice::Fixed { start, step } => Arc::new(ManualClock::new(*start, *step)),
+        };
+        let tenants = Tenants::default();
+        let tenant = tenants.insert(Tenant::new(fixture, self.ids, clock.now()));
+        Ok(Arc::new(Shared {
+            default_tenant: tenant.id(),
+            tenants,
+            clock,
+            request_ids: self.ids.generator(REQUEST_STREAM),
+            auth: self.auth,
+            body_limit: self.body_limit,
+        }))
+    }
+
+    /// Listens and serves in the background; returns once the socket is bound.
+    pub async fn start(self) -> Result<Emulator, StartError> {
+        let state = self.build_state()?;
+        let listener = TcpListener::bind(self.bind)
+            .await
+            .map_err(|source| StartError::Bind { addr: self.bind, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: self.bind, source })?;
+        let app = http::router(state.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+                tracing::error!("server error: {e}");
+            }
+        });
+        Ok(Emulator { addr, state, shutdown: Some(tx), task: Some(task) })
+    }
+}
+
+/// A running emulator.
+#[derive(Debug)]
+pub struct Emulator {
+    addr: SocketAddr,
+    state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Emulator {
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, the base every Graph path goes under (`/v1.0/…`, `/beta/…`).
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn default_tenant(&self) -> Uuid {
+        self.state.default_tenant
+    }
+
+    /// A signed token for a fixture persona (user UPN, or app display name / app id) with its
+    /// default scopes or permissions.
+    pub fn token(&self, persona: &str) -> Result<String, TokenError> {
+        self.token_with(TokenRequest { persona: persona.into(), ..Default::default() })
+    }
+
+    pub fn token_with(&self, req: TokenRequest) -> Result<String, TokenError> {
+        let tenant = self
+            .state
+            .tenants
+            .get(&self.state.default_tenant)
+            .ok_or_else(|| TokenError::UnknownPersona(req.persona.clone(), self.state.default_tenant))?;
+        tenant.read(|s| token::mint(s, &req))
+    }
+
+    /// The default tenant's canonical state export.
+    pub fn state_export(&self) -> Value {
+        self.state
+            .tenants
+            .get(&self.state.default_tenant)
+            .map(|t| t.read(|s| s.export()))
+            .unwrap_or(Value::Null)
+    }
+
+    /// Stops accepting connections and waits for in-flight requests.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,522 @@
+//! Fixture tenants: human-editable JSON files (Graph's own property names) that describe a
+//! tenant's directory and entitlement-management objects. The default tenant is compiled into the
+//! binary so `cargo run` works from any directory; `--fixtures DIR` loads another.
+//!
+//! Every file is optional except `tenant.json`. A fixture error names the file and the JSON
+//! pointer of the offending value. The format is documented in `fixtures/README.md`.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::authz::role_definition;
+use crate::clock::Timestamp;
+use crate::ids::IdGen;
+use crate::model::directory::{DirectoryRoleAssignment, Group, ServicePrincipal, Site, User};
+use crate::model::em::{AccessPackage, AppScope, Catalog, CatalogState, CatalogType, EmRoleAssignment, WireEnum};
+use crate::model::directory::Directory;
+use crate::store::{TenantInfo, TenantState};
+
+/// A fixture problem, located by file and JSON pointer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixtureError {
+    pub file: String,
+    pub pointer: String,
+    pub message: String,
+}
+
+impl fmt::Display for FixtureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pointer.is_empty() {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{} at {}: {}", self.file, self.pointer, self.message)
+        }
+    }
+}
+
+impl std::error::Error for FixtureError {}
+
+/// The files a fixture directory may hold, in load order.
+pub const FIXTURE_FILES: [&str; 9] = [
+    "tenant.json",
+    "users.json",
+    "groups.json",
+    "servicePrincipals.json",
+    "sites.json",
+    "directoryRoleAssignments.json",
+    "catalogs.json",
+    "accessPackages.json",
+    "roleAssignments.json",
+];
+
+macro_rules! embedded {
+    ($($name:literal),*) => {
+        &[$(($name, include_str!(concat!("../fixtures/default/", $name)))),*]
+    };
+}
+
+/// The default tenant, compiled in.
+const EMBEDDED_DEFAULT: &[(&str, &str)] = embedded!(
+    "tenant.json",
+    "users.json",
+    "groups.json",
+    "servicePrincipals.json",
+    "sites.json",
+    "directoryRoleAssignments.json",
+    "catalogs.json",
+    "accessPackages.json",
+    "roleAssignments.json"
+);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantFile {
+    pub id: Uuid,
+    pub display_name: String,
+    pub default_domain: String,
+    /// When the fixture's objects were created, unless they say otherwise. Default: start-up time.
+    #[serde(default)]
+    pub created_date_time: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CatalogFixture {
+    pub id: Uuid,
+    pub display_name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub catalog_type: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub is_externally_visible: Option<bool>,
+    #[serde(default)]
+    pub created_date_time: Option<Timestamp>,
+    #[serde(default)]
+    pub modified_date_time: Option<Timestamp>,
+    #[serde(default)]
+    pub created_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessPackageFixture {
+    pub id: Uuid,
+    pub catalog_id: Uuid,
+    pub display_name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub is_hidden: bool,
+    #[serde(default)]
+    pub is_role_scopes_visible: bool,
+    #[serde(default)]
+    pub created_date_time: Option<Timestamp>,
+    #[serde(default)]
+    pub modified_date_time: Option<Timestamp>,
+    #[serde(default)]
+    pub created_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoleAssignmentFixture {
+    pub id: Uuid,
+    pub principal_id: Uuid,
+    pub role_definition_id: Uuid,
+    pub app_scope_id: String,
+}
+
+/// A parsed, cross-checked fixture tenant.
+#[derive(Debug, Clone)]
+pub struct FixtureTenant {
+    pub tenant: TenantFile,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    pub service_principals: Vec<ServicePrincipal>,
+    pub sites: Vec<Site>,
+    pub directory_role_assignments: Vec<DirectoryRoleAssignment>,
+    pub catalogs: Vec<(CatalogFixture, CatalogType, CatalogState)>,
+    pub access_packages: Vec<AccessPackageFixture>,
+    pub role_assignments: Vec<(RoleAssignmentFixture, AppScope)>,
+}
+
+/// Where fixture files come from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FixtureSource {
+    #[default]
+    EmbeddedDefault,
+    Dir(PathBuf),
+}
+
+impl FixtureSource {
+    pub fn load(&self) -> Result<FixtureTenant, FixtureError> {
+        match self {
+            FixtureSource::EmbeddedDefault => FixtureTenant::parse(
+                "fixtures/default",
+                |name| Ok(EMBEDDED_DEFAULT.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string())),
+            ),
+            FixtureSource::Dir(dir) => {
+                check_no_unknown_files(dir)?;
+                FixtureTenant::parse(&dir.display().to_string(), |name| {
+                    let path = dir.join(name);
+                    match std::fs::read_to_string(&path) {
+                        Ok(text) => Ok(Some(text)),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                        Err(e) => Err(e.to_string()),
+                    }
+                })
+            }
+        }
+    }
+}
+
+fn check_no_unknown_files(dir: &Path) -> Result<(), FixtureError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| FixtureError {
+        file: dir.display().to_string(),
+        pointer: String::new(),
+        message: format!("cannot read fixture directory: {e}"),
+    })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.ends_with(".json") && !FIXTURE_FILES.contains(&name.as_str()) {
+            return Err(FixtureError {
+                file: dir.join(&name).display().to_string(),
+                pointer: String::new(),
+                message: format!("unknown fixture file; expected one of {}", FIXTURE_FILES.join(", ")),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn parse_file<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, FixtureError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let pointer = json_pointer(e.path());
+        FixtureError { file: file.to_string(), pointer, message: e.inner().to_string() }
+    })
+}
+
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        out.push('/');
+        match seg {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"))
+            }
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    out
+}
+
+impl FixtureTenant {
+    /// Parses and cross-checks a fixture set; `read(name)` returns a file's text if it exists.
+    pub fn parse(
+        origin: &str,
+        read: impl Fn(&str) -> Result<Option<String>, String>,
+    ) -> Result<Self, FixtureError> {
+        let path = |name: &str| format!("{origin}/{name}");
+        let load = |name: &str| -> Result<Option<String>, FixtureError> {
+            read(name).map_err(|message| FixtureError { file: path(name), pointer: String::new(), message })
+        };
+        fn list<T: DeserializeOwned>(
+            name: &str,
+            file: String,
+            text: Option<String>,
+        ) -> Result<Vec<T>, FixtureError> {
+            let _ = name;
+            match text {
+                Some(t) => parse_file(&file, &t),
+                None => Ok(Vec::new()),
+            }
+        }
+        let tenant_text = load("tenant.json")?.ok_or_else(|| FixtureError {
+            file: path("tenant.json"),
+            pointer: String::new(),
+            message: "missing: every fixture tenant needs tenant.json".into(),
+        })?;
+        let tenant: TenantFile = parse_file(&path("tenant.json"), &tenant_text)?;
+        let users: Vec<User> = list("users.json", path("users.json"), load("users.json")?)?;
+        let groups: Vec<Group> = list("groups.json", path("groups.json"), load("groups.json")?)?;
+        let service_principals: Vec<ServicePrincipal> =
+            list("servicePrincipals.json", path("servicePrincipals.json"), load("servicePrincipals.json")?)?;
+        let sites: Vec<Site> = list("sites.json", path("sites.json"), load("sites.json")?)?;
+        let directory_role_assignments: Vec<DirectoryRoleAssignment> = list(
+            "directoryRoleAssignments.json",
+            path("directoryRoleAssignments.json"),
+            load("directoryRoleAssignments.json")?,
+        )?;
+        let raw_catalogs: Vec<CatalogFixture> =
+            list("catalogs.json", path("catalogs.json"), load("catalogs.json")?)?;
+        let access_packages: Vec<AccessPackageFixture> =
+            list("accessPackages.json", path("accessPackages.json"), load("accessPackages.json")?)?;
+        let raw_assignments: Vec<RoleAssignmentFixture> =
+            list("roleAssignments.json", path("roleAssignments.json"), load("roleAssignments.json")?)?;
+
+        let err = |file: &str, pointer: String, message: String| FixtureError { file: path(file), pointer, message };
+
+        // Ids are unique across the directory and within each collection.
+        let mut seen = HashSet::new();
+        for (file, ids) in [
+            ("users.json", users.iter().map(|u| u.id).collect::<Vec<_>>()),
+            ("groups.json", groups.iter().map(|g| g.id).collect()),
+            ("servicePrincipals.json", service_principals.iter().map(|s| s.id).collect()),
+        ] {
+            for (i, id) in ids.iter().enumerate() {
+                if !seen.insert(*id) {
+                    return Err(err(file, format!("/{i}/id"), format!("duplicate object id {id}")));
+                }
+            }
+        }
+        let principals = seen;
+        let mut upns = HashSet::new();
+        for (i, u) in users.iter().enumerate() {
+            if !upns.insert(u.user_principal_name.to_ascii_lowercase()) {
+                return Err(err("users.json", format!("/{i}/userPrincipalName"), "duplicate userPrincipalName".into()));
+            }
+            if let Some(m) = u.manager.filter(|m| !users.iter().any(|x| x.id == *m)) {
+                return Err(err("users.json", format!("/{i}/manager"), format!("manager {m} is not a user")));
+            }
+        }
+        for (i, g) in groups.iter().enumerate() {
+            for (j, m) in g.members.iter().enumerate() {
+                if !principals.contains(m) {
+                    return Err(err("groups.json", format!("/{i}/members/{j}"), format!("{m} is not a user, group or service principal")));
+                }
+            }
+            for (j, o) in g.owners.iter().enumerate() {
+                if !principals.contains(o) {
+                    return Err(err("groups.json", format!("/{i}/owners/{j}"), format!("{o} is not a user or service principal")));
+                }
+            }
+            if g.is_dynamic() && !g.members.is_empty() {
+                return Err(err("groups.json", format!("/{i}/members"), "a dynamic group's members come from its membershipRule; list none".into()));
+            }
+        }
+        for (i, a) in directory_role_assignments.iter().enumerate() {
+            if !principals.contains(&a.principal_id) {
+                return Err(err("directoryRoleAssignments.json", format!("/{i}/principalId"), format!("{} is not in the directory", a.principal_id)));
+            }
+        }
+
+        let mut catalogs = Vec::new();
+        let mut catalog_ids = HashSet::new();
+        for (i, c) in raw_catalogs.into_iter().enumerate() {
+            if !catalog_ids.insert(c.id) {
+                return Err(err("catalogs.json", format!("/{i}/id"), format!("duplicate catalog id {}", c.id)));
+            }
+            let catalog_type = match &c.catalog_type {
+                None => CatalogType::UserManaged,
+                Some(t) => CatalogType::parse_any_case(t).ok_or_else(|| {
+                    err("catalogs.json", format!("/{i}/catalogType"), format!("'{t}' is not userManaged, serviceDefault or serviceManaged"))
+                })?,
+            };
+            let state = match &c.state {
+                None => CatalogState::Published,
+                Some(s) => CatalogState::parse_any_case(s).ok_or_else(|| {
+                    err("catalogs.json", format!("/{i}/state"), format!("'{s}' is not published or unpublished"))
+                })?,
+            };
+            catalogs.push((c, catalog_type, state));
+        }
+        if catalogs.iter().filter(|c| c.1 == CatalogType::ServiceDefault).count() > 1 {
+            return Err(err("catalogs.json", String::new(), "only one catalog can be the serviceDefault (General) catalog".into()));
+        }
+        let mut package_ids = HashSet::new();
+        for (i, p) in access_packages.iter().enumerate() {
+            if !package_ids.insert(p.id) {
+                return Err(err("accessPackages.json", format!("/{i}/id"), format!("duplicate access package id {}", p.id)));
+            }
+            if !catalog_ids.contains(&p.catalog_id) {
+                return Err(err("accessPackages.json", format!("/{i}/catalogId"), format!("catalog {} is not in catalogs.json", p.catalog_id)));
+            }
+        }
+        let mut role_assignments = Vec::new();
+        let mut assignment_ids = HashSet::new();
+        for (i, a) in raw_assignments.into_iter().enumerate() {
+            if !assignment_ids.insert(a.id) {
+                return Err(err("roleAssignments.json", format!("/{i}/id"), format!("duplicate role assignment id {}", a.id)));
+            }
+            if !principals.contains(&a.principal_id) {
+                return Err(err("roleAssignments.json", format!("/{i}/principalId"), format!("{} is not in the directory", a.principal_id)));
+            }
+            let def = role_definition(&a.role_definition_id).ok_or_else(|| {
+                err("roleAssignments.json", format!("/{i}/roleDefinitionId"), format!("{} is not an entitlement-management role definition", a.role_definition_id))
+            })?;
+            let scope = AppScope::parse(&a.app_scope_id).ok_or_else(|| {
+                err("roleAssignments.json", format!("/{i}/appScopeId"), "expected '/' or '/AccessPackageCatalog/{id}'".into())
+            })?;
+            match scope {
+                AppScope::Catalog(c) if !catalog_ids.contains(&c) => {
+                    return Err(err("roleAssignments.json", format!("/{i}/appScopeId"), format!("catalog {c} is not in catalogs.json")));
+                }
+                AppScope::Catalog(_) if def.tenant_scoped => {
+                    return Err(err("roleAssignments.json", format!("/{i}/appScopeId"), format!("'{}' is assigned tenant-wide: use '/'", def.display_name)));
+                }
+                AppScope::Tenant if !def.tenant_scoped => {
+                    return Err(err("roleAssignments.json", format!("/{i}/appScopeId"), format!("'{}' is assigned on a catalog", def.display_name)));
+                }
+                _ => {}
+            }
+            role_assignments.push((a, scope));
+        }
+        Ok(FixtureTenant {
+            tenant,
+            users,
+            groups,
+            service_principals,
+            sites,
+            directory_role_assignments,
+            catalogs,
+            access_packages,
+            role_assignments,
+        })
+    }
+
+    /// Builds a live tenant. `now` dates objects whose fixture gives no time.
+    pub fn build_state(&self, ids: Box<dyn IdGen>, now: Timestamp) -> TenantState {
+        let created = self.tenant.created_date_time.unwrap_or(now);
+        let mut directory = Directory::default();
+        for u in &self.users {
+            directory.users.insert(u.clone());
+        }
+        for g in &self.groups {
+            directory.groups.insert(g.clone());
+        }
+        for sp in &self.service_principals {
+            directory.service_principals.insert(sp.clone());
+        }
+        directory.sites = self.sites.clone();
+        directory.role_assignments = self.directory_role_assignments.clone();
+        directory.reindex();
+        let info = TenantInfo {
+            id: self.tenant.id,
+            display_name: self.tenant.display_name.clone(),
+            default_domain: self.tenant.default_domain.clone(),
+        };
+        let mut state = TenantState::new(info, directory, ids);
+        // Every tenant has the built-in General catalog.
+        if !self.catalogs.iter().any(|c| c.1 == CatalogType::ServiceDefault) {
+            let id = state.next_id();
+            state.catalogs.insert(general_catalog(id, created));
+        }
+        for (c, catalog_type, catalog_state) in &self.catalogs {
+            let created_at = c.created_date_time.unwrap_or(created);
+            state.catalogs.insert(Catalog {
+                id: c.id,
+                display_name: c.display_name.clone(),
+                description: c.description.clone(),
+                catalog_type: *catalog_type,
+                state: *catalog_state,
+                is_externally_visible: c.is_externally_visible.unwrap_or(true),
+                created: created_at,
+                modified: c.modified_date_time.unwrap_or(created_at),
+                created_by: c.created_by.clone(),
+                modified_by: c.created_by.clone(),
+            });
+        }
+        for p in &self.access_packages {
+            let created_at = p.created_date_time.unwrap_or(created);
+            state.insert_access_package(AccessPackage {
+                id: p.id,
+                catalog_id: p.catalog_id,
+                display_name: p.display_name.clone(),
+                description: p.description.clone(),
+                is_hidden: p.is_hidden,
+                is_role_scopes_visible: p.is_role_scopes_visible,
+                created: created_at,
+                modified: p.modified_date_time.unwrap_or(created_at),
+                created_by: p.created_by.clone(),
+                modified_by: p.created_by.clone(),
+            });
+        }
+        for (a, scope) in &self.role_assignments {
+            state.insert_role_assignment(EmRoleAssignment {
+                id: a.id,
+                principal_id: a.principal_id,
+                role_definition_id: a.role_definition_id,
+                directory_scope_id: "/".into(),
+                app_scope_id: scope.render(),
+            });
+        }
+        state
+    }
+}
+
+/// The General catalog as entitlement management creates it in every tenant.
+pub fn general_catalog(id: Uuid, created: Timestamp) -> Catalog {
+    Catalog {
+        id,
+        display_name: "General".into(),
+        description: Some("Built-in catalog.".into()),
+        catalog_type: CatalogType::ServiceDefault,
+        state: CatalogState::Published,
+        is_externally_visible: true,
+        created,
+        modified: created,
+        created_by: None,
+        modified_by: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(files: &[(&str, &str)]) -> Result<FixtureTenant, FixtureError> {
+        FixtureTenant::parse("t", |name| {
+            Ok(files.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()))
+        })
+    }
+
+    const TENANT: &str = r#"{"id":"10000000-0000-4000-8000-000000000000","displayName":"T","defaultDomain":"t.example"}"#;
+
+    #[test]
+    fn embedded_default_loads() {
+        let t = FixtureSource::EmbeddedDefault.load().unwrap();
+        assert!(t.catalogs.iter().any(|c| c.1 == CatalogType::ServiceDefault));
+        assert!(!t.users.is_empty());
+    }
+
+    #[test]
+    fn type_errors_name_file_and_pointer() {
+        let e = parse(&[("tenant.json", TENANT), ("users.json", r#"[{"id":"20000000-0000-4000-8000-000000000001","displayName":5,"userPrincipalName":"a@t"}]"#)]).unwrap_err();
+        assert_eq!(e.file, "t/users.json");
+        assert_eq!(e.pointer, "/0/displayName");
+    }
+
+    #[test]
+    fn dangling_references_are_reported() {
+        let e = parse(&[
+            ("tenant.json", TENANT),
+            ("accessPackages.json", r#"[{"id":"60000000-0000-4000-8000-000000000001","catalogId":"50000000-0000-4000-8000-000000000009","displayName":"x"}]"#),
+        ])
+        .unwrap_err();
+        assert_eq!((e.file.as_str(), e.pointer.as_str()), ("t/accessPackages.json", "/0/catalogId"));
+    }
+
+    #[test]
+    fn unknown_properties_are_rejected() {
+        let e = parse(&[("tenant.json", r#"{"id":"10000000-0000-4000-8000-000000000000","displayName":"T","defaultDomain":"d","colour":1}"#)]).unwrap_err();
+        assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn general_catalog_is_added_when_missing() {
+        let t = parse(&[("tenant.json", TENANT)]).unwrap();
+        let state = t.build_state(crate::ids::IdSource::Seeded(1).generator(1), Timestamp::parse("2026-01-01T00:00:00Z").unwrap());
+        assert_eq!(state.default_catalog().map(|c| c.display_name.as_str()), Some("General"));
+    }
+}

@@ -1,0 +1,139 @@
+//! The control API under `/_emulator/`: health, reset, test tokens, and a canonical state export.
+//! It is the emulator's own surface, not Graph's, but answers errors in Graph's envelope so the
+//! same client code can read them.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::AppState;
+use super::envelope::{RequestCtx, error_body};
+use crate::auth::token::{self, DEFAULT_LIFETIME_SECONDS, TokenRequest};
+use crate::error::GraphError;
+use crate::store::Tenant;
+
+#[derive(Debug, Deserialize)]
+pub(super) struct TenantParam {
+    tenant: Option<Uuid>,
+}
+
+fn control_error(shared: &AppState, headers: &HeaderMap, status: StatusCode, message: String) -> Response {
+    let ctx = RequestCtx::new(headers, shared.request_ids.next_id(), shared.clock.now());
+    let mut body = error_body(&ctx, &GraphError::invalid_model(String::new()));
+    body["error"]["code"] = json!("BadRequest");
+    body["error"]["message"] = json!(message);
+    (status, Json(body)).into_response()
+}
+
+fn pick_tenant(shared: &AppState, id: Option<Uuid>) -> Option<std::sync::Arc<Tenant>> {
+    shared.tenants.get(&id.unwrap_or(shared.default_tenant))
+}
+
+/// `GET /_emulator/health`: ready once the fixtures are loaded (they are before we listen).
+pub(super) async fn health(State(shared): State<AppState>) -> Json<Value> {
+    let tenants: Vec<Value> = shared
+        .tenants
+        .all()
+        .iter()
+        .map(|t| t.read(|s| json!({"id": s.info.id, "displayName": s.info.display_name, "defaultDomain": s.info.default_domain})))
+        .collect();
+    Json(json!({
+        "status": "ready",
+        "version": env!("CARGO_PKG_VERSION"),
+        "auth": format!("{:?}", shared.auth).to_ascii_lowercase(),
+        "defaultTenant": shared.default_tenant,
+        "tenants": tenants,
+    }))
+}
+
+/// `POST /_emulator/reset[?tenant=ID]`: back to the fixtures (all tenants by default).
+pub(super) async fn reset(State(shared): State<AppState>, headers: HeaderMap, Query(p): Query<TenantParam>) -> Response {
+    let now = shared.clock.now();
+    let targets = match p.tenant {
+        Some(id) => match shared.tenants.get(&id) {
+            Some(t) => vec![t],
+            None => return control_error(&shared, &headers, StatusCode::NOT_FOUND, format!("no tenant {id}")),
+        },
+        None => shared.tenants.all(),
+    };
+    for t in &targets {
+        t.reset(now);
+    }
+    Json(json!({"reset": targets.iter().map(|t| t.id()).collect::<Vec<_>>()})).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TokenBody {
+    #[serde(rename = "as")]
+    persona: String,
+    #[serde(default)]
+    scopes: Option<StringList>,
+    #[serde(default)]
+    roles: Option<StringList>,
+    #[serde(default)]
+    tenant: Option<Uuid>,
+    #[serde(default)]
+    lifetime_seconds: Option<i64>,
+}
+
+/// `"a b"` or `["a","b"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StringList {
+    Text(String),
+    List(Vec<String>),
+}
+
+impl StringList {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            StringList::Text(t) => t.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            StringList::List(l) => l,
+        }
+    }
+}
+
+/// `POST /_emulator/tokens {"as": "<UPN or app name>", "scopes"|"roles": …}`: a persona token.
+pub(super) async fn mint_token(State(shared): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let req: TokenBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return control_error(&shared, &headers, StatusCode::BAD_REQUEST, format!("invalid token request: {e}")),
+    };
+    let Some(tenant) = pick_tenant(&shared, req.tenant) else {
+        return control_error(&shared, &headers, StatusCode::NOT_FOUND, "no such tenant".into());
+    };
+    let lifetime = req.lifetime_seconds.unwrap_or(DEFAULT_LIFETIME_SECONDS);
+    let token_req = TokenRequest {
+        persona: req.persona,
+        scopes: req.scopes.map(StringList::into_vec),
+        roles: req.roles.map(StringList::into_vec),
+        lifetime_seconds: Some(lifetime),
+    };
+    match tenant.read(|s| token::claims_for(s, &token_req)) {
+        Ok(claims) => match token::sign(&claims) {
+            Ok(jwt) => Json(json!({
+                "token_type": "Bearer",
+                "expires_in": lifetime,
+                "access_token": jwt,
+                "claims": claims,
+            }))
+            .into_response(),
+            Err(e) => control_error(&shared, &headers, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
+        Err(e) => control_error(&shared, &headers, StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+/// `GET /_emulator/state[?tenant=ID]`: the canonical export.
+pub(super) async fn state(State(shared): State<AppState>, headers: HeaderMap, Query(p): Query<TenantParam>) -> Response {
+    match pick_tenant(&shared, p.tenant) {
+        Some(t) => Json(t.read(|s| s.export())).into_response(),
+        None => control_error(&shared, &headers, StatusCode::NOT_FOUND, "no such tenant".into()),
+    }
+}

@@ -1,0 +1,167 @@
+//! Graph's response envelope: request ids, headers, `@odata.context`, and the error body
+//! (`graph-protocol.md` §1.1, §2.2, §2.3, §5.4, §8 items 1–4).
+
+use axum::body::Body;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, DATE, HeaderName, HeaderValue, LOCATION, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::clock::Timestamp;
+use crate::error::GraphError;
+use crate::model::ApiVersion;
+
+pub const ODATA_JSON: &str =
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+const AGS_DIAGNOSTIC: &str = r#"{"ServerInfo":{"DataCenter":"Emulator","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"entitlement-emulator"}}"#;
+const WWW_AUTHENTICATE_VALUE: &str = r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000""#;
+static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+static CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("client-request-id");
+static AGS: HeaderName = HeaderName::from_static("x-ms-ags-diagnostic");
+static ODATA_VERSION: HeaderName = HeaderName::from_static("odata-version");
+static HSTS: HeaderName = HeaderName::from_static("strict-transport-security");
+static DETAIL: HeaderName = HeaderName::from_static("x-emulator-detail");
+
+/// Per-request facts the envelope needs, fixed when the request arrives.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    pub request_id: Uuid,
+    pub client_request_id: String,
+    pub now: Timestamp,
+    /// `scheme://host[:port]` as the client called it, for absolute links.
+    pub base_url: String,
+}
+
+impl RequestCtx {
+    pub fn new(headers: &HeaderMap, request_id: Uuid, now: Timestamp) -> Self {
+        let client_request_id = headers
+            .get("client-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| request_id.to_string());
+        let host = headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+            .unwrap_or("localhost");
+        RequestCtx { request_id, client_request_id, now, base_url: format!("http://{host}") }
+    }
+
+    /// `https://host/v1.0/$metadata#<path>`.
+    pub fn context_url(&self, version: ApiVersion, path: &str) -> String {
+        format!("{}/{}/$metadata#{}", self.base_url, version.segment(), path)
+    }
+
+    pub fn absolute(&self, version: ApiVersion, path: &str) -> String {
+        format!("{}/{}/{}", self.base_url, version.segment(), path)
+    }
+}
+
+/// A successful Graph answer.
+#[derive(Debug)]
+pub enum Reply {
+    /// 200 (or 201 with `Location`) and one entity.
+    Entity { status: StatusCode, context: String, body: Value, location: Option<String> },
+    /// 200 and `{"@odata.context", "value": [...]}`.
+    Collection { context: String, items: Vec<Value> },
+    /// A status with no body (204 on PATCH/DELETE, 200 on some actions).
+    Empty(StatusCode),
+}
+
+impl Reply {
+    pub fn ok(context: String, body: Value) -> Self {
+        Reply::Entity { status: StatusCode::OK, context, body, location: None }
+    }
+
+    pub fn created(context: String, body: Value, location: String) -> Self {
+        Reply::Entity { status: StatusCode::CREATED, context, body, location: Some(location) }
+    }
+}
+
+fn hv(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn base_response(ctx: &RequestCtx, status: StatusCode, body: Body) -> Response {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+    h.insert(REQUEST_ID.clone(), hv(&ctx.request_id.to_string()));
+    h.insert(CLIENT_REQUEST_ID.clone(), hv(&ctx.client_request_id));
+    h.insert(AGS.clone(), HeaderValue::from_static(AGS_DIAGNOSTIC));
+    h.insert(HSTS.clone(), HeaderValue::from_static("max-age=31536000"));
+    h.insert(DATE, hv(&ctx.now.http_date()));
+    resp
+}
+
+fn json_response(ctx: &RequestCtx, status: StatusCode, value: &Value) -> Response {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let mut resp = base_response(ctx, status, Body::from(bytes));
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ODATA_JSON));
+    resp.headers_mut().insert(ODATA_VERSION.clone(), HeaderValue::from_static("4.0"));
+    resp
+}
+
+/// Puts `@odata.context` first, as Graph does.
+fn with_context(context: String, body: Value) -> Value {
+    let mut m = Map::new();
+    m.insert("@odata.context".into(), Value::String(context));
+    if let Value::Object(fields) = body {
+        m.extend(fields);
+    }
+    Value::Object(m)
+}
+
+pub fn render_reply(ctx: &RequestCtx, reply: Reply) -> Response {
+    match reply {
+        Reply::Entity { status, context, body, location } => {
+            let mut resp = json_response(ctx, status, &with_context(context, body));
+            if let Some(loc) = location {
+                resp.headers_mut().insert(LOCATION, hv(&loc));
+            }
+            resp
+        }
+        Reply::Collection { context, items } => {
+            json_response(ctx, StatusCode::OK, &json!({"@odata.context": context, "value": items}))
+        }
+        Reply::Empty(status) => base_response(ctx, status, Body::empty()),
+    }
+}
+
+/// `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`.
+pub fn error_body(ctx: &RequestCtx, err: &GraphError) -> Value {
+    json!({
+        "error": {
+            "code": err.code(),
+            "message": err.to_string(),
+            "innerError": {
+                "date": ctx.now.inner_error_date(),
+                "request-id": ctx.request_id,
+                "client-request-id": ctx.client_request_id,
+            }
+        }
+    })
+}
+
+pub fn render_error(ctx: &RequestCtx, err: &GraphError) -> Response {
+    if let GraphError::Internal(detail) = err {
+        tracing::error!(request_id = %ctx.request_id, %detail, "internal error");
+    }
+    let bytes = serde_json::to_vec(&error_body(ctx, err)).unwrap_or_default();
+    let mut resp = base_response(ctx, err.status(), Body::from(bytes));
+    let h = resp.headers_mut();
+    // EM backend errors are plain `application/json` [inf, graph-protocol.md §1.1].
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if err.status() == StatusCode::UNAUTHORIZED {
+        h.insert(WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE_VALUE));
+    }
+    if let Some(detail) = err.detail() {
+        // Header values must be visible ASCII; keep the explanation readable, not exact.
+        let clean: String = detail.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' }).take(1000).collect();
+        h.insert(DETAIL.clone(), hv(&clean));
+    }
+    resp
+}

@@ -1,0 +1,55 @@
+//! The HTTP layer: thin. Axum serves the control API under `/_emulator/` and hands every other
+//! request to `graph::handle`, which resolves the Graph path (`route`), authenticates, calls the
+//! domain operation and renders Graph's envelope (`envelope`).
+
+mod body;
+mod control;
+pub mod envelope;
+mod graph;
+mod handlers;
+mod query;
+mod route;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use uuid::Uuid;
+
+use crate::auth::AuthMode;
+use crate::clock::Clock;
+use crate::ids::IdGen;
+use crate::store::Tenants;
+
+/// Largest request body accepted (Graph's gateway limit is 4 MB [inf]).
+pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// What every handler can reach.
+pub struct Shared {
+    pub tenants: Tenants,
+    pub default_tenant: Uuid,
+    pub clock: Arc<dyn Clock>,
+    /// The per-request id stream (request-id), separate from entity ids.
+    pub request_ids: Box<dyn IdGen>,
+    pub auth: AuthMode,
+    pub body_limit: usize,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("default_tenant", &self.default_tenant).field("auth", &self.auth).finish_non_exhaustive()
+    }
+}
+
+pub type AppState = Arc<Shared>;
+
+/// The whole application as a `Router`, usable without a socket (`oneshot`) or served.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/_emulator/health", get(control::health))
+        .route("/_emulator/reset", post(control::reset))
+        .route("/_emulator/tokens", post(control::mint_token))
+        .route("/_emulator/state", get(control::state))
+        .fallback(graph::handle)
+        .with_state(state)
+}

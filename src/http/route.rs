@@ -1,0 +1,327 @@
+//! Graph path resolution: `/{version}/{segments…}` to a `Target`, the way Graph's gateway and
+//! the EM backend route (`graph-protocol.md` §0, §1.3; `graph-em-api.md` §1, §4.12).
+//!
+//! Segment names match case-insensitively, as Graph's do. Keys may be a following segment
+//! (`catalogs/{id}`) or OData parentheses (`catalogs('{id}')`). An unknown segment is a gateway
+//! `400 BadRequest` naming it; a key that is not a GUID is the backend's 404 `ResourceNotFound`
+//! [inf]; a segment Graph has but this emulator does not emulate yet is an honest 501.
+
+use uuid::Uuid;
+
+use crate::error::GraphError;
+use crate::model::ApiVersion;
+
+/// What a Graph path addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    Catalogs,
+    Catalog(Uuid),
+    CatalogAccessPackages(Uuid),
+    CatalogAccessPackage(Uuid, Uuid),
+    AccessPackages,
+    AccessPackage(Uuid),
+    MoveToCatalog(Uuid),
+    RoleDefinitions,
+    RoleDefinition(Uuid),
+    RoleAssignments,
+    RoleAssignment(Uuid),
+    /// A navigation the EM backend does not route (v1.0 `accessPackages/{id}/assignmentPolicies`):
+    /// 404 with the backend's URL (§4.12).
+    Unrouted(String),
+}
+
+impl Target {
+    /// The OData entity-set path used in `@odata.context` and `Location`.
+    pub(crate) fn entity_set(&self, version: ApiVersion) -> String {
+        let em = "identityGovernance/entitlementManagement";
+        let catalogs = match version {
+            ApiVersion::V1 => "catalogs",
+            ApiVersion::Beta => "accessPackageCatalogs",
+        };
+        match self {
+            Target::Catalogs | Target::Catalog(_) => format!("{em}/{catalogs}"),
+            Target::CatalogAccessPackages(c) | Target::CatalogAccessPackage(c, _) => {
+                format!("{em}/{catalogs}('{c}')/accessPackages")
+            }
+            Target::AccessPackages | Target::AccessPackage(_) | Target::MoveToCatalog(_) => {
+                format!("{em}/accessPackages")
+            }
+            Target::RoleDefinitions | Target::RoleDefinition(_) => {
+                "roleManagement/entitlementManagement/roleDefinitions".into()
+            }
+            Target::RoleAssignments | Target::RoleAssignment(_) => {
+                "roleManagement/entitlementManagement/roleAssignments".into()
+            }
+            Target::Unrouted(_) => String::new(),
+        }
+    }
+}
+
+/// A path segment split into its name and optional parenthesised key.
+#[derive(Clone, Copy)]
+struct Segment<'a> {
+    raw: &'a str,
+    name: &'a str,
+    key: Option<&'a str>,
+}
+
+fn split_segment(raw: &str) -> Segment<'_> {
+    match raw.find('(') {
+        Some(open) if raw.ends_with(')') => {
+            let inner = &raw[open + 1..raw.len() - 1];
+            Segment { raw, name: &raw[..open], key: Some(inner) }
+        }
+        _ => Segment { raw, name: raw, key: None },
+    }
+}
+
+/// Parses a key (`'guid'`, `guid`, or `id='guid'`) as a GUID; anything else is "not found".
+fn parse_key(text: &str) -> Result<Uuid, GraphError> {
+    let text = text.strip_prefix("id=").unwrap_or(text);
+    let text = text.trim_matches('\'');
+    Uuid::parse_str(text).map_err(|_| GraphError::ResourceNotFound)
+}
+
+struct Cursor<'a> {
+    segments: Vec<Segment<'a>>,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn next(&mut self) -> Option<Segment<'a>> {
+        let s = self.segments.get(self.pos).copied();
+        self.pos += 1;
+        s
+    }
+
+    /// The key of an entity: from parentheses on the collection segment, or the next segment.
+    fn key(&mut self, collection_key: Option<&'a str>) -> Result<Option<Uuid>, GraphError> {
+        if let Some(k) = collection_key {
+            return parse_key(k).map(Some);
+        }
+        match self.segments.get(self.pos) {
+            None => Ok(None),
+            Some(seg) => {
+                self.pos += 1;
+                parse_key(seg.raw).map(Some)
+            }
+        }
+    }
+}
+
+fn is(seg: &Segment<'_>, name: &str) -> bool {
+    seg.name.eq_ignore_ascii_case(name)
+}
+
+fn not_found(seg: &Segment<'_>) -> GraphError {
+    GraphError::SegmentNotFound(seg.raw.to_string())
+}
+
+fn not_yet(what: &str) -> GraphError {
+    GraphError::NotImplemented(format!("'{what}'"))
+}
+
+/// Root segments Graph serves that this emulator does not (yet).
+const OTHER_GRAPH_ROOTS: [&str; 12] = [
+    "users", "groups", "me", "servicePrincipals", "applications", "directoryObjects", "sites",
+    "organization", "$batch", "$metadata", "identity", "policies",
+];
+
+/// v1.0 EM collections not emulated yet (each arrives with its issue).
+const V1_EM_PENDING: [&str; 15] = [
+    "assignmentPolicies", "assignmentRequests", "assignments", "resourceRequests",
+    "resourceEnvironments", "resources", "resourceRoleScopes", "connectedOrganizations",
+    "settings", "accessPackageAssignmentApprovals", "subjects", "accessPackageSuggestions",
+    "availableAccessPackages", "resourceRoles", "resourceScopes",
+];
+const BETA_EM_PENDING: [&str; 16] = [
+    "accessPackageAssignmentPolicies", "accessPackageAssignmentRequests", "accessPackageAssignments",
+    "accessPackageAssignmentResourceRoles", "accessPackageResourceRequests",
+    "accessPackageResourceEnvironments", "accessPackageResources", "accessPackageResourceRoleScopes",
+    "connectedOrganizations", "settings", "accessPackageAssignmentApprovals", "subjects",
+    "accessPackageSuggestions", "availableAccessPackages", "assignmentRequests",
+    "externalOriginResourceConnectors",
+];
+const V1_CATALOG_PENDING: [&str; 4] = ["resources", "resourceRoles", "resourceScopes", "customWorkflowExtensions"];
+const BETA_CATALOG_PENDING: [&str; 5] = [
+    "accessPackageResources", "accessPackageResourceRoles", "accessPackageResourceScopes",
+    "accessPackageCustomWorkflowExtensions", "customAccessPackageWorkflowExtensions",
+];
+const V1_PACKAGE_PENDING: [&str; 7] = [
+    "resourceRoleScopes", "incompatibleAccessPackages", "incompatibleGroups",
+    "accessPackagesIncompatibleWith", "getApplicablePolicyRequirements", "catalog", "assignments",
+];
+const BETA_PACKAGE_PENDING: [&str; 7] = [
+    "accessPackageResourceRoleScopes", "incompatibleAccessPackages", "incompatibleGroups",
+    "accessPackagesIncompatibleWith", "getApplicablePolicyRequirements", "accessPackageCatalog",
+    "accessPackageAssignmentPolicies",
+];
+const RBAC_PENDING: [&str; 7] = [
+    "roleAssignmentSchedules", "roleAssignmentScheduleInstances", "roleAssignmentScheduleRequests",
+    "roleEligibilitySchedules", "roleEligibilityScheduleInstances", "roleEligibilityScheduleRequests",
+    "resourceNamespaces",
+];
+
+fn pending(list: &[&str], seg: &Segment<'_>) -> bool {
+    list.iter().any(|n| seg.name.eq_ignore_ascii_case(n))
+}
+
+/// Resolves the segments after the version.
+pub(crate) fn resolve(version: ApiVersion, raw_segments: &[String]) -> Result<Target, GraphError> {
+    let segments: Vec<Segment<'_>> =
+        raw_segments.iter().filter(|s| !s.is_empty()).map(|s| split_segment(s)).collect();
+    let mut cur = Cursor { segments, pos: 0 };
+    let Some(root) = cur.next() else {
+        return Err(GraphError::SegmentNotFound(String::new()));
+    };
+    if is(&root, "identityGovernance") {
+        let Some(seg) = cur.next() else { return Err(not_yet("identityGovernance")) };
+        if !is(&seg, "entitlementManagement") {
+            return Err(not_found(&seg));
+        }
+        return resolve_em(version, &mut cur);
+    }
+    if is(&root, "roleManagement") {
+        let Some(seg) = cur.next() else { return Err(not_yet("roleManagement")) };
+        if !is(&seg, "entitlementManagement") {
+            if is(&seg, "directory") {
+                return Err(not_yet("roleManagement/directory"));
+            }
+            return Err(not_found(&seg));
+        }
+        return resolve_rbac(&mut cur);
+    }
+    if OTHER_GRAPH_ROOTS.iter().any(|r| root.name.eq_ignore_ascii_case(r)) {
+        return Err(not_yet(root.name));
+    }
+    Err(not_found(&root))
+}
+
+fn finish(cur: &mut Cursor<'_>, target: Target) -> Result<Target, GraphError> {
+    match cur.next() {
+        None => Ok(target),
+        Some(extra) => Err(not_found(&extra)),
+    }
+}
+
+fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, GraphError> {
+    let Some(seg) = cur.next() else { return Err(not_yet("entitlementManagement")) };
+    let (name, key) = (seg.name, seg.key);
+    let catalogs_name = match version {
+        ApiVersion::V1 => "catalogs",
+        ApiVersion::Beta => "accessPackageCatalogs",
+    };
+    if name.eq_ignore_ascii_case(catalogs_name) {
+        let Some(id) = cur.key(key)? else { return Ok(Target::Catalogs) };
+        let Some(nav) = cur.next() else { return Ok(Target::Catalog(id)) };
+        if is(&nav, "accessPackages") {
+            return match cur.key(nav.key)? {
+                None => Ok(Target::CatalogAccessPackages(id)),
+                Some(pid) => finish(cur, Target::CatalogAccessPackage(id, pid)),
+            };
+        }
+        let pending_list: &[&str] = match version {
+            ApiVersion::V1 => &V1_CATALOG_PENDING,
+            ApiVersion::Beta => &BETA_CATALOG_PENDING,
+        };
+        if pending(pending_list, &nav) {
+            return Err(not_yet(&format!("{catalogs_name}/{{id}}/{}", nav.name)));
+        }
+        return Err(not_found(&nav));
+    }
+    if name.eq_ignore_ascii_case("accessPackages") {
+        if key.is_none() && cur.segments.get(cur.pos).is_some_and(|s| is(s, "filterByCurrentUser")) {
+            return Err(not_yet("accessPackages/filterByCurrentUser"));
+        }
+        let Some(id) = cur.key(key)? else { return Ok(Target::AccessPackages) };
+        let Some(nav) = cur.next() else { return Ok(Target::AccessPackage(id)) };
+        if version == ApiVersion::Beta && is(&nav, "moveToCatalog") {
+            return finish(cur, Target::MoveToCatalog(id));
+        }
+        if version == ApiVersion::V1 && is(&nav, "assignmentPolicies") {
+            // The backend's own URL leaks into this error (graph-protocol.md §0); a fixed,
+            // synthetic host stands in for the real one.
+            return Ok(Target::Unrouted(format!(
+                "https://elm.iga.azure.com/api/v1/accessPackages('{id}')/assignmentPolicies"
+            )));
+        }
+        let pending_list: &[&str] = match version {
+            ApiVersion::V1 => &V1_PACKAGE_PENDING,
+            ApiVersion::Beta => &BETA_PACKAGE_PENDING,
+        };
+        if pending(pending_list, &nav) {
+            return Err(not_yet(&format!("accessPackages/{{id}}/{}", nav.name)));
+        }
+        return Err(not_found(&nav));
+    }
+    let pending_list: &[&str] = match version {
+        ApiVersion::V1 => &V1_EM_PENDING,
+        ApiVersion::Beta => &BETA_EM_PENDING,
+    };
+    if pending(pending_list, &seg) {
+        return Err(not_yet(seg.name));
+    }
+    Err(not_found(&seg))
+}
+
+fn resolve_rbac(cur: &mut Cursor<'_>) -> Result<Target, GraphError> {
+    let Some(seg) = cur.next() else { return Err(not_yet("roleManagement/entitlementManagement")) };
+    let key = seg.key;
+    if is(&seg, "roleDefinitions") {
+        return match cur.key(key)? {
+            None => Ok(Target::RoleDefinitions),
+            Some(id) => finish(cur, Target::RoleDefinition(id)),
+        };
+    }
+    if is(&seg, "roleAssignments") {
+        return match cur.key(key)? {
+            None => Ok(Target::RoleAssignments),
+            Some(id) => finish(cur, Target::RoleAssignment(id)),
+        };
+    }
+    if pending(&RBAC_PENDING, &seg) {
+        return Err(not_yet(seg.name));
+    }
+    Err(not_found(&seg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(v: ApiVersion, path: &str) -> Result<Target, GraphError> {
+        let segs: Vec<String> = path.split('/').map(str::to_string).collect();
+        resolve(v, &segs)
+    }
+
+    const ID: &str = "60000000-0000-4000-8000-000000000001";
+
+    #[test]
+    fn resolves_both_key_syntaxes_case_insensitively() {
+        let id = Uuid::parse_str(ID).unwrap();
+        let want = Ok(Target::AccessPackage(id));
+        assert_eq!(r(ApiVersion::V1, &format!("identityGovernance/entitlementManagement/accessPackages/{ID}")), want);
+        assert_eq!(r(ApiVersion::V1, &format!("identitygovernance/ENTITLEMENTMANAGEMENT/accesspackages('{ID}')")), want);
+    }
+
+    #[test]
+    fn version_specific_names() {
+        assert_eq!(r(ApiVersion::Beta, "identityGovernance/entitlementManagement/accessPackageCatalogs"), Ok(Target::Catalogs));
+        assert_eq!(
+            r(ApiVersion::V1, "identityGovernance/entitlementManagement/accessPackageCatalogs"),
+            Err(GraphError::SegmentNotFound("accessPackageCatalogs".into()))
+        );
+        assert_eq!(
+            r(ApiVersion::V1, &format!("identityGovernance/entitlementManagement/accessPackages/{ID}/moveToCatalog")),
+            Err(GraphError::SegmentNotFound("moveToCatalog".into()))
+        );
+    }
+
+    #[test]
+    fn errors_name_the_failing_segment() {
+        assert_eq!(r(ApiVersion::V1, "identityGovernance/foo/catalogs"), Err(GraphError::SegmentNotFound("foo".into())));
+        assert_eq!(r(ApiVersion::V1, "nope"), Err(GraphError::SegmentNotFound("nope".into())));
+        assert_eq!(r(ApiVersion::V1, "identityGovernance/entitlementManagement/catalogs/not-a-guid"), Err(GraphError::ResourceNotFound));
+        assert!(matches!(r(ApiVersion::V1, "identityGovernance/entitlementManagement/assignments"), Err(GraphError::NotImplemented(_))));
+    }
+}

@@ -1,0 +1,28 @@
+//! entitlement-emulator: a local, deterministic, in-memory emulator of the Microsoft Graph
+//! entitlement-management API (`/identityGovernance/entitlementManagement/**`, v1.0 and beta).
+//!
+//! Crate map:
+//! - [`emulator`]: start one in-process ([`Emulator::builder`]) or from the binary.
+//! - [`http`]: the thin HTTP layer — path resolution, Graph's envelope, the control API.
+//! - [`ops`]: domain operations over a tenant's state; no HTTP types, unit-testable.
+//! - [`authz`]: the one table of operations and the permissions they need.
+//! - [`auth`]: bearer tokens to callers; test tokens for fixture personas.
+//! - [`store`], [`model`]: tenants, entities, and their v1.0 / beta wire shapes.
+//! - [`fixtures`]: tenant descriptions in JSON; the default one is compiled in.
+//! - [`error`]: the one error enum that knows each Graph code, status and message.
+//! - [`clock`], [`ids`]: injectable time and identity, for byte-identical reruns.
+
+pub mod auth;
+pub mod authz;
+pub mod clock;
+pub mod emulator;
+pub mod error;
+pub mod fixtures;
+pub mod http;
+pub mod ids;
+pub mod model;
+pub mod ops;
+pub mod store;
+
+pub use emulator::{ClockChoice, Emulator, EmulatorBuilder, StartError};
+pub use error::GraphError;

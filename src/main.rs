@@ -1,0 +1,104 @@
+//! The `entitlement-emulator` binary: serve the emulator, or mint a persona token.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use entitlement_emulator::auth::AuthMode;
+use entitlement_emulator::auth::token::{self, TokenRequest};
+use entitlement_emulator::fixtures::FixtureSource;
+use entitlement_emulator::{ClockChoice, Emulator};
+
+#[derive(Debug, Parser)]
+#[command(name = "entitlement-emulator", version, about = "A local emulator of the Microsoft Graph entitlement-management API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:5055")]
+    bind: SocketAddr,
+    /// Seed for reproducible ids (default: random).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// `system`, or `fixed:<RFC 3339 time>` for a clock that only moves when told.
+    #[arg(long, default_value = "system", value_parser = ClockChoice::parse)]
+    clock: ClockChoice,
+    /// A fixture directory (default: the embedded default tenant).
+    #[arg(long)]
+    fixtures: Option<PathBuf>,
+    /// `enforce` checks tokens and permissions; `off` treats every caller as a Global Administrator app.
+    #[arg(long, value_enum, default_value_t = AuthMode::Enforce)]
+    auth: AuthMode,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a signed access token for a fixture persona.
+    Token {
+        /// A user principal name, or a service principal's display name or app id.
+        #[arg(long = "as")]
+        persona: String,
+        /// Delegated scopes for a user, space- or comma-separated.
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Application permissions for an app, space- or comma-separated ('' for none).
+        #[arg(long)]
+        roles: Option<String>,
+        /// Token lifetime in seconds.
+        #[arg(long, default_value_t = token::DEFAULT_LIFETIME_SECONDS)]
+        lifetime: i64,
+        /// A fixture directory (default: the embedded default tenant).
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+    },
+}
+
+fn source(dir: Option<PathBuf>) -> FixtureSource {
+    dir.map_or(FixtureSource::EmbeddedDefault, FixtureSource::Dir)
+}
+
+fn split(list: Option<String>) -> Option<Vec<String>> {
+    list.map(|l| l.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_string).collect())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Some(Command::Token { persona, scopes, roles, lifetime, fixtures }) = cli.command {
+        let fixture = source(fixtures).load()?;
+        let state = fixture.build_state(
+            entitlement_emulator::ids::IdSource::Random.generator(1),
+            entitlement_emulator::clock::Timestamp::from_datetime(entitlement_emulator::clock::wall_clock_now()),
+        );
+        let req = TokenRequest { persona, scopes: split(scopes), roles: split(roles), lifetime_seconds: Some(lifetime) };
+        println!("{}", token::mint(&state, &req)?);
+        return Ok(());
+    }
+    let args = cli.serve;
+    let mut builder = Emulator::builder()
+        .bind(args.bind)
+        .clock(args.clock)
+        .fixtures(source(args.fixtures))
+        .auth(args.auth);
+    if let Some(seed) = args.seed {
+        builder = builder.seed(seed);
+    }
+    let emulator = builder.start().await.context("starting the emulator")?;
+    println!("entitlement-emulator listening on {}", emulator.uri());
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    emulator.shutdown().await;
+    Ok(())
+}

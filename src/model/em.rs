@@ -1,0 +1,287 @@
+//! Entitlement-management entities as the emulator stores them, version-neutral, and their
+//! v1.0 and beta wire shapes (`graph-em-api.md` §1 naming map, §5.2–5.3, §6.2).
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::table::Keyed;
+use crate::clock::Timestamp;
+
+/// The two Graph API versions; they differ in names and shapes, never in rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApiVersion {
+    V1,
+    Beta,
+}
+
+impl ApiVersion {
+    pub fn segment(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "v1.0",
+            ApiVersion::Beta => "beta",
+        }
+    }
+
+    pub fn from_segment(segment: &str) -> Option<Self> {
+        if segment.eq_ignore_ascii_case("v1.0") {
+            Some(ApiVersion::V1)
+        } else if segment.eq_ignore_ascii_case("beta") {
+            Some(ApiVersion::Beta)
+        } else {
+            None
+        }
+    }
+}
+
+/// An enum whose wire text is lower camel in v1.0 and PascalCase in beta.
+pub trait WireEnum: Sized + Copy + 'static {
+    const VARIANTS: &'static [(Self, &'static str)];
+
+    fn v1_name(self) -> &'static str;
+
+    fn beta_name(self) -> String {
+        let v1 = self.v1_name();
+        let mut chars = v1.chars();
+        match chars.next() {
+            Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+            None => String::new(),
+        }
+    }
+
+    fn wire(self, version: ApiVersion) -> Value {
+        match version {
+            ApiVersion::V1 => Value::from(self.v1_name()),
+            ApiVersion::Beta => Value::from(self.beta_name()),
+        }
+    }
+
+    /// Graph accepts enum input in either casing (`graph-em-api.md` §1, last row).
+    fn parse_any_case(text: &str) -> Option<Self> {
+        Self::VARIANTS
+            .iter()
+            .find(|(_, name)| name.eq_ignore_ascii_case(text))
+            .map(|(v, _)| *v)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogType {
+    UserManaged,
+    ServiceDefault,
+    ServiceManaged,
+}
+
+impl WireEnum for CatalogType {
+    const VARIANTS: &'static [(Self, &'static str)] = &[
+        (CatalogType::UserManaged, "userManaged"),
+        (CatalogType::ServiceDefault, "serviceDefault"),
+        (CatalogType::ServiceManaged, "serviceManaged"),
+    ];
+    fn v1_name(self) -> &'static str {
+        match self {
+            CatalogType::UserManaged => "userManaged",
+            CatalogType::ServiceDefault => "serviceDefault",
+            CatalogType::ServiceManaged => "serviceManaged",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogState {
+    Published,
+    Unpublished,
+}
+
+impl WireEnum for CatalogState {
+    const VARIANTS: &'static [(Self, &'static str)] =
+        &[(CatalogState::Published, "published"), (CatalogState::Unpublished, "unpublished")];
+    fn v1_name(self) -> &'static str {
+        match self {
+            CatalogState::Published => "published",
+            CatalogState::Unpublished => "unpublished",
+        }
+    }
+}
+
+/// Who created or last changed an object: beta shows it as `createdBy`/`modifiedBy` (a UPN for
+/// users; for apps the display name [inf]).
+pub type Actor = Option<String>;
+
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub id: Uuid,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub catalog_type: CatalogType,
+    pub state: CatalogState,
+    pub is_externally_visible: bool,
+    pub created: Timestamp,
+    pub modified: Timestamp,
+    pub created_by: Actor,
+    pub modified_by: Actor,
+}
+
+impl Keyed for Catalog {
+    fn key(&self) -> Uuid {
+        self.id
+    }
+}
+
+impl Catalog {
+    pub fn is_default(&self) -> bool {
+        self.catalog_type == CatalogType::ServiceDefault
+    }
+
+    /// Key order follows the documented examples (A1.2 for v1.0, B1.1/B1.2 for beta).
+    pub fn to_json(&self, version: ApiVersion) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(self.id));
+        m.insert("displayName".into(), json!(self.display_name));
+        m.insert("description".into(), json!(self.description));
+        m.insert("catalogType".into(), self.catalog_type.wire(version));
+        match version {
+            ApiVersion::V1 => {
+                m.insert("state".into(), self.state.wire(version));
+                m.insert("isExternallyVisible".into(), json!(self.is_externally_visible));
+                m.insert("createdDateTime".into(), json!(self.created));
+                m.insert("modifiedDateTime".into(), json!(self.modified));
+            }
+            ApiVersion::Beta => {
+                m.insert("catalogStatus".into(), self.state.wire(version));
+                m.insert("isExternallyVisible".into(), json!(self.is_externally_visible));
+                m.insert("createdBy".into(), json!(self.created_by));
+                m.insert("createdDateTime".into(), json!(self.created));
+                m.insert("modifiedBy".into(), json!(self.modified_by));
+                m.insert("modifiedDateTime".into(), json!(self.modified));
+            }
+        }
+        Value::Object(m)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessPackage {
+    pub id: Uuid,
+    pub catalog_id: Uuid,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub is_hidden: bool,
+    pub is_role_scopes_visible: bool,
+    pub created: Timestamp,
+    pub modified: Timestamp,
+    pub created_by: Actor,
+    pub modified_by: Actor,
+}
+
+impl Keyed for AccessPackage {
+    fn key(&self) -> Uuid {
+        self.id
+    }
+}
+
+impl AccessPackage {
+    /// v1.0 per A2.2/A2.3 (no catalog id: `catalog` is a navigation); beta per B2.1/B2.2.
+    pub fn to_json(&self, version: ApiVersion) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(self.id));
+        if version == ApiVersion::Beta {
+            m.insert("catalogId".into(), json!(self.catalog_id));
+        }
+        m.insert("displayName".into(), json!(self.display_name));
+        m.insert("description".into(), json!(self.description));
+        m.insert("isHidden".into(), json!(self.is_hidden));
+        match version {
+            ApiVersion::V1 => {
+                m.insert("createdDateTime".into(), json!(self.created));
+                m.insert("modifiedDateTime".into(), json!(self.modified));
+            }
+            ApiVersion::Beta => {
+                m.insert("isRoleScopesVisible".into(), json!(self.is_role_scopes_visible));
+                m.insert("createdBy".into(), json!(self.created_by));
+                m.insert("createdDateTime".into(), json!(self.created));
+                m.insert("modifiedBy".into(), json!(self.modified_by));
+                m.insert("modifiedDateTime".into(), json!(self.modified));
+            }
+        }
+        Value::Object(m)
+    }
+}
+
+/// An entitlement-management role assignment (`unifiedRoleAssignment` under
+/// `/roleManagement/entitlementManagement`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmRoleAssignment {
+    pub id: Uuid,
+    pub principal_id: Uuid,
+    pub role_definition_id: Uuid,
+    pub directory_scope_id: String,
+    pub app_scope_id: String,
+}
+
+impl Keyed for EmRoleAssignment {
+    fn key(&self) -> Uuid {
+        self.id
+    }
+}
+
+/// Where an EM role applies: the whole tenant (`/`) or one catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AppScope {
+    Tenant,
+    Catalog(Uuid),
+}
+
+impl AppScope {
+    pub const CATALOG_PREFIX: &'static str = "/AccessPackageCatalog/";
+
+    pub fn parse(text: &str) -> Option<Self> {
+        if text == "/" {
+            return Some(AppScope::Tenant);
+        }
+        let rest = text.get(..Self::CATALOG_PREFIX.len()).filter(|p| {
+            p.eq_ignore_ascii_case(Self::CATALOG_PREFIX)
+        })?;
+        Uuid::parse_str(&text[rest.len()..]).ok().map(AppScope::Catalog)
+    }
+
+    pub fn render(self) -> String {
+        match self {
+            AppScope::Tenant => "/".to_string(),
+            AppScope::Catalog(id) => format!("{}{id}", Self::CATALOG_PREFIX),
+        }
+    }
+}
+
+impl EmRoleAssignment {
+    pub fn scope(&self) -> Option<AppScope> {
+        AppScope::parse(&self.app_scope_id)
+    }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_names_per_version() {
+        assert_eq!(CatalogType::ServiceDefault.beta_name(), "ServiceDefault");
+        assert_eq!(CatalogState::parse_any_case("PUBLISHED"), Some(CatalogState::Published));
+        assert_eq!(CatalogType::parse_any_case("nope"), None);
+    }
+
+    #[test]
+    fn app_scope_round_trip() {
+        let id = Uuid::from_u128(5);
+        let s = AppScope::Catalog(id).render();
+        assert_eq!(AppScope::parse(&s), Some(AppScope::Catalog(id)));
+        assert_eq!(AppScope::parse("/"), Some(AppScope::Tenant));
+        assert_eq!(AppScope::parse("/accesspackagecatalog/nope"), None);
+        assert_eq!(AppScope::parse("/Other/x"), None);
+    }
+}

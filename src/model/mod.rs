@@ -1,0 +1,7 @@
+//! The emulator's data: storage primitive, directory, and entitlement-management entities.
+
+pub mod directory;
+pub mod em;
+pub mod table;
+
+pub use em::ApiVersion;

@@ -1,0 +1,124 @@
+//! `Table<T>`: the one storage primitive every entity collection uses.
+//!
+//! Rows live in a `BTreeMap` keyed by an insertion sequence number, with a hash index from id to
+//! sequence. That gives O(1)-ish lookup by id, O(log n) insert/remove without shifting, and a
+//! stable insertion order that a skiptoken can resume from (`range_from`) even when rows are
+//! created or deleted between pages.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+
+use uuid::Uuid;
+
+pub trait Keyed {
+    fn key(&self) -> Uuid;
+}
+
+#[derive(Debug, Clone)]
+pub struct Table<T> {
+    rows: BTreeMap<u64, T>,
+    index: HashMap<Uuid, u64>,
+    next_seq: u64,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Table { rows: BTreeMap::new(), index: HashMap::new(), next_seq: 0 }
+    }
+}
+
+impl<T: Keyed> Table<T> {
+    /// Inserts a new row (or replaces the row with the same id, keeping its position).
+    pub fn insert(&mut self, row: T) {
+        let key = row.key();
+        if let Some(seq) = self.index.get(&key) {
+            self.rows.insert(*seq, row);
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.index.insert(key, seq);
+        self.rows.insert(seq, row);
+    }
+
+    pub fn get(&self, id: &Uuid) -> Option<&T> {
+        self.index.get(id).and_then(|seq| self.rows.get(seq))
+    }
+
+    pub fn get_mut(&mut self, id: &Uuid) -> Option<&mut T> {
+        match self.index.get(id) {
+            Some(seq) => self.rows.get_mut(seq),
+            None => None,
+        }
+    }
+
+    pub fn contains(&self, id: &Uuid) -> bool {
+        self.index.contains_key(id)
+    }
+
+    pub fn remove(&mut self, id: &Uuid) -> Option<T> {
+        let seq = self.index.remove(id)?;
+        self.rows.remove(&seq)
+    }
+
+    /// The row's position in insertion order (stable for its lifetime).
+    pub fn seq_of(&self, id: &Uuid) -> Option<u64> {
+        self.index.get(id).copied()
+    }
+
+    pub fn get_by_seq(&self, seq: u64) -> Option<&T> {
+        self.rows.get(&seq)
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Rows in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.rows.values()
+    }
+
+    /// Rows with their sequence numbers, starting after `after` (exclusive), in order.
+    pub fn range_after(&self, after: Option<u64>) -> impl Iterator<Item = (u64, &T)> {
+        let lower = match after {
+            Some(seq) => Bound::Excluded(seq),
+            None => Bound::Unbounded,
+        };
+        self.rows.range((lower, Bound::Unbounded)).map(|(seq, row)| (*seq, row))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct Row(Uuid, &'static str);
+    impl Keyed for Row {
+        fn key(&self) -> Uuid {
+            self.0
+        }
+    }
+
+    #[test]
+    fn keeps_insertion_order_across_removals_and_replacements() {
+        let ids: Vec<Uuid> = (1..=4u128).map(Uuid::from_u128).collect();
+        let mut t = Table::default();
+        for (i, id) in ids.iter().enumerate() {
+            t.insert(Row(*id, ["a", "b", "c", "d"][i]));
+        }
+        t.remove(&ids[1]);
+        t.insert(Row(ids[0], "A"));
+        let names: Vec<_> = t.iter().map(|r| r.1).collect();
+        assert_eq!(names, ["A", "c", "d"]);
+        let after_first: Vec<_> = t.range_after(Some(0)).map(|(_, r)| r.1).collect();
+        assert_eq!(after_first, ["c", "d"]);
+        assert_eq!(t.len(), 3);
+        assert!(t.get(&ids[1]).is_none());
+    }
+}

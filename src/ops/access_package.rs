@@ -1,0 +1,115 @@
+//! Access packages: list, read, create, update, delete, and beta `moveToCatalog`
+//! (`graph-em-api.md` §3.2, b13–b18, §4.2).
+
+use uuid::Uuid;
+
+use super::{OpCtx, Patch};
+use crate::authz::{self, Access, Operation};
+use crate::error::GraphError;
+use crate::model::em::AccessPackage;
+use crate::store::TenantState;
+
+#[derive(Debug, Clone, Default)]
+pub struct NewAccessPackage {
+    pub catalog_id: Uuid,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub is_hidden: Option<bool>,
+    pub is_role_scopes_visible: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AccessPackagePatch {
+    pub display_name: Patch<String>,
+    pub description: Patch<Option<String>>,
+    pub is_hidden: Patch<bool>,
+    pub is_role_scopes_visible: Patch<bool>,
+}
+
+/// "All the access packages that the caller has access to read, across all catalogs" (§3.2 #17).
+pub fn list<'s>(state: &'s TenantState, ctx: &OpCtx<'_>) -> Result<Vec<&'s AccessPackage>, GraphError> {
+    let grant = authz::authorize(ctx.caller, Operation::ListAccessPackages, state)?;
+    Ok(state.access_packages().iter().filter(|p| grant.covers(&p.catalog_id)).collect())
+}
+
+fn find<'s>(state: &'s TenantState, ctx: &OpCtx<'_>, id: &Uuid, access: Access) -> Result<&'s AccessPackage, GraphError> {
+    state.access_package(id).ok_or_else(|| authz::missing(ctx.caller, access))
+}
+
+pub fn get<'s>(state: &'s TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<&'s AccessPackage, GraphError> {
+    let package = find(state, ctx, id, Access::Read)?;
+    authz::authorize(ctx.caller, Operation::ReadAccessPackage { catalog: package.catalog_id }, state)?;
+    Ok(package)
+}
+
+pub fn create(state: &mut TenantState, ctx: &OpCtx<'_>, new: NewAccessPackage) -> Result<AccessPackage, GraphError> {
+    // An unknown catalog is "the resource was not found" for those who could see it [inf].
+    if !state.catalogs.contains(&new.catalog_id) {
+        return Err(authz::missing(ctx.caller, Access::Write));
+    }
+    authz::authorize(ctx.caller, Operation::CreateAccessPackage { catalog: new.catalog_id }, state)?;
+    let package = AccessPackage {
+        id: state.next_id(),
+        catalog_id: new.catalog_id,
+        display_name: new.display_name,
+        description: new.description,
+        // Server defaults (§4.2 #3, B2.1).
+        is_hidden: new.is_hidden.unwrap_or(false),
+        is_role_scopes_visible: new.is_role_scopes_visible.unwrap_or(false),
+        created: ctx.now,
+        modified: ctx.now,
+        created_by: ctx.caller.actor.clone(),
+        modified_by: ctx.caller.actor.clone(),
+    };
+    state.insert_access_package(package.clone());
+    Ok(package)
+}
+
+pub fn update(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid, patch: AccessPackagePatch) -> Result<(), GraphError> {
+    let catalog = find(state, ctx, id, Access::Write)?.catalog_id;
+    authz::authorize(ctx.caller, Operation::UpdateAccessPackage { catalog }, state)?;
+    let Some(package) = state.access_package_mut(id) else {
+        return Err(GraphError::ResourceNotFound);
+    };
+    if let Patch::Set(v) = patch.display_name {
+        package.display_name = v;
+    }
+    if let Patch::Set(v) = patch.description {
+        package.description = v;
+    }
+    if let Patch::Set(v) = patch.is_hidden {
+        package.is_hidden = v;
+    }
+    if let Patch::Set(v) = patch.is_role_scopes_visible {
+        package.is_role_scopes_visible = v;
+    }
+    package.modified = ctx.now;
+    package.modified_by = ctx.caller.actor.clone();
+    Ok(())
+}
+
+pub fn delete(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(), GraphError> {
+    let catalog = find(state, ctx, id, Access::Write)?.catalog_id;
+    authz::authorize(ctx.caller, Operation::DeleteAccessPackage { catalog }, state)?;
+    // Assignments (which block deletion, §4.9) arrive with the lifecycle issue.
+    state.remove_access_package(id);
+    Ok(())
+}
+
+/// beta `moveToCatalog`: "The resources in the access package must be present in the target
+/// catalog" — trivially true until resources exist.
+pub fn move_to_catalog(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid, target: Uuid) -> Result<(), GraphError> {
+    let from = find(state, ctx, id, Access::Write)?.catalog_id;
+    if !state.catalogs.contains(&target) {
+        return Err(authz::missing(ctx.caller, Access::Write));
+    }
+    authz::authorize(ctx.caller, Operation::MoveAccessPackage { from, to: target }, state)?;
+    if from != target {
+        state.move_access_package(id, target);
+        if let Some(package) = state.access_package_mut(id) {
+            package.modified = ctx.now;
+            package.modified_by = ctx.caller.actor.clone();
+        }
+    }
+    Ok(())
+}

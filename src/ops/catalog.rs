@@ -1,0 +1,149 @@
+//! Catalogs: list, read, create, update, delete (`graph-em-api.md` §3.1, §4.2).
+
+use uuid::Uuid;
+
+use super::{OpCtx, Patch};
+use crate::authz::{self, Access, CATALOG_OWNER, Operation};
+use crate::error::GraphError;
+use crate::model::em::{AccessPackage, AppScope, Catalog, CatalogState, CatalogType, EmRoleAssignment};
+use crate::store::TenantState;
+
+#[derive(Debug, Clone, Default)]
+pub struct NewCatalog {
+    pub display_name: String,
+    pub description: Option<String>,
+    pub state: Option<CatalogState>,
+    pub is_externally_visible: Option<bool>,
+    pub catalog_type: Option<CatalogType>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CatalogPatch {
+    pub display_name: Patch<String>,
+    pub description: Patch<Option<String>>,
+    pub state: Patch<CatalogState>,
+    pub is_externally_visible: Patch<bool>,
+    pub catalog_type: Patch<CatalogType>,
+}
+
+/// Whether API-created catalogs are visible to external users when the body does not say.
+/// Not documented; the portal's default is "Yes" [inf].
+pub const DEFAULT_EXTERNALLY_VISIBLE: bool = true;
+
+pub fn list<'s>(state: &'s TenantState, ctx: &OpCtx<'_>) -> Result<Vec<&'s Catalog>, GraphError> {
+    let grant = authz::authorize(ctx.caller, Operation::ListCatalogs, state)?;
+    Ok(state.catalogs.iter().filter(|c| grant.covers(&c.id)).collect())
+}
+
+/// Finds a catalog the caller may read.
+pub fn get<'s>(state: &'s TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<&'s Catalog, GraphError> {
+    let catalog = state.catalogs.get(id).ok_or_else(|| authz::missing(ctx.caller, Access::Read))?;
+    authz::authorize(ctx.caller, Operation::ReadCatalog { catalog: *id }, state)?;
+    Ok(catalog)
+}
+
+/// The packages of one catalog (the contained `accessPackages` navigation).
+pub fn list_packages<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<Vec<&'s AccessPackage>, GraphError> {
+    get(state, ctx, id)?;
+    Ok(state.packages_in_catalog(id).collect())
+}
+
+fn user_managed_only(t: CatalogType) -> Result<CatalogType, GraphError> {
+    match t {
+        CatalogType::UserManaged => Ok(t),
+        // Service-owned catalog types are the service's to set [inf].
+        other => Err(GraphError::invalid_model(format!(
+            "catalogType '{other:?}' can not be set by a client; only userManaged catalogs can be created"
+        ))),
+    }
+}
+
+pub fn create(state: &mut TenantState, ctx: &OpCtx<'_>, new: NewCatalog) -> Result<Catalog, GraphError> {
+    authz::authorize(ctx.caller, Operation::CreateCatalog, state)?;
+    let catalog_type = user_managed_only(new.catalog_type.unwrap_or(CatalogType::UserManaged))?;
+    let catalog = Catalog {
+        id: state.next_id(),
+        display_name: new.display_name,
+        description: new.description,
+        catalog_type,
+        state: new.state.unwrap_or(CatalogState::Published),
+        is_externally_visible: new.is_externally_visible.unwrap_or(DEFAULT_EXTERNALLY_VISIBLE),
+        created: ctx.now,
+        modified: ctx.now,
+        created_by: ctx.caller.actor.clone(),
+        modified_by: ctx.caller.actor.clone(),
+    };
+    state.catalogs.insert(catalog.clone());
+    // "The creating user becomes the first Catalog owner" (entra-docs, graph-em-api.md §4.2 #5).
+    if let Some(principal) = ctx.caller.object_id.filter(|p| state.directory.principal_exists(p)) {
+        let assignment = EmRoleAssignment {
+            id: state.next_id(),
+            principal_id: principal,
+            role_definition_id: CATALOG_OWNER,
+            directory_scope_id: "/".into(),
+            app_scope_id: AppScope::Catalog(catalog.id).render(),
+        };
+        state.insert_role_assignment(assignment);
+    }
+    Ok(catalog)
+}
+
+pub fn update(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid, patch: CatalogPatch) -> Result<(), GraphError> {
+    let current = state.catalogs.get(id).ok_or_else(|| authz::missing(ctx.caller, Access::Write))?;
+    authz::authorize(ctx.caller, Operation::UpdateCatalog { catalog: *id }, state)?;
+    if current.is_default() {
+        if let Patch::Set(name) = &patch.display_name {
+            if *name != current.display_name {
+                return Err(GraphError::DefaultCatalogImmutable(current.display_name.clone()));
+            }
+        }
+    }
+    if let Patch::Set(t) = patch.catalog_type {
+        if t != current.catalog_type {
+            user_managed_only(t)?;
+            if current.is_default() {
+                return Err(GraphError::DefaultCatalogImmutable(current.display_name.clone()));
+            }
+        }
+    }
+    let Some(catalog) = state.catalogs.get_mut(id) else {
+        return Err(GraphError::ResourceNotFound);
+    };
+    if let Patch::Set(v) = patch.display_name {
+        catalog.display_name = v;
+    }
+    if let Patch::Set(v) = patch.description {
+        catalog.description = v;
+    }
+    if let Patch::Set(v) = patch.state {
+        catalog.state = v;
+    }
+    if let Patch::Set(v) = patch.is_externally_visible {
+        catalog.is_externally_visible = v;
+    }
+    if let Patch::Set(v) = patch.catalog_type {
+        catalog.catalog_type = v;
+    }
+    catalog.modified = ctx.now;
+    catalog.modified_by = ctx.caller.actor.clone();
+    Ok(())
+}
+
+pub fn delete(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(), GraphError> {
+    let current = state.catalogs.get(id).ok_or_else(|| authz::missing(ctx.caller, Access::Write))?;
+    authz::authorize(ctx.caller, Operation::DeleteCatalog { catalog: *id }, state)?;
+    if current.is_default() {
+        return Err(GraphError::DefaultCatalogImmutable(current.display_name.clone()));
+    }
+    // "A catalog can be deleted only if it doesn't have any access packages" (§4.9).
+    if state.catalog_package_count(id) > 0 {
+        return Err(GraphError::CatalogHasAccessPackages(current.display_name.clone()));
+    }
+    state.catalogs.remove(id);
+    state.remove_role_assignments_for(AppScope::Catalog(*id));
+    Ok(())
+}

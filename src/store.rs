@@ -1,0 +1,300 @@
+//! Tenants and their state. Each tenant's whole state sits behind one `RwLock`, so rules that
+//! span entities (no catalog deleted while it holds packages; creator becomes owner) are atomic.
+//! Store access is synchronous and closure-scoped: no guard can live across an `.await`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+
+use dashmap::DashMap;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::fixtures::FixtureTenant;
+use crate::ids::{ENTITY_STREAM, IdGen, IdSource};
+use crate::model::ApiVersion;
+use crate::model::directory::Directory;
+use crate::model::em::{AccessPackage, AppScope, Catalog, EmRoleAssignment};
+use crate::model::table::Table;
+use crate::clock::Timestamp;
+
+#[derive(Debug, Clone)]
+pub struct TenantInfo {
+    pub id: Uuid,
+    pub display_name: String,
+    pub default_domain: String,
+}
+
+/// Everything one tenant holds. Collections are read freely; mutations that must keep an index
+/// in step go through the methods below.
+pub struct TenantState {
+    pub info: TenantInfo,
+    pub directory: Directory,
+    pub catalogs: Table<Catalog>,
+    access_packages: Table<AccessPackage>,
+    role_assignments: Table<EmRoleAssignment>,
+    /// Sequence numbers (in `access_packages`) of each catalog's packages, in creation order.
+    packages_by_catalog: HashMap<Uuid, BTreeSet<u64>>,
+    role_assignments_by_principal: HashMap<Uuid, Vec<Uuid>>,
+    ids: Box<dyn IdGen>,
+}
+
+impl std::fmt::Debug for TenantState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantState")
+            .field("tenant", &self.info.id)
+            .field("catalogs", &self.catalogs.len())
+            .field("access_packages", &self.access_packages.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenantState {
+    pub fn new(info: TenantInfo, directory: Directory, ids: Box<dyn IdGen>) -> Self {
+        TenantState {
+            info,
+            directory,
+            catalogs: Table::default(),
+            access_packages: Table::default(),
+            role_assignments: Table::default(),
+            packages_by_catalog: HashMap::new(),
+            role_assignments_by_principal: HashMap::new(),
+            ids,
+        }
+    }
+
+    /// A fresh entity id from the tenant's own stream.
+    pub fn next_id(&self) -> Uuid {
+        self.ids.next_id()
+    }
+
+    pub fn default_catalog(&self) -> Option<&Catalog> {
+        self.catalogs.iter().find(|c| c.is_default())
+    }
+
+    // ---- access packages ----
+
+    pub fn access_packages(&self) -> &Table<AccessPackage> {
+        &self.access_packages
+    }
+
+    pub fn access_package(&self, id: &Uuid) -> Option<&AccessPackage> {
+        self.access_packages.get(id)
+    }
+
+    pub fn access_package_mut(&mut self, id: &Uuid) -> Option<&mut AccessPackage> {
+        self.access_packages.get_mut(id)
+    }
+
+    pub fn insert_access_package(&mut self, package: AccessPackage) {
+        let (id, catalog) = (package.id, package.catalog_id);
+        self.access_packages.insert(package);
+        if let Some(seq) = self.access_packages.seq_of(&id) {
+            self.packages_by_catalog.entry(catalog).or_default().insert(seq);
+        }
+    }
+
+    pub fn remove_access_package(&mut self, id: &Uuid) -> Option<AccessPackage> {
+        let seq = self.access_packages.seq_of(id)?;
+        let package = self.access_packages.remove(id)?;
+        if let Some(set) = self.packages_by_catalog.get_mut(&package.catalog_id) {
+            set.remove(&seq);
+        }
+        Some(package)
+    }
+
+    pub fn move_access_package(&mut self, id: &Uuid, to: Uuid) {
+        let Some(seq) = self.access_packages.seq_of(id) else { return };
+        let Some(package) = self.access_packages.get_mut(id) else { return };
+        let from = std::mem::replace(&mut package.catalog_id, to);
+        if let Some(set) = self.packages_by_catalog.get_mut(&from) {
+            set.remove(&seq);
+        }
+        self.packages_by_catalog.entry(to).or_default().insert(seq);
+    }
+
+    pub fn catalog_package_count(&self, catalog: &Uuid) -> usize {
+        self.packages_by_catalog.get(catalog).map_or(0, BTreeSet::len)
+    }
+
+    /// A catalog's packages in creation order.
+    pub fn packages_in_catalog(&self, catalog: &Uuid) -> impl Iterator<Item = &AccessPackage> {
+        self.packages_by_catalog
+            .get(catalog)
+            .into_iter()
+            .flatten()
+            .filter_map(|seq| self.access_packages.get_by_seq(*seq))
+    }
+
+    // ---- EM role assignments ----
+
+    pub fn role_assignments(&self) -> &Table<EmRoleAssignment> {
+        &self.role_assignments
+    }
+
+    pub fn insert_role_assignment(&mut self, assignment: EmRoleAssignment) {
+        self.role_assignments_by_principal
+            .entry(assignment.principal_id)
+            .or_default()
+            .push(assignment.id);
+        self.role_assignments.insert(assignment);
+    }
+
+    pub fn remove_role_assignment(&mut self, id: &Uuid) -> Option<EmRoleAssignment> {
+        let removed = self.role_assignments.remove(id)?;
+        if let Some(list) = self.role_assignments_by_principal.get_mut(&removed.principal_id) {
+            list.retain(|a| a != id);
+        }
+        Some(removed)
+    }
+
+    /// Removes every role assignment scoped to a catalog (when the catalog is deleted).
+    pub fn remove_role_assignments_for(&mut self, scope: AppScope) {
+        let doomed: Vec<Uuid> = self
+            .role_assignments
+            .iter()
+            .filter(|a| a.scope() == Some(scope))
+            .map(|a| a.id)
+            .collect();
+        for id in doomed {
+            self.remove_role_assignment(&id);
+        }
+    }
+
+    /// EM role assignments held by the principal directly or through its groups.
+    pub fn role_assignments_of<'a>(
+        &'a self,
+        principal: &'a Uuid,
+    ) -> impl Iterator<Item = &'a EmRoleAssignment> + 'a {
+        std::iter::once(principal)
+            .chain(self.directory.groups_of(principal))
+            .filter_map(|p| self.role_assignments_by_principal.get(p))
+            .flatten()
+            .filter_map(|id| self.role_assignments.get(id))
+    }
+
+    /// A canonical, byte-stable JSON export: sorted ids, sorted keys. Tests use it to prove that
+    /// a refused request changed nothing.
+    pub fn export(&self) -> Value {
+        fn sorted<'a, T: 'a>(
+            items: impl Iterator<Item = &'a T>,
+            render: impl Fn(&T) -> (String, Value),
+        ) -> Value {
+            let mut rows: Vec<(String, Value)> = items.map(render).collect();
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Array(rows.into_iter().map(|r| r.1).collect())
+        }
+        let dir = &self.directory;
+        let ser = |v: &dyn erased::Ser| v.to_value();
+        let out = json!({
+            "tenant": {
+                "id": self.info.id,
+                "displayName": self.info.display_name,
+                "defaultDomain": self.info.default_domain,
+            },
+            "users": sorted(dir.users.iter(), |u| (u.id.to_string(), ser(u))),
+            "groups": sorted(dir.groups.iter(), |g| (g.id.to_string(), ser(g))),
+            "servicePrincipals": sorted(dir.service_principals.iter(), |s| (s.id.to_string(), ser(s))),
+            "catalogs": sorted(self.catalogs.iter(), |c| (c.id.to_string(), c.to_json(ApiVersion::Beta))),
+            "accessPackages": sorted(self.access_packages.iter(), |p| (p.id.to_string(), p.to_json(ApiVersion::Beta))),
+            "roleAssignments": sorted(self.role_assignments.iter(), |a| (a.id.to_string(), a.to_json())),
+        });
+        canonicalize(out)
+    }
+}
+
+/// Small indirection so `export` can serialize heterogeneous directory rows.
+mod erased {
+    pub(super) trait Ser {
+        fn to_value(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn to_value(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+    }
+}
+
+/// Recursively sorts object keys.
+pub fn canonicalize(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut out = Map::new();
+            for (k, v) in entries {
+                out.insert(k, canonicalize(v));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonicalize).collect()),
+        other => other,
+    }
+}
+
+/// One tenant: its live state, and what it was built from so it can be reset.
+pub struct Tenant {
+    state: RwLock<TenantState>,
+    fixture: Arc<FixtureTenant>,
+    ids: IdSource,
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenant").field("id", &self.fixture.tenant.id).finish_non_exhaustive()
+    }
+}
+
+impl Tenant {
+    pub fn new(fixture: Arc<FixtureTenant>, ids: IdSource, now: Timestamp) -> Self {
+        let state = fixture.build_state(ids.generator(ENTITY_STREAM), now);
+        Tenant { state: RwLock::new(state), fixture, ids }
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.fixture.tenant.id
+    }
+
+    pub fn read<R>(&self, f: impl FnOnce(&TenantState) -> R) -> R {
+        let guard = self.state.read().unwrap_or_else(|p| p.into_inner());
+        f(&guard)
+    }
+
+    pub fn write<R>(&self, f: impl FnOnce(&mut TenantState) -> R) -> R {
+        let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Back to the fixtures, with the id sequence restarted.
+    pub fn reset(&self, now: Timestamp) {
+        let fresh = self.fixture.build_state(self.ids.generator(ENTITY_STREAM), now);
+        self.write(|s| *s = fresh);
+    }
+}
+
+/// All tenants this process serves, by tenant id.
+#[derive(Debug, Default)]
+pub struct Tenants {
+    by_id: DashMap<Uuid, Arc<Tenant>>,
+}
+
+impl Tenants {
+    pub fn insert(&self, tenant: Tenant) -> Arc<Tenant> {
+        let tenant = Arc::new(tenant);
+        self.by_id.insert(tenant.id(), tenant.clone());
+        tenant
+    }
+
+    pub fn get(&self, id: &Uuid) -> Option<Arc<Tenant>> {
+        self.by_id.get(id).map(|t| t.value().clone())
+    }
+
+    pub fn contains(&self, id: &Uuid) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    pub fn all(&self) -> Vec<Arc<Tenant>> {
+        let mut all: Vec<_> = self.by_id.iter().map(|t| t.value().clone()).collect();
+        all.sort_by_key(|t| t.id());
+        all
+    }
+}

@@ -35,8 +35,12 @@ pub mod directory_roles {
     /// Roles that manage all of entitlement management.
     pub const ADMINS: [Uuid; 2] = [GLOBAL_ADMINISTRATOR, IDENTITY_GOVERNANCE_ADMINISTRATOR];
     /// Roles that may read all catalog-scoped objects (`rbac-entitlement-management-catalog-reader`).
-    pub const READERS: [Uuid; 4] =
-        [GLOBAL_READER, SECURITY_READER, SECURITY_ADMINISTRATOR, COMPLIANCE_ADMINISTRATOR];
+    pub const READERS: [Uuid; 4] = [
+        GLOBAL_READER,
+        SECURITY_READER,
+        SECURITY_ADMINISTRATOR,
+        COMPLIANCE_ADMINISTRATOR,
+    ];
 }
 
 /// What an entitlement-management role lets its holder do (the task matrix of §6.3).
@@ -77,7 +81,12 @@ pub static EM_ROLE_DEFINITIONS: [EmRoleDefinition; 5] = [
         id: CATALOG_OWNER,
         display_name: "Catalog owner",
         allowed_resource_actions: &["microsoft.entitlementManagement/allEntities/allTasks"],
-        tasks: &[Task::Read, Task::ManageCatalog, Task::ManageAccessPackages, Task::ManageAssignments],
+        tasks: &[
+            Task::Read,
+            Task::ManageCatalog,
+            Task::ManageAccessPackages,
+            Task::ManageAssignments,
+        ],
         tenant_scoped: false,
     },
     EmRoleDefinition {
@@ -94,7 +103,11 @@ pub static EM_ROLE_DEFINITIONS: [EmRoleDefinition; 5] = [
             "microsoft.entitlementManagement/AccessPackageCatalog/AccessPackage/allTasks",
             "microsoft.entitlementManagement/AccessPackageCatalog/allEntities/Read",
         ],
-        tasks: &[Task::Read, Task::ManageAccessPackages, Task::ManageAssignments],
+        tasks: &[
+            Task::Read,
+            Task::ManageAccessPackages,
+            Task::ManageAssignments,
+        ],
         tenant_scoped: false,
     },
     EmRoleDefinition {
@@ -189,9 +202,11 @@ impl Operation {
             | DeleteAccessPackage { catalog } => {
                 (Write, Task::ManageAccessPackages, Scope::Catalog(catalog))
             }
-            MoveAccessPackage { from, to } => {
-                (Write, Task::ManageAccessPackages, Scope::TwoCatalogs(from, to))
-            }
+            MoveAccessPackage { from, to } => (
+                Write,
+                Task::ManageAccessPackages,
+                Scope::TwoCatalogs(from, to),
+            ),
             ReadRoleDefinitions => (Read, Task::Read, Scope::Permission),
             ListRoleAssignments => (Read, Task::Read, Scope::List),
             ReadRoleAssignment { scope } => (Read, Task::Read, app_scope(scope)),
@@ -202,7 +217,11 @@ impl Operation {
                 AppScope::Catalog(c) => (Write, Task::ManageCatalog, Scope::Catalog(c)),
             },
         };
-        Requirement { access, task, scope }
+        Requirement {
+            access,
+            task,
+            scope,
+        }
     }
 }
 
@@ -272,7 +291,9 @@ pub fn authorize(caller: &Caller, op: Operation, state: &TenantState) -> Result<
     let mut catalogs = BTreeSet::new();
     for assignment in state.role_assignments_of(&principal) {
         any_role = true;
-        let Some(def) = role_definition(&assignment.role_definition_id) else { continue };
+        let Some(def) = role_definition(&assignment.role_definition_id) else {
+            continue;
+        };
         if !def.tasks.contains(&req.task) {
             continue;
         }

@@ -151,7 +151,10 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start: Timestamp, step: Duration) -> Self {
-        ManualClock { state: Mutex::new(start.0), step }
+        ManualClock {
+            state: Mutex::new(start.0),
+            step,
+        }
     }
 
     pub fn advance(&self, by: Duration) {
@@ -176,14 +179,24 @@ mod tests {
     #[test]
     fn renders_like_dotnet_fffffff() {
         let cases = [
-            ("2021-11-10T01:10:09.5220119Z", "2021-11-10T01:10:09.5220119Z"),
+            (
+                "2021-11-10T01:10:09.5220119Z",
+                "2021-11-10T01:10:09.5220119Z",
+            ),
             ("2019-01-27T18:19:50.74Z", "2019-01-27T18:19:50.74Z"),
             ("2019-01-27T18:19:50.740000000Z", "2019-01-27T18:19:50.74Z"),
             ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
-            ("2026-01-01T02:00:00.123456789+02:00", "2026-01-01T00:00:00.1234567Z"),
+            (
+                "2026-01-01T02:00:00.123456789+02:00",
+                "2026-01-01T00:00:00.1234567Z",
+            ),
         ];
         for (input, expected) in cases {
-            assert_eq!(Timestamp::parse(input).unwrap().to_string(), expected, "{input}");
+            assert_eq!(
+                Timestamp::parse(input).unwrap().to_string(),
+                expected,
+                "{input}"
+            );
         }
     }
 

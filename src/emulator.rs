@@ -34,7 +34,10 @@ use crate::store::{Tenant, Tenants};
 pub enum ClockChoice {
     System,
     /// Starts at `start`; moves only when advanced, plus `step` per read.
-    Fixed { start: Timestamp, step: Duration },
+    Fixed {
+        start: Timestamp,
+        step: Duration,
+    },
 }
 
 impl ClockChoice {
@@ -45,9 +48,14 @@ impl ClockChoice {
         }
         match text.strip_prefix("fixed:") {
             Some(time) => Timestamp::parse(time)
-                .map(|start| ClockChoice::Fixed { start, step: Duration::ZERO })
+                .map(|start| ClockChoice::Fixed {
+                    start,
+                    step: Duration::ZERO,
+                })
                 .map_err(|e| format!("'{time}' is not an RFC 3339 time: {e}")),
-            None => Err(format!("expected 'system' or 'fixed:<RFC 3339 time>', got '{text}'")),
+            None => Err(format!(
+                "expected 'system' or 'fixed:<RFC 3339 time>', got '{text}'"
+            )),
         }
     }
 }
@@ -57,7 +65,10 @@ pub enum StartError {
     #[error("fixture error: {0}")]
     Fixture(#[from] FixtureError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("invalid clock: {0}")]
     Clock(String),
 }
@@ -111,7 +122,10 @@ impl EmulatorBuilder {
     /// A manual clock starting at `start` (RFC 3339).
     pub fn fixed_clock(mut self, start: &str) -> Result<Self, StartError> {
         let start = Timestamp::parse(start).map_err(|e| StartError::Clock(e.to_string()))?;
-        self.clock = ClockChoice::Fixed { start, step: Duration::ZERO };
+        self.clock = ClockChoice::Fixed {
+            start,
+            step: Duration::ZERO,
+        };
         Ok(self)
     }
 
@@ -163,19 +177,33 @@ impl EmulatorBuilder {
         let state = self.build_state()?;
         let listener = TcpListener::bind(self.bind)
             .await
-            .map_err(|source| StartError::Bind { addr: self.bind, source })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: self.bind, source })?;
+            .map_err(|source| StartError::Bind {
+                addr: self.bind,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: self.bind,
+            source,
+        })?;
         let app = http::router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = rx.await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!("server error: {e}");
             }
         });
-        Ok(Emulator { addr, state, shutdown: Some(tx), task: Some(task) })
+        Ok(Emulator {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
     }
 }
 
@@ -209,7 +237,10 @@ impl Emulator {
     /// A signed token for a fixture persona (user UPN, or app display name / app id) with its
     /// default scopes or permissions.
     pub fn token(&self, persona: &str) -> Result<String, TokenError> {
-        self.token_with(TokenRequest { persona: persona.into(), ..Default::default() })
+        self.token_with(TokenRequest {
+            persona: persona.into(),
+            ..Default::default()
+        })
     }
 
     pub fn token_with(&self, req: TokenRequest) -> Result<String, TokenError> {
@@ -217,7 +248,9 @@ impl Emulator {
             .state
             .tenants
             .get(&self.state.default_tenant)
-            .ok_or_else(|| TokenError::UnknownPersona(req.persona.clone(), self.state.default_tenant))?;
+            .ok_or_else(|| {
+                TokenError::UnknownPersona(req.persona.clone(), self.state.default_tenant)
+            })?;
         tenant.read(|s| token::mint(s, &req))
     }
 

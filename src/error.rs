@@ -79,16 +79,21 @@ pub const REASON_NO_ROLE: &str = "Unauthorized";
 
 impl GraphError {
     pub fn invalid_model(detail: impl Into<String>) -> Self {
-        GraphError::InvalidModel { detail: detail.into() }
+        GraphError::InvalidModel {
+            detail: detail.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
         use GraphError::*;
         match self {
-            TokenMissing | TokenMalformed | TokenExpired | TokenNotYetValid
-            | TokenInvalidAudience | TokenInvalidIssuer | TokenWithoutPermissions => {
-                StatusCode::UNAUTHORIZED
-            }
+            TokenMissing
+            | TokenMalformed
+            | TokenExpired
+            | TokenNotYetValid
+            | TokenInvalidAudience
+            | TokenInvalidIssuer
+            | TokenWithoutPermissions => StatusCode::UNAUTHORIZED,
             SegmentNotFound(_) | InvalidVersion(_) | QueryOptionNotAllowed(_) => {
                 StatusCode::BAD_REQUEST
             }
@@ -109,10 +114,13 @@ impl GraphError {
     pub fn code(&self) -> &'static str {
         use GraphError::*;
         match self {
-            TokenMissing | TokenMalformed | TokenExpired | TokenNotYetValid
-            | TokenInvalidAudience | TokenInvalidIssuer | TokenWithoutPermissions => {
-                "InvalidAuthenticationToken"
-            }
+            TokenMissing
+            | TokenMalformed
+            | TokenExpired
+            | TokenNotYetValid
+            | TokenInvalidAudience
+            | TokenInvalidIssuer
+            | TokenWithoutPermissions => "InvalidAuthenticationToken",
             SegmentNotFound(_) | InvalidVersion(_) | QueryOptionNotAllowed(_) => "BadRequest",
             // The ASP.NET backend sends these with an empty code (§4.12 captures).
             MethodNotAllowed(_) | NoHttpResource(_) => "",
@@ -145,7 +153,10 @@ mod tests {
 
     #[test]
     fn captured_strings_are_verbatim() {
-        assert_eq!(GraphError::ResourceNotFound.to_string(), "The resource was not found.");
+        assert_eq!(
+            GraphError::ResourceNotFound.to_string(),
+            "The resource was not found."
+        );
         assert_eq!(
             GraphError::UnAuthorized(REASON_NO_ROLE).to_string(),
             "User is not authorized to perform the operation. Reason: Unauthorized"
@@ -154,8 +165,14 @@ mod tests {
             GraphError::SegmentNotFound("foo".into()).to_string(),
             "Resource not found for the segment 'foo'."
         );
-        assert_eq!(GraphError::invalid_model("x").to_string(), "The model is invalid.");
-        assert_eq!(GraphError::TokenMissing.code(), "InvalidAuthenticationToken");
+        assert_eq!(
+            GraphError::invalid_model("x").to_string(),
+            "The model is invalid."
+        );
+        assert_eq!(
+            GraphError::TokenMissing.code(),
+            "InvalidAuthenticationToken"
+        );
         assert_eq!(GraphError::TokenMissing.status(), StatusCode::UNAUTHORIZED);
     }
 }

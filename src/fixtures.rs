@@ -16,9 +16,11 @@ use uuid::Uuid;
 use crate::authz::role_definition;
 use crate::clock::Timestamp;
 use crate::ids::IdGen;
-use crate::model::directory::{DirectoryRoleAssignment, Group, ServicePrincipal, Site, User};
-use crate::model::em::{AccessPackage, AppScope, Catalog, CatalogState, CatalogType, EmRoleAssignment, WireEnum};
 use crate::model::directory::Directory;
+use crate::model::directory::{DirectoryRoleAssignment, Group, ServicePrincipal, Site, User};
+use crate::model::em::{
+    AccessPackage, AppScope, Catalog, CatalogState, CatalogType, EmRoleAssignment, WireEnum,
+};
 use crate::store::{TenantInfo, TenantState};
 
 /// A fixture problem, located by file and JSON pointer.
@@ -159,10 +161,12 @@ pub enum FixtureSource {
 impl FixtureSource {
     pub fn load(&self) -> Result<FixtureTenant, FixtureError> {
         match self {
-            FixtureSource::EmbeddedDefault => FixtureTenant::parse(
-                "fixtures/default",
-                |name| Ok(EMBEDDED_DEFAULT.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string())),
-            ),
+            FixtureSource::EmbeddedDefault => FixtureTenant::parse("fixtures/default", |name| {
+                Ok(EMBEDDED_DEFAULT
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, t)| t.to_string()))
+            }),
             FixtureSource::Dir(dir) => {
                 check_no_unknown_files(dir)?;
                 FixtureTenant::parse(&dir.display().to_string(), |name| {
@@ -190,7 +194,10 @@ fn check_no_unknown_files(dir: &Path) -> Result<(), FixtureError> {
             return Err(FixtureError {
                 file: dir.join(&name).display().to_string(),
                 pointer: String::new(),
-                message: format!("unknown fixture file; expected one of {}", FIXTURE_FILES.join(", ")),
+                message: format!(
+                    "unknown fixture file; expected one of {}",
+                    FIXTURE_FILES.join(", ")
+                ),
             });
         }
     }
@@ -201,7 +208,11 @@ fn parse_file<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, FixtureE
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let pointer = json_pointer(e.path());
-        FixtureError { file: file.to_string(), pointer, message: e.inner().to_string() }
+        FixtureError {
+            file: file.to_string(),
+            pointer,
+            message: e.inner().to_string(),
+        }
     })
 }
 
@@ -229,7 +240,11 @@ impl FixtureTenant {
     ) -> Result<Self, FixtureError> {
         let path = |name: &str| format!("{origin}/{name}");
         let load = |name: &str| -> Result<Option<String>, FixtureError> {
-            read(name).map_err(|message| FixtureError { file: path(name), pointer: String::new(), message })
+            read(name).map_err(|message| FixtureError {
+                file: path(name),
+                pointer: String::new(),
+                message,
+            })
         };
         fn list<T: DeserializeOwned>(
             name: &str,
@@ -250,33 +265,56 @@ impl FixtureTenant {
         let tenant: TenantFile = parse_file(&path("tenant.json"), &tenant_text)?;
         let users: Vec<User> = list("users.json", path("users.json"), load("users.json")?)?;
         let groups: Vec<Group> = list("groups.json", path("groups.json"), load("groups.json")?)?;
-        let service_principals: Vec<ServicePrincipal> =
-            list("servicePrincipals.json", path("servicePrincipals.json"), load("servicePrincipals.json")?)?;
+        let service_principals: Vec<ServicePrincipal> = list(
+            "servicePrincipals.json",
+            path("servicePrincipals.json"),
+            load("servicePrincipals.json")?,
+        )?;
         let sites: Vec<Site> = list("sites.json", path("sites.json"), load("sites.json")?)?;
         let directory_role_assignments: Vec<DirectoryRoleAssignment> = list(
             "directoryRoleAssignments.json",
             path("directoryRoleAssignments.json"),
             load("directoryRoleAssignments.json")?,
         )?;
-        let raw_catalogs: Vec<CatalogFixture> =
-            list("catalogs.json", path("catalogs.json"), load("catalogs.json")?)?;
-        let access_packages: Vec<AccessPackageFixture> =
-            list("accessPackages.json", path("accessPackages.json"), load("accessPackages.json")?)?;
-        let raw_assignments: Vec<RoleAssignmentFixture> =
-            list("roleAssignments.json", path("roleAssignments.json"), load("roleAssignments.json")?)?;
+        let raw_catalogs: Vec<CatalogFixture> = list(
+            "catalogs.json",
+            path("catalogs.json"),
+            load("catalogs.json")?,
+        )?;
+        let access_packages: Vec<AccessPackageFixture> = list(
+            "accessPackages.json",
+            path("accessPackages.json"),
+            load("accessPackages.json")?,
+        )?;
+        let raw_assignments: Vec<RoleAssignmentFixture> = list(
+            "roleAssignments.json",
+            path("roleAssignments.json"),
+            load("roleAssignments.json")?,
+        )?;
 
-        let err = |file: &str, pointer: String, message: String| FixtureError { file: path(file), pointer, message };
+        let err = |file: &str, pointer: String, message: String| FixtureError {
+            file: path(file),
+            pointer,
+            message,
+        };
 
         // Ids are unique across the directory and within each collection.
         let mut seen = HashSet::new();
         for (file, ids) in [
             ("users.json", users.iter().map(|u| u.id).collect::<Vec<_>>()),
             ("groups.json", groups.iter().map(|g| g.id).collect()),
-            ("servicePrincipals.json", service_principals.iter().map(|s| s.id).collect()),
+            (
+                "servicePrincipals.json",
+                service_principals.iter().map(|s| s.id).collect(),
+            ),
         ] {
             for (i, id) in ids.iter().enumerate() {
                 if !seen.insert(*id) {
-                    return Err(err(file, format!("/{i}/id"), format!("duplicate object id {id}")));
+                    return Err(err(
+                        file,
+                        format!("/{i}/id"),
+                        format!("duplicate object id {id}"),
+                    ));
                 }
             }
         }
@@ -284,30 +322,54 @@ impl FixtureTenant {
         let mut upns = HashSet::new();
         for (i, u) in users.iter().enumerate() {
             if !upns.insert(u.user_principal_name.to_ascii_lowercase()) {
-                return Err(err("users.json", format!("/{i}/userPrincipalName"), "duplicate userPrincipalName".into()));
+                return Err(err(
+                    "users.json",
+                    format!("/{i}/userPrincipalName"),
+                    "duplicate userPrincipalName".into(),
+                ));
             }
             if let Some(m) = u.manager.filter(|m| !users.iter().any(|x| x.id == *m)) {
-                return Err(err("users.json", format!("/{i}/manager"), format!("manager {m} is not a user")));
+                return Err(err(
+                    "users.json",
+                    format!("/{i}/manager"),
+                    format!("manager {m} is not a user"),
+                ));
             }
         }
         for (i, g) in groups.iter().enumerate() {
             for (j, m) in g.members.iter().enumerate() {
                 if !principals.contains(m) {
-                    return Err(err("groups.json", format!("/{i}/members/{j}"), format!("{m} is not a user, group or service principal")));
+                    return Err(err(
+                        "groups.json",
+                        format!("/{i}/members/{j}"),
+                        format!("{m} is not a user, group or service principal"),
+                    ));
                 }
             }
             for (j, o) in g.owners.iter().enumerate() {
                 if !principals.contains(o) {
-                    return Err(err("groups.json", format!("/{i}/owners/{j}"), format!("{o} is not a user or service principal")));
+                    return Err(err(
+                        "groups.json",
+                        format!("/{i}/owners/{j}"),
+                        format!("{o} is not a user or service principal"),
+                    ));
                 }
             }
             if g.is_dynamic() && !g.members.is_empty() {
-                return Err(err("groups.json", format!("/{i}/members"), "a dynamic group's members come from its membershipRule; list none".into()));
+                return Err(err(
+                    "groups.json",
+                    format!("/{i}/members"),
+                    "a dynamic group's members come from its membershipRule; list none".into(),
+                ));
             }
         }
         for (i, a) in directory_role_assignments.iter().enumerate() {
             if !principals.contains(&a.principal_id) {
-                return Err(err("directoryRoleAssignments.json", format!("/{i}/principalId"), format!("{} is not in the directory", a.principal_id)));
+                return Err(err(
+                    "directoryRoleAssignments.json",
+                    format!("/{i}/principalId"),
+                    format!("{} is not in the directory", a.principal_id),
+                ));
             }
         }
 
@@ -315,58 +377,118 @@ impl FixtureTenant {
         let mut catalog_ids = HashSet::new();
         for (i, c) in raw_catalogs.into_iter().enumerate() {
             if !catalog_ids.insert(c.id) {
-                return Err(err("catalogs.json", format!("/{i}/id"), format!("duplicate catalog id {}", c.id)));
+                return Err(err(
+                    "catalogs.json",
+                    format!("/{i}/id"),
+                    format!("duplicate catalog id {}", c.id),
+                ));
             }
             let catalog_type = match &c.catalog_type {
                 None => CatalogType::UserManaged,
                 Some(t) => CatalogType::parse_any_case(t).ok_or_else(|| {
-                    err("catalogs.json", format!("/{i}/catalogType"), format!("'{t}' is not userManaged, serviceDefault or serviceManaged"))
+                    err(
+                        "catalogs.json",
+                        format!("/{i}/catalogType"),
+                        format!("'{t}' is not userManaged, serviceDefault or serviceManaged"),
+                    )
                 })?,
             };
             let state = match &c.state {
                 None => CatalogState::Published,
                 Some(s) => CatalogState::parse_any_case(s).ok_or_else(|| {
-                    err("catalogs.json", format!("/{i}/state"), format!("'{s}' is not published or unpublished"))
+                    err(
+                        "catalogs.json",
+                        format!("/{i}/state"),
+                        format!("'{s}' is not published or unpublished"),
+                    )
                 })?,
             };
             catalogs.push((c, catalog_type, state));
         }
-        if catalogs.iter().filter(|c| c.1 == CatalogType::ServiceDefault).count() > 1 {
-            return Err(err("catalogs.json", String::new(), "only one catalog can be the serviceDefault (General) catalog".into()));
+        if catalogs
+            .iter()
+            .filter(|c| c.1 == CatalogType::ServiceDefault)
+            .count()
+            > 1
+        {
+            return Err(err(
+                "catalogs.json",
+                String::new(),
+                "only one catalog can be the serviceDefault (General) catalog".into(),
+            ));
         }
         let mut package_ids = HashSet::new();
         for (i, p) in access_packages.iter().enumerate() {
             if !package_ids.insert(p.id) {
-                return Err(err("accessPackages.json", format!("/{i}/id"), format!("duplicate access package id {}", p.id)));
+                return Err(err(
+                    "accessPackages.json",
+                    format!("/{i}/id"),
+                    format!("duplicate access package id {}", p.id),
+                ));
             }
             if !catalog_ids.contains(&p.catalog_id) {
-                return Err(err("accessPackages.json", format!("/{i}/catalogId"), format!("catalog {} is not in catalogs.json", p.catalog_id)));
+                return Err(err(
+                    "accessPackages.json",
+                    format!("/{i}/catalogId"),
+                    format!("catalog {} is not in catalogs.json", p.catalog_id),
+                ));
             }
         }
         let mut role_assignments = Vec::new();
         let mut assignment_ids = HashSet::new();
         for (i, a) in raw_assignments.into_iter().enumerate() {
             if !assignment_ids.insert(a.id) {
-                return Err(err("roleAssignments.json", format!("/{i}/id"), format!("duplicate role assignment id {}", a.id)));
+                return Err(err(
+                    "roleAssignments.json",
+                    format!("/{i}/id"),
+                    format!("duplicate role assignment id {}", a.id),
+                ));
             }
             if !principals.contains(&a.principal_id) {
-                return Err(err("roleAssignments.json", format!("/{i}/principalId"), format!("{} is not in the directory", a.principal_id)));
+                return Err(err(
+                    "roleAssignments.json",
+                    format!("/{i}/principalId"),
+                    format!("{} is not in the directory", a.principal_id),
+                ));
             }
             let def = role_definition(&a.role_definition_id).ok_or_else(|| {
-                err("roleAssignments.json", format!("/{i}/roleDefinitionId"), format!("{} is not an entitlement-management role definition", a.role_definition_id))
+                err(
+                    "roleAssignments.json",
+                    format!("/{i}/roleDefinitionId"),
+                    format!(
+                        "{} is not an entitlement-management role definition",
+                        a.role_definition_id
+                    ),
+                )
             })?;
             let scope = AppScope::parse(&a.app_scope_id).ok_or_else(|| {
-                err("roleAssignments.json", format!("/{i}/appScopeId"), "expected '/' or '/AccessPackageCatalog/{id}'".into())
+                err(
+                    "roleAssignments.json",
+                    format!("/{i}/appScopeId"),
+                    "expected '/' or '/AccessPackageCatalog/{id}'".into(),
+                )
             })?;
             match scope {
                 AppScope::Catalog(c) if !catalog_ids.contains(&c) => {
-                    return Err(err("roleAssignments.json", format!("/{i}/appScopeId"), format!("catalog {c} is not in catalogs.json")));
+                    return Err(err(
+                        "roleAssignments.json",
+                        format!("/{i}/appScopeId"),
+                        format!("catalog {c} is not in catalogs.json"),
+                    ));
                 }
                 AppScope::Catalog(_) if def.tenant_scoped => {
-                    return Err(err("roleAssignments.json", format!("/{i}/appScopeId"), format!("'{}' is assigned tenant-wide: use '/'", def.display_name)));
+                    return Err(err(
+                        "roleAssignments.json",
+                        format!("/{i}/appScopeId"),
+                        format!("'{}' is assigned tenant-wide: use '/'", def.display_name),
+                    ));
                 }
                 AppScope::Tenant if !def.tenant_scoped => {
-                    return Err(err("roleAssignments.json", format!("/{i}/appScopeId"), format!("'{}' is assigned on a catalog", def.display_name)));
+                    return Err(err(
+                        "roleAssignments.json",
+                        format!("/{i}/appScopeId"),
+                        format!("'{}' is assigned on a catalog", def.display_name),
+                    ));
                 }
                 _ => {}
             }
@@ -408,7 +530,11 @@ impl FixtureTenant {
         };
         let mut state = TenantState::new(info, directory, ids);
         // Every tenant has the built-in General catalog.
-        if !self.catalogs.iter().any(|c| c.1 == CatalogType::ServiceDefault) {
+        if !self
+            .catalogs
+            .iter()
+            .any(|c| c.1 == CatalogType::ServiceDefault)
+        {
             let id = state.next_id();
             state.catalogs.insert(general_catalog(id, created));
         }
@@ -447,7 +573,6 @@ impl FixtureTenant {
                 id: a.id,
                 principal_id: a.principal_id,
                 role_definition_id: a.role_definition_id,
-                directory_scope_id: "/".into(),
                 app_scope_id: scope.render(),
             });
         }
@@ -477,7 +602,10 @@ mod tests {
 
     fn parse(files: &[(&str, &str)]) -> Result<FixtureTenant, FixtureError> {
         FixtureTenant::parse("t", |name| {
-            Ok(files.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()))
+            Ok(files
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t.to_string()))
         })
     }
 
@@ -486,7 +614,11 @@ mod tests {
     #[test]
     fn embedded_default_loads() {
         let t = FixtureSource::EmbeddedDefault.load().unwrap();
-        assert!(t.catalogs.iter().any(|c| c.1 == CatalogType::ServiceDefault));
+        assert!(
+            t.catalogs
+                .iter()
+                .any(|c| c.1 == CatalogType::ServiceDefault)
+        );
         assert!(!t.users.is_empty());
     }
 
@@ -504,7 +636,10 @@ mod tests {
             ("accessPackages.json", r#"[{"id":"60000000-0000-4000-8000-000000000001","catalogId":"50000000-0000-4000-8000-000000000009","displayName":"x"}]"#),
         ])
         .unwrap_err();
-        assert_eq!((e.file.as_str(), e.pointer.as_str()), ("t/accessPackages.json", "/0/catalogId"));
+        assert_eq!(
+            (e.file.as_str(), e.pointer.as_str()),
+            ("t/accessPackages.json", "/0/catalogId")
+        );
     }
 
     #[test]
@@ -516,7 +651,13 @@ mod tests {
     #[test]
     fn general_catalog_is_added_when_missing() {
         let t = parse(&[("tenant.json", TENANT)]).unwrap();
-        let state = t.build_state(crate::ids::IdSource::Seeded(1).generator(1), Timestamp::parse("2026-01-01T00:00:00Z").unwrap());
-        assert_eq!(state.default_catalog().map(|c| c.display_name.as_str()), Some("General"));
+        let state = t.build_state(
+            crate::ids::IdSource::Seeded(1).generator(1),
+            Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+        );
+        assert_eq!(
+            state.default_catalog().map(|c| c.display_name.as_str()),
+            Some("General")
+        );
     }
 }

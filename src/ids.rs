@@ -33,7 +33,9 @@ impl SeededIds {
     pub fn new(seed: u64, stream: u64) -> Self {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         rng.set_stream(stream);
-        SeededIds { rng: Mutex::new(rng) }
+        SeededIds {
+            rng: Mutex::new(rng),
+        }
     }
 }
 
@@ -46,7 +48,10 @@ impl fmt::Debug for SeededIds {
 impl IdGen for SeededIds {
     fn next_id(&self) -> Uuid {
         let mut bytes = [0u8; 16];
-        self.rng.lock().unwrap_or_else(|p| p.into_inner()).fill_bytes(&mut bytes);
+        self.rng
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fill_bytes(&mut bytes);
         uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 }

@@ -11,7 +11,11 @@ use entitlement_emulator::fixtures::FixtureSource;
 use entitlement_emulator::{ClockChoice, Emulator};
 
 #[derive(Debug, Parser)]
-#[command(name = "entitlement-emulator", version, about = "A local emulator of the Microsoft Graph entitlement-management API")]
+#[command(
+    name = "entitlement-emulator",
+    version,
+    about = "A local emulator of the Microsoft Graph entitlement-management API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -65,7 +69,12 @@ fn source(dir: Option<PathBuf>) -> FixtureSource {
 }
 
 fn split(list: Option<String>) -> Option<Vec<String>> {
-    list.map(|l| l.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_string).collect())
+    list.map(|l| {
+        l.split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
 }
 
 #[tokio::main]
@@ -77,13 +86,27 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if let Some(Command::Token { persona, scopes, roles, lifetime, fixtures }) = cli.command {
+    if let Some(Command::Token {
+        persona,
+        scopes,
+        roles,
+        lifetime,
+        fixtures,
+    }) = cli.command
+    {
         let fixture = source(fixtures).load()?;
         let state = fixture.build_state(
             entitlement_emulator::ids::IdSource::Random.generator(1),
-            entitlement_emulator::clock::Timestamp::from_datetime(entitlement_emulator::clock::wall_clock_now()),
+            entitlement_emulator::clock::Timestamp::from_datetime(
+                entitlement_emulator::clock::wall_clock_now(),
+            ),
         );
-        let req = TokenRequest { persona, scopes: split(scopes), roles: split(roles), lifetime_seconds: Some(lifetime) };
+        let req = TokenRequest {
+            persona,
+            scopes: split(scopes),
+            roles: split(roles),
+            lifetime_seconds: Some(lifetime),
+        };
         println!("{}", token::mint(&state, &req)?);
         return Ok(());
     }
@@ -98,7 +121,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let emulator = builder.start().await.context("starting the emulator")?;
     println!("entitlement-emulator listening on {}", emulator.uri());
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     emulator.shutdown().await;
     Ok(())
 }

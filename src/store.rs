@@ -9,13 +9,13 @@ use dashmap::DashMap;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::clock::Timestamp;
 use crate::fixtures::FixtureTenant;
 use crate::ids::{ENTITY_STREAM, IdGen, IdSource};
 use crate::model::ApiVersion;
 use crate::model::directory::Directory;
 use crate::model::em::{AccessPackage, AppScope, Catalog, EmRoleAssignment};
 use crate::model::table::Table;
-use crate::clock::Timestamp;
 
 #[derive(Debug, Clone)]
 pub struct TenantInfo {
@@ -89,7 +89,10 @@ impl TenantState {
         let (id, catalog) = (package.id, package.catalog_id);
         self.access_packages.insert(package);
         if let Some(seq) = self.access_packages.seq_of(&id) {
-            self.packages_by_catalog.entry(catalog).or_default().insert(seq);
+            self.packages_by_catalog
+                .entry(catalog)
+                .or_default()
+                .insert(seq);
         }
     }
 
@@ -103,8 +106,12 @@ impl TenantState {
     }
 
     pub fn move_access_package(&mut self, id: &Uuid, to: Uuid) {
-        let Some(seq) = self.access_packages.seq_of(id) else { return };
-        let Some(package) = self.access_packages.get_mut(id) else { return };
+        let Some(seq) = self.access_packages.seq_of(id) else {
+            return;
+        };
+        let Some(package) = self.access_packages.get_mut(id) else {
+            return;
+        };
         let from = std::mem::replace(&mut package.catalog_id, to);
         if let Some(set) = self.packages_by_catalog.get_mut(&from) {
             set.remove(&seq);
@@ -113,7 +120,9 @@ impl TenantState {
     }
 
     pub fn catalog_package_count(&self, catalog: &Uuid) -> usize {
-        self.packages_by_catalog.get(catalog).map_or(0, BTreeSet::len)
+        self.packages_by_catalog
+            .get(catalog)
+            .map_or(0, BTreeSet::len)
     }
 
     /// A catalog's packages in creation order.
@@ -141,7 +150,10 @@ impl TenantState {
 
     pub fn remove_role_assignment(&mut self, id: &Uuid) -> Option<EmRoleAssignment> {
         let removed = self.role_assignments.remove(id)?;
-        if let Some(list) = self.role_assignments_by_principal.get_mut(&removed.principal_id) {
+        if let Some(list) = self
+            .role_assignments_by_principal
+            .get_mut(&removed.principal_id)
+        {
             list.retain(|a| a != id);
         }
         Some(removed)
@@ -240,14 +252,20 @@ pub struct Tenant {
 
 impl std::fmt::Debug for Tenant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tenant").field("id", &self.fixture.tenant.id).finish_non_exhaustive()
+        f.debug_struct("Tenant")
+            .field("id", &self.fixture.tenant.id)
+            .finish_non_exhaustive()
     }
 }
 
 impl Tenant {
     pub fn new(fixture: Arc<FixtureTenant>, ids: IdSource, now: Timestamp) -> Self {
         let state = fixture.build_state(ids.generator(ENTITY_STREAM), now);
-        Tenant { state: RwLock::new(state), fixture, ids }
+        Tenant {
+            state: RwLock::new(state),
+            fixture,
+            ids,
+        }
     }
 
     pub fn id(&self) -> Uuid {
@@ -266,7 +284,9 @@ impl Tenant {
 
     /// Back to the fixtures, with the id sequence restarted.
     pub fn reset(&self, now: Timestamp) {
-        let fresh = self.fixture.build_state(self.ids.generator(ENTITY_STREAM), now);
+        let fresh = self
+            .fixture
+            .build_state(self.ids.generator(ENTITY_STREAM), now);
         self.write(|s| *s = fresh);
     }
 }

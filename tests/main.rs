@@ -1,1 +1,14 @@
-fn main(){}
+//! Integration tests: each test starts its own emulator over TCP (seed 1, fixed clock) and drives
+//! it with a real HTTP client. Response shapes are insta snapshots in the top-level `snapshots/`.
+
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
+mod common;
+
+mod access_packages;
+mod auth;
+mod catalogs;
+mod control;
+mod determinism;
+mod errors;
+mod roles;

@@ -45,7 +45,9 @@ impl Caller {
     }
 
     pub fn has_permission(&self, value: &str) -> bool {
-        self.permissions.iter().any(|p| p.eq_ignore_ascii_case(value))
+        self.permissions
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(value))
     }
 }
 
@@ -53,7 +55,8 @@ impl Caller {
 fn audience_ok(aud: &Value) -> bool {
     let ok = |s: &str| {
         let s = s.trim_end_matches('/');
-        s.eq_ignore_ascii_case("https://graph.microsoft.com") || s.eq_ignore_ascii_case(GRAPH_APP_ID)
+        s.eq_ignore_ascii_case("https://graph.microsoft.com")
+            || s.eq_ignore_ascii_case(GRAPH_APP_ID)
     };
     match aud {
         Value::String(s) => ok(s),
@@ -93,11 +96,18 @@ pub fn authenticate(
     let claims = claims.as_object().ok_or(GraphError::TokenMalformed)?;
 
     let now = wall_clock_now().unix_timestamp();
-    let exp = claims.get("exp").and_then(Value::as_i64).ok_or(GraphError::TokenMalformed)?;
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or(GraphError::TokenMalformed)?;
     if exp <= now {
         return Err(GraphError::TokenExpired);
     }
-    if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > now + CLOCK_SKEW_SECONDS) {
+    if claims
+        .get("nbf")
+        .and_then(Value::as_i64)
+        .is_some_and(|nbf| nbf > now + CLOCK_SKEW_SECONDS)
+    {
         return Err(GraphError::TokenNotYetValid);
     }
     if !claims.get("aud").is_some_and(audience_ok) {
@@ -111,23 +121,38 @@ pub fn authenticate(
         .ok_or(GraphError::TokenInvalidIssuer)?;
 
     let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
-    let uuid_claim = |k: &str| claims.get(k).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
+    let uuid_claim = |k: &str| {
+        claims
+            .get(k)
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+    };
     let scopes: Option<Vec<String>> =
         text("scp").map(|s| s.split_whitespace().map(str::to_string).collect());
     let roles: Option<Vec<String>> = claims.get("roles").and_then(Value::as_array).map(|r| {
-        r.iter().filter_map(Value::as_str).map(str::to_string).collect()
+        r.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
     });
     let is_app_token = text("idtyp").is_some_and(|t| t.eq_ignore_ascii_case("app"));
     let directory_roles = claims
         .get("wids")
         .and_then(Value::as_array)
-        .map(|w| w.iter().filter_map(Value::as_str).filter_map(|s| Uuid::parse_str(s).ok()).collect())
+        .map(|w| {
+            w.iter()
+                .filter_map(Value::as_str)
+                .filter_map(|s| Uuid::parse_str(s).ok())
+                .collect()
+        })
         .unwrap_or_default();
 
     let (kind, permissions, actor) = match (scopes, roles) {
-        (Some(scp), _) => {
-            (CallerKind::Delegated, scp, text("upn").or_else(|| text("unique_name")))
-        }
+        (Some(scp), _) => (
+            CallerKind::Delegated,
+            scp,
+            text("upn").or_else(|| text("unique_name")),
+        ),
         (None, Some(roles)) => (CallerKind::Application, roles, text("app_displayname")),
         // An app token without `roles` is legitimate: the app may hold EM roles instead.
         (None, None) if is_app_token => {

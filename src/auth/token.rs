@@ -44,17 +44,26 @@ pub enum TokenError {
 /// The default delegated scopes of a persona token: what an admin-consented client app of the
 /// tenant would hold [inf].
 pub fn default_user_scopes() -> Vec<String> {
-    vec![permissions::READ_WRITE_ALL.to_string(), permissions::SUBJECT_ACCESS.to_string()]
+    vec![
+        permissions::READ_WRITE_ALL.to_string(),
+        permissions::SUBJECT_ACCESS.to_string(),
+    ]
 }
 
 /// Builds the claims of a token for `req.persona` in `state`'s tenant.
-pub fn claims_for(state: &TenantState, req: &TokenRequest) -> Result<Map<String, Value>, TokenError> {
+pub fn claims_for(
+    state: &TenantState,
+    req: &TokenRequest,
+) -> Result<Map<String, Value>, TokenError> {
     let tid = state.info.id;
     let now = wall_clock_now().unix_timestamp();
     let exp = now + req.lifetime_seconds.unwrap_or(DEFAULT_LIFETIME_SECONDS);
     let mut c = Map::new();
     c.insert("aud".into(), json!("https://graph.microsoft.com"));
-    c.insert("iss".into(), json!(format!("https://sts.windows.net/{tid}/")));
+    c.insert(
+        "iss".into(),
+        json!(format!("https://sts.windows.net/{tid}/")),
+    );
     c.insert("iat".into(), json!(now));
     c.insert("nbf".into(), json!(now));
     c.insert("exp".into(), json!(exp));
@@ -79,8 +88,11 @@ pub fn claims_for(state: &TenantState, req: &TokenRequest) -> Result<Map<String,
         c.insert("unique_name".into(), json!(user.user_principal_name));
         c.insert("upn".into(), json!(user.user_principal_name));
         c.insert("ver".into(), json!("1.0"));
-        let wids: Vec<String> =
-            dir.directory_roles_of(&user.id).iter().map(Uuid::to_string).collect();
+        let wids: Vec<String> = dir
+            .directory_roles_of(&user.id)
+            .iter()
+            .map(Uuid::to_string)
+            .collect();
         if !wids.is_empty() {
             c.insert("wids".into(), json!(wids));
         }
@@ -98,7 +110,10 @@ pub fn claims_for(state: &TenantState, req: &TokenRequest) -> Result<Map<String,
     if req.scopes.is_some() {
         return Err(TokenError::ScopesForApp(req.persona.clone()));
     }
-    let roles = req.roles.clone().unwrap_or_else(|| app.graph_application_permissions.clone());
+    let roles = req
+        .roles
+        .clone()
+        .unwrap_or_else(|| app.graph_application_permissions.clone());
     c.insert("app_displayname".into(), json!(app.display_name));
     c.insert("appid".into(), json!(app.app_id));
     c.insert("appidacr".into(), json!("1"));
@@ -112,7 +127,11 @@ pub fn claims_for(state: &TenantState, req: &TokenRequest) -> Result<Map<String,
     c.insert("sub".into(), json!(app.id));
     c.insert("tid".into(), json!(tid));
     c.insert("ver".into(), json!("1.0"));
-    let wids: Vec<String> = dir.directory_roles_of(&app.id).iter().map(Uuid::to_string).collect();
+    let wids: Vec<String> = dir
+        .directory_roles_of(&app.id)
+        .iter()
+        .map(Uuid::to_string)
+        .collect();
     if !wids.is_empty() {
         c.insert("wids".into(), json!(wids));
     }

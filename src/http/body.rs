@@ -14,7 +14,13 @@ use crate::model::ApiVersion;
 use crate::ops::Patch;
 
 /// Properties the server owns on every EM entity; clients may echo them back harmlessly.
-pub(crate) const READ_ONLY: [&str; 5] = ["id", "createdDateTime", "modifiedDateTime", "createdBy", "modifiedBy"];
+pub(crate) const READ_ONLY: [&str; 5] = [
+    "id",
+    "createdDateTime",
+    "modifiedDateTime",
+    "createdBy",
+    "modifiedBy",
+];
 
 fn is_json_content_type(headers: &HeaderMap) -> Result<(), GraphError> {
     let Some(value) = headers.get("content-type") else {
@@ -30,7 +36,10 @@ fn is_json_content_type(headers: &HeaderMap) -> Result<(), GraphError> {
 }
 
 /// The JSON object of a request body.
-pub(crate) fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, GraphError> {
+pub(crate) fn json_object(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Map<String, Value>, GraphError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(GraphError::invalid_model("the request body is empty"));
     }
@@ -57,8 +66,11 @@ impl BodyReader {
         allowed: &[&str],
     ) -> Result<Self, GraphError> {
         map.retain(|key, _| !key.contains('@') && !READ_ONLY.contains(&key.as_str()));
-        let unknown: Vec<String> =
-            map.keys().filter(|k| !allowed.contains(&k.as_str())).cloned().collect();
+        let unknown: Vec<String> = map
+            .keys()
+            .filter(|k| !allowed.contains(&k.as_str()))
+            .cloned()
+            .collect();
         if !unknown.is_empty() {
             match version {
                 ApiVersion::V1 => {
@@ -98,7 +110,9 @@ impl BodyReader {
     pub(crate) fn required_name(&self, key: &str) -> Result<String, GraphError> {
         match self.opt_string(key)? {
             Some(s) if !s.trim().is_empty() => Ok(s),
-            Some(_) => Err(GraphError::invalid_model(format!("'{key}' must not be empty"))),
+            Some(_) => Err(GraphError::invalid_model(format!(
+                "'{key}' must not be empty"
+            ))),
             None => Err(GraphError::invalid_model(format!("'{key}' is required"))),
         }
     }
@@ -117,7 +131,10 @@ impl BodyReader {
     }
 
     /// A nullable string in a PATCH: absent keeps, `null` clears.
-    pub(crate) fn patch_nullable_string(&self, key: &str) -> Result<Patch<Option<String>>, GraphError> {
+    pub(crate) fn patch_nullable_string(
+        &self,
+        key: &str,
+    ) -> Result<Patch<Option<String>>, GraphError> {
         if !self.has(key) {
             return Ok(Patch::Keep);
         }
@@ -133,21 +150,27 @@ impl BodyReader {
     }
 
     /// An enum given as a string in either casing.
-    pub(crate) fn opt_enum<T>(&self, key: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, GraphError> {
+    pub(crate) fn opt_enum<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, GraphError> {
         match self.opt_string(key)? {
             None if self.fields.get(key) == Some(&Value::Null) => {
                 Err(Self::wrong_type(key, "one of the enumeration's values"))
             }
             None => Ok(None),
-            Some(text) => parse(&text)
-                .map(Some)
-                .ok_or_else(|| GraphError::invalid_model(format!("'{text}' is not a valid value for '{key}'"))),
+            Some(text) => parse(&text).map(Some).ok_or_else(|| {
+                GraphError::invalid_model(format!("'{text}' is not a valid value for '{key}'"))
+            }),
         }
     }
 
     /// A GUID-valued string; a non-GUID yields `Err` with `not_guid`.
     pub(crate) fn opt_guid(&self, key: &str) -> Result<Option<Result<Uuid, String>>, GraphError> {
-        Ok(self.opt_string(key)?.map(|s| Uuid::parse_str(&s).map_err(|_| s)))
+        Ok(self
+            .opt_string(key)?
+            .map(|s| Uuid::parse_str(&s).map_err(|_| s)))
     }
 
     /// The `id` of a navigation object such as `"catalog": {"id": "…"}`.
@@ -156,7 +179,9 @@ impl BodyReader {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Object(inner)) => match inner.get("id") {
                 Some(Value::String(s)) => Ok(Some(Uuid::parse_str(s).map_err(|_| s.clone()))),
-                None | Some(Value::Null) => Err(GraphError::invalid_model(format!("'{key}.id' is required"))),
+                None | Some(Value::Null) => {
+                    Err(GraphError::invalid_model(format!("'{key}.id' is required")))
+                }
                 Some(_) => Err(Self::wrong_type(&format!("{key}.id"), "a string")),
             },
             Some(_) => Err(Self::wrong_type(key, "an object")),
@@ -170,7 +195,9 @@ mod tests {
     use serde_json::json;
 
     fn reader(v: ApiVersion, body: Value) -> Result<BodyReader, GraphError> {
-        let Value::Object(map) = body else { panic!("object") };
+        let Value::Object(map) = body else {
+            panic!("object")
+        };
         BodyReader::new(map, v, &["displayName", "isHidden"])
     }
 
@@ -179,14 +206,21 @@ mod tests {
         let body = json!({"displayName": "x", "@odata.type": "#microsoft.graph.accessPackage", "id": "1", "createdDateTime": "z"});
         assert!(reader(ApiVersion::V1, body).is_ok());
         let unknown = json!({"displayName": "x", "colour": "red"});
-        assert!(matches!(reader(ApiVersion::V1, unknown.clone()), Err(GraphError::InvalidModel { .. })));
+        assert!(matches!(
+            reader(ApiVersion::V1, unknown.clone()),
+            Err(GraphError::InvalidModel { .. })
+        ));
         let beta = reader(ApiVersion::Beta, unknown).unwrap();
         assert!(!beta.has("colour"));
     }
 
     #[test]
     fn types_are_checked() {
-        let r = reader(ApiVersion::Beta, json!({"displayName": 5, "isHidden": null})).unwrap();
+        let r = reader(
+            ApiVersion::Beta,
+            json!({"displayName": 5, "isHidden": null}),
+        )
+        .unwrap();
         assert!(r.required_name("displayName").is_err());
         assert!(r.opt_bool("isHidden").is_err());
     }

@@ -22,7 +22,12 @@ pub(super) struct TenantParam {
     tenant: Option<Uuid>,
 }
 
-fn control_error(shared: &AppState, headers: &HeaderMap, status: StatusCode, message: String) -> Response {
+fn control_error(
+    shared: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    message: String,
+) -> Response {
     let ctx = RequestCtx::new(headers, shared.request_ids.next_id(), shared.clock.now());
     let mut body = error_body(&ctx, &GraphError::invalid_model(String::new()));
     body["error"]["code"] = json!("BadRequest");
@@ -52,12 +57,23 @@ pub(super) async fn health(State(shared): State<AppState>) -> Json<Value> {
 }
 
 /// `POST /_emulator/reset[?tenant=ID]`: back to the fixtures (all tenants by default).
-pub(super) async fn reset(State(shared): State<AppState>, headers: HeaderMap, Query(p): Query<TenantParam>) -> Response {
+pub(super) async fn reset(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<TenantParam>,
+) -> Response {
     let now = shared.clock.now();
     let targets = match p.tenant {
         Some(id) => match shared.tenants.get(&id) {
             Some(t) => vec![t],
-            None => return control_error(&shared, &headers, StatusCode::NOT_FOUND, format!("no tenant {id}")),
+            None => {
+                return control_error(
+                    &shared,
+                    &headers,
+                    StatusCode::NOT_FOUND,
+                    format!("no tenant {id}"),
+                );
+            }
         },
         None => shared.tenants.all(),
     };
@@ -93,20 +109,40 @@ enum StringList {
 impl StringList {
     fn into_vec(self) -> Vec<String> {
         match self {
-            StringList::Text(t) => t.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            StringList::Text(t) => t
+                .split([' ', ','])
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
             StringList::List(l) => l,
         }
     }
 }
 
 /// `POST /_emulator/tokens {"as": "<UPN or app name>", "scopes"|"roles": …}`: a persona token.
-pub(super) async fn mint_token(State(shared): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn mint_token(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let req: TokenBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return control_error(&shared, &headers, StatusCode::BAD_REQUEST, format!("invalid token request: {e}")),
+        Err(e) => {
+            return control_error(
+                &shared,
+                &headers,
+                StatusCode::BAD_REQUEST,
+                format!("invalid token request: {e}"),
+            );
+        }
     };
     let Some(tenant) = pick_tenant(&shared, req.tenant) else {
-        return control_error(&shared, &headers, StatusCode::NOT_FOUND, "no such tenant".into());
+        return control_error(
+            &shared,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "no such tenant".into(),
+        );
     };
     let lifetime = req.lifetime_seconds.unwrap_or(DEFAULT_LIFETIME_SECONDS);
     let token_req = TokenRequest {
@@ -124,16 +160,30 @@ pub(super) async fn mint_token(State(shared): State<AppState>, headers: HeaderMa
                 "claims": claims,
             }))
             .into_response(),
-            Err(e) => control_error(&shared, &headers, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => control_error(
+                &shared,
+                &headers,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                e.to_string(),
+            ),
         },
         Err(e) => control_error(&shared, &headers, StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
 
 /// `GET /_emulator/state[?tenant=ID]`: the canonical export.
-pub(super) async fn state(State(shared): State<AppState>, headers: HeaderMap, Query(p): Query<TenantParam>) -> Response {
+pub(super) async fn state(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<TenantParam>,
+) -> Response {
     match pick_tenant(&shared, p.tenant) {
         Some(t) => Json(t.read(|s| s.export())).into_response(),
-        None => control_error(&shared, &headers, StatusCode::NOT_FOUND, "no such tenant".into()),
+        None => control_error(
+            &shared,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "no such tenant".into(),
+        ),
     }
 }

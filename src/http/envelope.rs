@@ -2,7 +2,9 @@
 //! (`graph-protocol.md` §1.1, §2.2, §2.3, §5.4, §8 items 1–4).
 
 use axum::body::Body;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, DATE, HeaderName, HeaderValue, LOCATION, WWW_AUTHENTICATE};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_TYPE, DATE, HeaderName, HeaderValue, LOCATION, WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
@@ -12,8 +14,7 @@ use crate::clock::Timestamp;
 use crate::error::GraphError;
 use crate::model::ApiVersion;
 
-pub const ODATA_JSON: &str =
-    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+pub const ODATA_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 const AGS_DIAGNOSTIC: &str = r#"{"ServerInfo":{"DataCenter":"Emulator","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"entitlement-emulator"}}"#;
 const WWW_AUTHENTICATE_VALUE: &str = r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000""#;
 static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
@@ -46,7 +47,12 @@ impl RequestCtx {
             .and_then(|v| v.to_str().ok())
             .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
             .unwrap_or("localhost");
-        RequestCtx { request_id, client_request_id, now, base_url: format!("http://{host}") }
+        RequestCtx {
+            request_id,
+            client_request_id,
+            now,
+            base_url: format!("http://{host}"),
+        }
     }
 
     /// `https://host/v1.0/$metadata#<path>`.
@@ -63,7 +69,12 @@ impl RequestCtx {
 #[derive(Debug)]
 pub enum Reply {
     /// 200 (or 201 with `Location`) and one entity.
-    Entity { status: StatusCode, context: String, body: Value, location: Option<String> },
+    Entity {
+        status: StatusCode,
+        context: String,
+        body: Value,
+        location: Option<String>,
+    },
     /// 200 and `{"@odata.context", "value": [...]}`.
     Collection { context: String, items: Vec<Value> },
     /// A status with no body (204 on PATCH/DELETE, 200 on some actions).
@@ -72,11 +83,21 @@ pub enum Reply {
 
 impl Reply {
     pub fn ok(context: String, body: Value) -> Self {
-        Reply::Entity { status: StatusCode::OK, context, body, location: None }
+        Reply::Entity {
+            status: StatusCode::OK,
+            context,
+            body,
+            location: None,
+        }
     }
 
     pub fn created(context: String, body: Value, location: String) -> Self {
-        Reply::Entity { status: StatusCode::CREATED, context, body, location: Some(location) }
+        Reply::Entity {
+            status: StatusCode::CREATED,
+            context,
+            body,
+            location: Some(location),
+        }
     }
 }
 
@@ -100,8 +121,10 @@ fn base_response(ctx: &RequestCtx, status: StatusCode, body: Body) -> Response {
 fn json_response(ctx: &RequestCtx, status: StatusCode, value: &Value) -> Response {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
     let mut resp = base_response(ctx, status, Body::from(bytes));
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ODATA_JSON));
-    resp.headers_mut().insert(ODATA_VERSION.clone(), HeaderValue::from_static("4.0"));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(ODATA_JSON));
+    resp.headers_mut()
+        .insert(ODATA_VERSION.clone(), HeaderValue::from_static("4.0"));
     resp
 }
 
@@ -117,16 +140,23 @@ fn with_context(context: String, body: Value) -> Value {
 
 pub fn render_reply(ctx: &RequestCtx, reply: Reply) -> Response {
     match reply {
-        Reply::Entity { status, context, body, location } => {
+        Reply::Entity {
+            status,
+            context,
+            body,
+            location,
+        } => {
             let mut resp = json_response(ctx, status, &with_context(context, body));
             if let Some(loc) = location {
                 resp.headers_mut().insert(LOCATION, hv(&loc));
             }
             resp
         }
-        Reply::Collection { context, items } => {
-            json_response(ctx, StatusCode::OK, &json!({"@odata.context": context, "value": items}))
-        }
+        Reply::Collection { context, items } => json_response(
+            ctx,
+            StatusCode::OK,
+            &json!({"@odata.context": context, "value": items}),
+        ),
         Reply::Empty(status) => base_response(ctx, status, Body::empty()),
     }
 }
@@ -156,11 +186,24 @@ pub fn render_error(ctx: &RequestCtx, err: &GraphError) -> Response {
     // EM backend errors are plain `application/json` [inf, graph-protocol.md §1.1].
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if err.status() == StatusCode::UNAUTHORIZED {
-        h.insert(WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE_VALUE));
+        h.insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(WWW_AUTHENTICATE_VALUE),
+        );
     }
     if let Some(detail) = err.detail() {
         // Header values must be visible ASCII; keep the explanation readable, not exact.
-        let clean: String = detail.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' }).take(1000).collect();
+        let clean: String = detail
+            .chars()
+            .map(|c| {
+                if c.is_ascii() && !c.is_ascii_control() {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .take(1000)
+            .collect();
         h.insert(DETAIL.clone(), hv(&clean));
     }
     resp

@@ -18,12 +18,24 @@ use crate::model::ApiVersion;
 
 pub(super) async fn handle(State(shared): State<AppState>, request: Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
-    let ctx = RequestCtx::new(&parts.headers, shared.request_ids.next_id(), shared.clock.now());
+    let ctx = RequestCtx::new(
+        &parts.headers,
+        shared.request_ids.next_id(),
+        shared.clock.now(),
+    );
     let bytes = match to_bytes(body, shared.body_limit).await {
         Ok(b) => b,
         Err(_) => return render_error(&ctx, &GraphError::PayloadTooLarge(shared.body_limit)),
     };
-    let result = serve(&shared, &ctx, &parts.method, parts.uri.path(), parts.uri.query(), &parts.headers, &bytes);
+    let result = serve(
+        &shared,
+        &ctx,
+        &parts.method,
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        &bytes,
+    );
     match result {
         Ok(reply) => render_reply(&ctx, reply),
         Err(err) => {
@@ -55,8 +67,21 @@ fn serve(
     let query = query::parse(raw_query);
 
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let caller = authenticate(authorization, shared.auth, shared.default_tenant, |t| shared.tenants.contains(t))?;
-    let tenant = shared.tenants.get(&caller.tenant_id).ok_or(GraphError::TokenInvalidIssuer)?;
-    let mut call = Call { ctx, version, caller: &caller, tenant: Arc::clone(&tenant), headers, body, query };
+    let caller = authenticate(authorization, shared.auth, shared.default_tenant, |t| {
+        shared.tenants.contains(t)
+    })?;
+    let tenant = shared
+        .tenants
+        .get(&caller.tenant_id)
+        .ok_or(GraphError::TokenInvalidIssuer)?;
+    let mut call = Call {
+        ctx,
+        version,
+        caller: &caller,
+        tenant: Arc::clone(&tenant),
+        headers,
+        body,
+        query,
+    };
     dispatch(&mut call, method, target)
 }

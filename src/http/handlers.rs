@@ -16,10 +16,10 @@ use crate::authz::EmRoleDefinition;
 use crate::error::GraphError;
 use crate::model::ApiVersion;
 use crate::model::em::{CatalogState, CatalogType, WireEnum};
-use crate::ops::{self, OpCtx, Patch};
 use crate::ops::access_package::{AccessPackagePatch, NewAccessPackage};
 use crate::ops::catalog::{CatalogPatch, NewCatalog};
 use crate::ops::role::NewRoleAssignment;
+use crate::ops::{self, OpCtx, Patch};
 use crate::store::Tenant;
 
 /// One Graph call after routing and authentication.
@@ -36,7 +36,10 @@ pub(super) struct Call<'a> {
 
 impl Call<'_> {
     fn op(&self) -> OpCtx<'_> {
-        OpCtx { caller: self.caller, now: self.ctx.now }
+        OpCtx {
+            caller: self.caller,
+            now: self.ctx.now,
+        }
     }
 
     fn reader(&self, allowed: &[&str]) -> Result<BodyReader, GraphError> {
@@ -44,16 +47,23 @@ impl Call<'_> {
     }
 
     fn entity_context(&self, target: &Target) -> String {
-        self.ctx.context_url(self.version, &format!("{}/$entity", target.entity_set(self.version)))
+        self.ctx.context_url(
+            self.version,
+            &format!("{}/$entity", target.entity_set(self.version)),
+        )
     }
 
     fn collection_context(&self, target: &Target) -> String {
-        self.ctx.context_url(self.version, &target.entity_set(self.version))
+        self.ctx
+            .context_url(self.version, &target.entity_set(self.version))
     }
 
     /// Where a created entity lives, in the backend's OData key form (`…/accessPackages('{id}')`).
     fn location(&self, target: &Target, id: Uuid) -> String {
-        self.ctx.absolute(self.version, &format!("{}('{id}')", target.entity_set(self.version)))
+        self.ctx.absolute(
+            self.version,
+            &format!("{}('{id}')", target.entity_set(self.version)),
+        )
     }
 }
 
@@ -61,7 +71,11 @@ fn method_not_allowed(method: &Method) -> GraphError {
     GraphError::MethodNotAllowed(method.as_str().to_string())
 }
 
-pub(super) fn dispatch(call: &mut Call<'_>, method: &Method, target: Target) -> Result<Reply, GraphError> {
+pub(super) fn dispatch(
+    call: &mut Call<'_>,
+    method: &Method,
+    target: Target,
+) -> Result<Reply, GraphError> {
     if let Target::Unrouted(url) = &target {
         return Err(GraphError::NoHttpResource(url.clone()));
     }
@@ -72,8 +86,12 @@ pub(super) fn dispatch(call: &mut Call<'_>, method: &Method, target: Target) -> 
         (Target::Catalog(id), Method::GET) => get_catalog(call, &target, *id),
         (Target::Catalog(id), Method::PATCH) => update_catalog(call, *id),
         (Target::Catalog(id), Method::DELETE) => delete_catalog(call, *id),
-        (Target::CatalogAccessPackages(id), Method::GET) => list_catalog_packages(call, &target, *id),
-        (Target::CatalogAccessPackage(c, p), Method::GET) => get_catalog_package(call, &target, *c, *p),
+        (Target::CatalogAccessPackages(id), Method::GET) => {
+            list_catalog_packages(call, &target, *id)
+        }
+        (Target::CatalogAccessPackage(c, p), Method::GET) => {
+            get_catalog_package(call, &target, *c, *p)
+        }
         (Target::AccessPackages, Method::GET) => list_packages(call, &target),
         (Target::AccessPackages, Method::POST) => create_package(call, &target),
         (Target::AccessPackage(id), Method::GET) => get_package(call, &target, *id),
@@ -99,8 +117,20 @@ fn catalog_state_key(v: ApiVersion) -> &'static str {
     }
 }
 
-const CATALOG_FIELDS_V1: [&str; 5] = ["displayName", "description", "state", "isExternallyVisible", "catalogType"];
-const CATALOG_FIELDS_BETA: [&str; 5] = ["displayName", "description", "catalogStatus", "isExternallyVisible", "catalogType"];
+const CATALOG_FIELDS_V1: [&str; 5] = [
+    "displayName",
+    "description",
+    "state",
+    "isExternallyVisible",
+    "catalogType",
+];
+const CATALOG_FIELDS_BETA: [&str; 5] = [
+    "displayName",
+    "description",
+    "catalogStatus",
+    "isExternallyVisible",
+    "catalogType",
+];
 
 fn catalog_fields(v: ApiVersion) -> &'static [&'static str] {
     match v {
@@ -114,12 +144,17 @@ fn list_catalogs(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> 
     let items = call.tenant.read(|s| {
         ops::catalog::list(s, &call.op()).map(|cs| cs.iter().map(|c| c.to_json(v)).collect())
     })?;
-    Ok(Reply::Collection { context: call.collection_context(target), items })
+    Ok(Reply::Collection {
+        context: call.collection_context(target),
+        items,
+    })
 }
 
 fn get_catalog(call: &Call<'_>, target: &Target, id: Uuid) -> Result<Reply, GraphError> {
     let v = call.version;
-    let body = call.tenant.read(|s| ops::catalog::get(s, &call.op(), &id).map(|c| c.to_json(v)))?;
+    let body = call
+        .tenant
+        .read(|s| ops::catalog::get(s, &call.op(), &id).map(|c| c.to_json(v)))?;
     Ok(Reply::ok(call.entity_context(target), body))
 }
 
@@ -133,8 +168,14 @@ fn create_catalog(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError>
         is_externally_visible: r.opt_bool("isExternallyVisible")?,
         catalog_type: r.opt_enum("catalogType", CatalogType::parse_any_case)?,
     };
-    let catalog = call.tenant.write(|s| ops::catalog::create(s, &call.op(), new))?;
-    Ok(Reply::created(call.entity_context(target), catalog.to_json(v), call.location(target, catalog.id)))
+    let catalog = call
+        .tenant
+        .write(|s| ops::catalog::create(s, &call.op(), new))?;
+    Ok(Reply::created(
+        call.entity_context(target),
+        catalog.to_json(v),
+        call.location(target, catalog.id),
+    ))
 }
 
 fn update_catalog(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError> {
@@ -143,28 +184,43 @@ fn update_catalog(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError> {
     let patch = CatalogPatch {
         display_name: r.patch_name("displayName")?,
         description: r.patch_nullable_string("description")?,
-        state: r.opt_enum(catalog_state_key(v), CatalogState::parse_any_case)?.map_or(Patch::Keep, Patch::Set),
+        state: r
+            .opt_enum(catalog_state_key(v), CatalogState::parse_any_case)?
+            .map_or(Patch::Keep, Patch::Set),
         is_externally_visible: r.patch_bool("isExternallyVisible")?,
-        catalog_type: r.opt_enum("catalogType", CatalogType::parse_any_case)?.map_or(Patch::Keep, Patch::Set),
+        catalog_type: r
+            .opt_enum("catalogType", CatalogType::parse_any_case)?
+            .map_or(Patch::Keep, Patch::Set),
     };
-    call.tenant.write(|s| ops::catalog::update(s, &call.op(), &id, patch))?;
+    call.tenant
+        .write(|s| ops::catalog::update(s, &call.op(), &id, patch))?;
     Ok(Reply::Empty(StatusCode::NO_CONTENT))
 }
 
 fn delete_catalog(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError> {
-    call.tenant.write(|s| ops::catalog::delete(s, &call.op(), &id))?;
+    call.tenant
+        .write(|s| ops::catalog::delete(s, &call.op(), &id))?;
     Ok(Reply::Empty(StatusCode::NO_CONTENT))
 }
 
 fn list_catalog_packages(call: &Call<'_>, target: &Target, id: Uuid) -> Result<Reply, GraphError> {
     let v = call.version;
     let items = call.tenant.read(|s| {
-        ops::catalog::list_packages(s, &call.op(), &id).map(|ps| ps.iter().map(|p| p.to_json(v)).collect())
+        ops::catalog::list_packages(s, &call.op(), &id)
+            .map(|ps| ps.iter().map(|p| p.to_json(v)).collect())
     })?;
-    Ok(Reply::Collection { context: call.collection_context(target), items })
+    Ok(Reply::Collection {
+        context: call.collection_context(target),
+        items,
+    })
 }
 
-fn get_catalog_package(call: &Call<'_>, target: &Target, catalog: Uuid, id: Uuid) -> Result<Reply, GraphError> {
+fn get_catalog_package(
+    call: &Call<'_>,
+    target: &Target,
+    catalog: Uuid,
+    id: Uuid,
+) -> Result<Reply, GraphError> {
     let v = call.version;
     let body = call.tenant.read(|s| {
         ops::catalog::get(s, &call.op(), &catalog)?;
@@ -180,11 +236,23 @@ fn get_catalog_package(call: &Call<'_>, target: &Target, catalog: Uuid, id: Uuid
 // ---- access packages ----
 
 const PACKAGE_CREATE_V1: [&str; 4] = ["displayName", "description", "isHidden", "catalog"];
-const PACKAGE_CREATE_BETA: [&str; 6] =
-    ["displayName", "description", "isHidden", "isRoleScopesVisible", "catalogId", "accessPackageCatalog"];
+const PACKAGE_CREATE_BETA: [&str; 6] = [
+    "displayName",
+    "description",
+    "isHidden",
+    "isRoleScopesVisible",
+    "catalogId",
+    "accessPackageCatalog",
+];
 const PACKAGE_PATCH_V1: [&str; 4] = ["displayName", "description", "isHidden", "catalog"];
-const PACKAGE_PATCH_BETA: [&str; 6] =
-    ["displayName", "description", "isHidden", "isRoleScopesVisible", "catalogId", "accessPackageCatalog"];
+const PACKAGE_PATCH_BETA: [&str; 6] = [
+    "displayName",
+    "description",
+    "isHidden",
+    "isRoleScopesVisible",
+    "catalogId",
+    "accessPackageCatalog",
+];
 
 /// The catalog a body names: v1.0 `catalog: {id}`; beta `catalogId` or (Terraform)
 /// `accessPackageCatalog: {id}`. A non-GUID id names no catalog.
@@ -195,9 +263,9 @@ fn body_catalog(r: &BodyReader, v: ApiVersion) -> Result<Option<Result<Uuid, Str
             let flat = r.opt_guid("catalogId")?;
             let nested = r.nested_id("accessPackageCatalog")?;
             match (flat, nested) {
-                (Some(a), Some(b)) if a != b => {
-                    Err(GraphError::invalid_model("catalogId and accessPackageCatalog.id name different catalogs"))
-                }
+                (Some(a), Some(b)) if a != b => Err(GraphError::invalid_model(
+                    "catalogId and accessPackageCatalog.id name different catalogs",
+                )),
                 (Some(a), _) => Ok(Some(a)),
                 (None, b) => Ok(b),
             }
@@ -216,12 +284,19 @@ fn list_packages(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> 
                 .map(|p| {
                     let body = p.to_json(v);
                     // The v1.0 list example carries @odata.type on each item (A2.1).
-                    if v == ApiVersion::V1 { typed("#microsoft.graph.accessPackage", body) } else { body }
+                    if v == ApiVersion::V1 {
+                        typed("#microsoft.graph.accessPackage", body)
+                    } else {
+                        body
+                    }
                 })
                 .collect()
         })
     })?;
-    Ok(Reply::Collection { context: call.collection_context(target), items })
+    Ok(Reply::Collection {
+        context: call.collection_context(target),
+        items,
+    })
 }
 
 fn typed(odata_type: &str, body: Value) -> Value {
@@ -235,7 +310,9 @@ fn typed(odata_type: &str, body: Value) -> Value {
 
 fn get_package(call: &Call<'_>, target: &Target, id: Uuid) -> Result<Reply, GraphError> {
     let v = call.version;
-    let body = call.tenant.read(|s| ops::access_package::get(s, &call.op(), &id).map(|p| p.to_json(v)))?;
+    let body = call
+        .tenant
+        .read(|s| ops::access_package::get(s, &call.op(), &id).map(|p| p.to_json(v)))?;
     Ok(Reply::ok(call.entity_context(target), body))
 }
 
@@ -262,8 +339,14 @@ fn create_package(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError>
             ApiVersion::Beta => r.opt_bool("isRoleScopesVisible")?,
         },
     };
-    let package = call.tenant.write(|s| ops::access_package::create(s, &call.op(), new))?;
-    Ok(Reply::created(call.entity_context(target), package.to_json(v), call.location(target, package.id)))
+    let package = call
+        .tenant
+        .write(|s| ops::access_package::create(s, &call.op(), new))?;
+    Ok(Reply::created(
+        call.entity_context(target),
+        package.to_json(v),
+        call.location(target, package.id),
+    ))
 }
 
 fn update_package(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError> {
@@ -299,7 +382,8 @@ fn update_package(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError> {
 }
 
 fn delete_package(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError> {
-    call.tenant.write(|s| ops::access_package::delete(s, &call.op(), &id))?;
+    call.tenant
+        .write(|s| ops::access_package::delete(s, &call.op(), &id))?;
     Ok(Reply::Empty(StatusCode::NO_CONTENT))
 }
 
@@ -309,7 +393,8 @@ fn move_package(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError> {
         .opt_guid("catalogId")?
         .ok_or_else(|| GraphError::invalid_model("'catalogId' is required"))?
         .unwrap_or(NO_SUCH_CATALOG);
-    call.tenant.write(|s| ops::access_package::move_to_catalog(s, &call.op(), &id, target))?;
+    call.tenant
+        .write(|s| ops::access_package::move_to_catalog(s, &call.op(), &id, target))?;
     // The beta page answers 200 OK with no body (B2.5).
     Ok(Reply::Empty(StatusCode::OK))
 }
@@ -330,38 +415,64 @@ fn role_definition_json(d: &EmRoleDefinition) -> Value {
 }
 
 fn list_role_definitions(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
-    let defs = call.tenant.read(|s| ops::role::list_definitions(s, &call.op()))?;
-    Ok(Reply::Collection { context: call.collection_context(target), items: defs.iter().map(role_definition_json).collect() })
+    let defs = call
+        .tenant
+        .read(|s| ops::role::list_definitions(s, &call.op()))?;
+    Ok(Reply::Collection {
+        context: call.collection_context(target),
+        items: defs.iter().map(role_definition_json).collect(),
+    })
 }
 
 fn get_role_definition(call: &Call<'_>, target: &Target, id: Uuid) -> Result<Reply, GraphError> {
-    let def = call.tenant.read(|s| ops::role::get_definition(s, &call.op(), &id))?;
-    Ok(Reply::ok(call.entity_context(target), role_definition_json(def)))
+    let def = call
+        .tenant
+        .read(|s| ops::role::get_definition(s, &call.op(), &id))?;
+    Ok(Reply::ok(
+        call.entity_context(target),
+        role_definition_json(def),
+    ))
 }
 
 fn list_role_assignments(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
     let items = call.tenant.read(|s| {
-        ops::role::list_assignments(s, &call.op()).map(|as_| as_.iter().map(|a| a.to_json()).collect())
+        ops::role::list_assignments(s, &call.op())
+            .map(|as_| as_.iter().map(|a| a.to_json()).collect())
     })?;
-    Ok(Reply::Collection { context: call.collection_context(target), items })
+    Ok(Reply::Collection {
+        context: call.collection_context(target),
+        items,
+    })
 }
 
 fn get_role_assignment(call: &Call<'_>, target: &Target, id: Uuid) -> Result<Reply, GraphError> {
-    let body = call.tenant.read(|s| ops::role::get_assignment(s, &call.op(), &id).map(|a| a.to_json()))?;
+    let body = call
+        .tenant
+        .read(|s| ops::role::get_assignment(s, &call.op(), &id).map(|a| a.to_json()))?;
     Ok(Reply::ok(call.entity_context(target), body))
 }
 
 fn create_role_assignment(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
-    let r = call.reader(&["principalId", "roleDefinitionId", "appScopeId", "directoryScopeId", "condition"])?;
+    let r = call.reader(&[
+        "principalId",
+        "roleDefinitionId",
+        "appScopeId",
+        "directoryScopeId",
+        "condition",
+    ])?;
     let guid = |key: &str| -> Result<Uuid, GraphError> {
         match r.opt_guid(key)? {
             Some(Ok(id)) => Ok(id),
-            Some(Err(text)) => Err(GraphError::invalid_model(format!("'{key}' is not a GUID: '{text}'"))),
+            Some(Err(text)) => Err(GraphError::invalid_model(format!(
+                "'{key}' is not a GUID: '{text}'"
+            ))),
             None => Err(GraphError::invalid_model(format!("'{key}' is required"))),
         }
     };
     if r.opt_string("condition")?.is_some() {
-        return Err(GraphError::invalid_model("conditions are not supported on entitlement-management role assignments"));
+        return Err(GraphError::invalid_model(
+            "conditions are not supported on entitlement-management role assignments",
+        ));
     }
     let new = NewRoleAssignment {
         principal_id: guid("principalId")?,
@@ -369,11 +480,18 @@ fn create_role_assignment(call: &Call<'_>, target: &Target) -> Result<Reply, Gra
         app_scope_id: r.opt_string("appScopeId")?,
         directory_scope_id: r.opt_string("directoryScopeId")?,
     };
-    let assignment = call.tenant.write(|s| ops::role::create_assignment(s, &call.op(), new))?;
-    Ok(Reply::created(call.entity_context(target), assignment.to_json(), call.location(target, assignment.id)))
+    let assignment = call
+        .tenant
+        .write(|s| ops::role::create_assignment(s, &call.op(), new))?;
+    Ok(Reply::created(
+        call.entity_context(target),
+        assignment.to_json(),
+        call.location(target, assignment.id),
+    ))
 }
 
 fn delete_role_assignment(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError> {
-    call.tenant.write(|s| ops::role::delete_assignment(s, &call.op(), &id))?;
+    call.tenant
+        .write(|s| ops::role::delete_assignment(s, &call.op(), &id))?;
     Ok(Reply::Empty(StatusCode::NO_CONTENT))
 }

@@ -37,7 +37,10 @@ pub struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("default_tenant", &self.default_tenant).field("auth", &self.auth).finish_non_exhaustive()
+        f.debug_struct("Shared")
+            .field("default_tenant", &self.default_tenant)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
     }
 }
 

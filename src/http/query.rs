@@ -7,8 +7,18 @@
 use crate::error::GraphError;
 
 /// OData system query options (`graph-protocol.md` §3.1).
-const SYSTEM_OPTIONS: [&str; 10] =
-    ["filter", "select", "expand", "orderby", "top", "skip", "count", "search", "skiptoken", "format"];
+const SYSTEM_OPTIONS: [&str; 10] = [
+    "filter",
+    "select",
+    "expand",
+    "orderby",
+    "top",
+    "skip",
+    "count",
+    "search",
+    "skiptoken",
+    "format",
+];
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct QueryOptions {
@@ -31,12 +41,14 @@ pub(crate) fn parse(raw: Option<&str>) -> QueryOptions {
 impl QueryOptions {
     /// Refuses every system option this build cannot honour.
     pub(crate) fn reject_unsupported(&self) -> Result<(), GraphError> {
-        for (name, _) in &self.system {
+        if let Some((name, _)) = self.system.first() {
             if name == "search" {
                 // EM's ASP.NET OData backend does not allow $search (graph-protocol.md §3.2).
                 return Err(GraphError::QueryOptionNotAllowed("Search".into()));
             }
-            return Err(GraphError::NotImplemented(format!("The ${name} query option")));
+            return Err(GraphError::NotImplemented(format!(
+                "The ${name} query option"
+            )));
         }
         Ok(())
     }
@@ -48,9 +60,17 @@ mod tests {
 
     #[test]
     fn recognises_all_prefix_encodings() {
-        for raw in ["$filter=a%20eq%20'b'", "%24filter=a+eq+'b'", "filter=a eq 'b'"] {
+        for raw in [
+            "$filter=a%20eq%20'b'",
+            "%24filter=a+eq+'b'",
+            "filter=a eq 'b'",
+        ] {
             let q = parse(Some(raw));
-            assert_eq!(q.system, vec![("filter".to_string(), "a eq 'b'".to_string())], "{raw}");
+            assert_eq!(
+                q.system,
+                vec![("filter".to_string(), "a eq 'b'".to_string())],
+                "{raw}"
+            );
         }
         assert!(parse(Some("api-version=1")).system.is_empty());
     }

@@ -69,9 +69,17 @@ fn split_segment(raw: &str) -> Segment<'_> {
     match raw.find('(') {
         Some(open) if raw.ends_with(')') => {
             let inner = &raw[open + 1..raw.len() - 1];
-            Segment { raw, name: &raw[..open], key: Some(inner) }
+            Segment {
+                raw,
+                name: &raw[..open],
+                key: Some(inner),
+            }
         }
-        _ => Segment { raw, name: raw, key: None },
+        _ => Segment {
+            raw,
+            name: raw,
+            key: None,
+        },
     }
 }
 
@@ -123,42 +131,94 @@ fn not_yet(what: &str) -> GraphError {
 
 /// Root segments Graph serves that this emulator does not (yet).
 const OTHER_GRAPH_ROOTS: [&str; 12] = [
-    "users", "groups", "me", "servicePrincipals", "applications", "directoryObjects", "sites",
-    "organization", "$batch", "$metadata", "identity", "policies",
+    "users",
+    "groups",
+    "me",
+    "servicePrincipals",
+    "applications",
+    "directoryObjects",
+    "sites",
+    "organization",
+    "$batch",
+    "$metadata",
+    "identity",
+    "policies",
 ];
 
 /// v1.0 EM collections not emulated yet (each arrives with its issue).
 const V1_EM_PENDING: [&str; 15] = [
-    "assignmentPolicies", "assignmentRequests", "assignments", "resourceRequests",
-    "resourceEnvironments", "resources", "resourceRoleScopes", "connectedOrganizations",
-    "settings", "accessPackageAssignmentApprovals", "subjects", "accessPackageSuggestions",
-    "availableAccessPackages", "resourceRoles", "resourceScopes",
+    "assignmentPolicies",
+    "assignmentRequests",
+    "assignments",
+    "resourceRequests",
+    "resourceEnvironments",
+    "resources",
+    "resourceRoleScopes",
+    "connectedOrganizations",
+    "settings",
+    "accessPackageAssignmentApprovals",
+    "subjects",
+    "accessPackageSuggestions",
+    "availableAccessPackages",
+    "resourceRoles",
+    "resourceScopes",
 ];
 const BETA_EM_PENDING: [&str; 16] = [
-    "accessPackageAssignmentPolicies", "accessPackageAssignmentRequests", "accessPackageAssignments",
-    "accessPackageAssignmentResourceRoles", "accessPackageResourceRequests",
-    "accessPackageResourceEnvironments", "accessPackageResources", "accessPackageResourceRoleScopes",
-    "connectedOrganizations", "settings", "accessPackageAssignmentApprovals", "subjects",
-    "accessPackageSuggestions", "availableAccessPackages", "assignmentRequests",
+    "accessPackageAssignmentPolicies",
+    "accessPackageAssignmentRequests",
+    "accessPackageAssignments",
+    "accessPackageAssignmentResourceRoles",
+    "accessPackageResourceRequests",
+    "accessPackageResourceEnvironments",
+    "accessPackageResources",
+    "accessPackageResourceRoleScopes",
+    "connectedOrganizations",
+    "settings",
+    "accessPackageAssignmentApprovals",
+    "subjects",
+    "accessPackageSuggestions",
+    "availableAccessPackages",
+    "assignmentRequests",
     "externalOriginResourceConnectors",
 ];
-const V1_CATALOG_PENDING: [&str; 4] = ["resources", "resourceRoles", "resourceScopes", "customWorkflowExtensions"];
+const V1_CATALOG_PENDING: [&str; 4] = [
+    "resources",
+    "resourceRoles",
+    "resourceScopes",
+    "customWorkflowExtensions",
+];
 const BETA_CATALOG_PENDING: [&str; 5] = [
-    "accessPackageResources", "accessPackageResourceRoles", "accessPackageResourceScopes",
-    "accessPackageCustomWorkflowExtensions", "customAccessPackageWorkflowExtensions",
+    "accessPackageResources",
+    "accessPackageResourceRoles",
+    "accessPackageResourceScopes",
+    "accessPackageCustomWorkflowExtensions",
+    "customAccessPackageWorkflowExtensions",
 ];
 const V1_PACKAGE_PENDING: [&str; 7] = [
-    "resourceRoleScopes", "incompatibleAccessPackages", "incompatibleGroups",
-    "accessPackagesIncompatibleWith", "getApplicablePolicyRequirements", "catalog", "assignments",
+    "resourceRoleScopes",
+    "incompatibleAccessPackages",
+    "incompatibleGroups",
+    "accessPackagesIncompatibleWith",
+    "getApplicablePolicyRequirements",
+    "catalog",
+    "assignments",
 ];
 const BETA_PACKAGE_PENDING: [&str; 7] = [
-    "accessPackageResourceRoleScopes", "incompatibleAccessPackages", "incompatibleGroups",
-    "accessPackagesIncompatibleWith", "getApplicablePolicyRequirements", "accessPackageCatalog",
+    "accessPackageResourceRoleScopes",
+    "incompatibleAccessPackages",
+    "incompatibleGroups",
+    "accessPackagesIncompatibleWith",
+    "getApplicablePolicyRequirements",
+    "accessPackageCatalog",
     "accessPackageAssignmentPolicies",
 ];
 const RBAC_PENDING: [&str; 7] = [
-    "roleAssignmentSchedules", "roleAssignmentScheduleInstances", "roleAssignmentScheduleRequests",
-    "roleEligibilitySchedules", "roleEligibilityScheduleInstances", "roleEligibilityScheduleRequests",
+    "roleAssignmentSchedules",
+    "roleAssignmentScheduleInstances",
+    "roleAssignmentScheduleRequests",
+    "roleEligibilitySchedules",
+    "roleEligibilityScheduleInstances",
+    "roleEligibilityScheduleRequests",
     "resourceNamespaces",
 ];
 
@@ -168,21 +228,28 @@ fn pending(list: &[&str], seg: &Segment<'_>) -> bool {
 
 /// Resolves the segments after the version.
 pub(crate) fn resolve(version: ApiVersion, raw_segments: &[String]) -> Result<Target, GraphError> {
-    let segments: Vec<Segment<'_>> =
-        raw_segments.iter().filter(|s| !s.is_empty()).map(|s| split_segment(s)).collect();
+    let segments: Vec<Segment<'_>> = raw_segments
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| split_segment(s))
+        .collect();
     let mut cur = Cursor { segments, pos: 0 };
     let Some(root) = cur.next() else {
         return Err(GraphError::SegmentNotFound(String::new()));
     };
     if is(&root, "identityGovernance") {
-        let Some(seg) = cur.next() else { return Err(not_yet("identityGovernance")) };
+        let Some(seg) = cur.next() else {
+            return Err(not_yet("identityGovernance"));
+        };
         if !is(&seg, "entitlementManagement") {
             return Err(not_found(&seg));
         }
         return resolve_em(version, &mut cur);
     }
     if is(&root, "roleManagement") {
-        let Some(seg) = cur.next() else { return Err(not_yet("roleManagement")) };
+        let Some(seg) = cur.next() else {
+            return Err(not_yet("roleManagement"));
+        };
         if !is(&seg, "entitlementManagement") {
             if is(&seg, "directory") {
                 return Err(not_yet("roleManagement/directory"));
@@ -191,7 +258,10 @@ pub(crate) fn resolve(version: ApiVersion, raw_segments: &[String]) -> Result<Ta
         }
         return resolve_rbac(&mut cur);
     }
-    if OTHER_GRAPH_ROOTS.iter().any(|r| root.name.eq_ignore_ascii_case(r)) {
+    if OTHER_GRAPH_ROOTS
+        .iter()
+        .any(|r| root.name.eq_ignore_ascii_case(r))
+    {
         return Err(not_yet(root.name));
     }
     Err(not_found(&root))
@@ -205,15 +275,21 @@ fn finish(cur: &mut Cursor<'_>, target: Target) -> Result<Target, GraphError> {
 }
 
 fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, GraphError> {
-    let Some(seg) = cur.next() else { return Err(not_yet("entitlementManagement")) };
+    let Some(seg) = cur.next() else {
+        return Err(not_yet("entitlementManagement"));
+    };
     let (name, key) = (seg.name, seg.key);
     let catalogs_name = match version {
         ApiVersion::V1 => "catalogs",
         ApiVersion::Beta => "accessPackageCatalogs",
     };
     if name.eq_ignore_ascii_case(catalogs_name) {
-        let Some(id) = cur.key(key)? else { return Ok(Target::Catalogs) };
-        let Some(nav) = cur.next() else { return Ok(Target::Catalog(id)) };
+        let Some(id) = cur.key(key)? else {
+            return Ok(Target::Catalogs);
+        };
+        let Some(nav) = cur.next() else {
+            return Ok(Target::Catalog(id));
+        };
         if is(&nav, "accessPackages") {
             return match cur.key(nav.key)? {
                 None => Ok(Target::CatalogAccessPackages(id)),
@@ -230,11 +306,20 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
         return Err(not_found(&nav));
     }
     if name.eq_ignore_ascii_case("accessPackages") {
-        if key.is_none() && cur.segments.get(cur.pos).is_some_and(|s| is(s, "filterByCurrentUser")) {
+        if key.is_none()
+            && cur
+                .segments
+                .get(cur.pos)
+                .is_some_and(|s| is(s, "filterByCurrentUser"))
+        {
             return Err(not_yet("accessPackages/filterByCurrentUser"));
         }
-        let Some(id) = cur.key(key)? else { return Ok(Target::AccessPackages) };
-        let Some(nav) = cur.next() else { return Ok(Target::AccessPackage(id)) };
+        let Some(id) = cur.key(key)? else {
+            return Ok(Target::AccessPackages);
+        };
+        let Some(nav) = cur.next() else {
+            return Ok(Target::AccessPackage(id));
+        };
         if version == ApiVersion::Beta && is(&nav, "moveToCatalog") {
             return finish(cur, Target::MoveToCatalog(id));
         }
@@ -265,7 +350,9 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
 }
 
 fn resolve_rbac(cur: &mut Cursor<'_>) -> Result<Target, GraphError> {
-    let Some(seg) = cur.next() else { return Err(not_yet("roleManagement/entitlementManagement")) };
+    let Some(seg) = cur.next() else {
+        return Err(not_yet("roleManagement/entitlementManagement"));
+    };
     let key = seg.key;
     if is(&seg, "roleDefinitions") {
         return match cur.key(key)? {
@@ -300,28 +387,72 @@ mod tests {
     fn resolves_both_key_syntaxes_case_insensitively() {
         let id = Uuid::parse_str(ID).unwrap();
         let want = Ok(Target::AccessPackage(id));
-        assert_eq!(r(ApiVersion::V1, &format!("identityGovernance/entitlementManagement/accessPackages/{ID}")), want);
-        assert_eq!(r(ApiVersion::V1, &format!("identitygovernance/ENTITLEMENTMANAGEMENT/accesspackages('{ID}')")), want);
+        assert_eq!(
+            r(
+                ApiVersion::V1,
+                &format!("identityGovernance/entitlementManagement/accessPackages/{ID}")
+            ),
+            want
+        );
+        assert_eq!(
+            r(
+                ApiVersion::V1,
+                &format!("identitygovernance/ENTITLEMENTMANAGEMENT/accesspackages('{ID}')")
+            ),
+            want
+        );
     }
 
     #[test]
     fn version_specific_names() {
-        assert_eq!(r(ApiVersion::Beta, "identityGovernance/entitlementManagement/accessPackageCatalogs"), Ok(Target::Catalogs));
         assert_eq!(
-            r(ApiVersion::V1, "identityGovernance/entitlementManagement/accessPackageCatalogs"),
+            r(
+                ApiVersion::Beta,
+                "identityGovernance/entitlementManagement/accessPackageCatalogs"
+            ),
+            Ok(Target::Catalogs)
+        );
+        assert_eq!(
+            r(
+                ApiVersion::V1,
+                "identityGovernance/entitlementManagement/accessPackageCatalogs"
+            ),
             Err(GraphError::SegmentNotFound("accessPackageCatalogs".into()))
         );
         assert_eq!(
-            r(ApiVersion::V1, &format!("identityGovernance/entitlementManagement/accessPackages/{ID}/moveToCatalog")),
+            r(
+                ApiVersion::V1,
+                &format!(
+                    "identityGovernance/entitlementManagement/accessPackages/{ID}/moveToCatalog"
+                )
+            ),
             Err(GraphError::SegmentNotFound("moveToCatalog".into()))
         );
     }
 
     #[test]
     fn errors_name_the_failing_segment() {
-        assert_eq!(r(ApiVersion::V1, "identityGovernance/foo/catalogs"), Err(GraphError::SegmentNotFound("foo".into())));
-        assert_eq!(r(ApiVersion::V1, "nope"), Err(GraphError::SegmentNotFound("nope".into())));
-        assert_eq!(r(ApiVersion::V1, "identityGovernance/entitlementManagement/catalogs/not-a-guid"), Err(GraphError::ResourceNotFound));
-        assert!(matches!(r(ApiVersion::V1, "identityGovernance/entitlementManagement/assignments"), Err(GraphError::NotImplemented(_))));
+        assert_eq!(
+            r(ApiVersion::V1, "identityGovernance/foo/catalogs"),
+            Err(GraphError::SegmentNotFound("foo".into()))
+        );
+        assert_eq!(
+            r(ApiVersion::V1, "nope"),
+            Err(GraphError::SegmentNotFound("nope".into()))
+        );
+        assert_eq!(
+            r(
+                ApiVersion::V1,
+                "identityGovernance/entitlementManagement/catalogs/not-a-guid"
+            ),
+            Err(GraphError::ResourceNotFound)
+        );
+        assert!(matches!(
+            r(
+                ApiVersion::V1,
+                "identityGovernance/entitlementManagement/assignments"
+            ),
+            Err(GraphError::NotImplemented(_))
+        ));
     }
 }

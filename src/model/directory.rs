@@ -62,7 +62,9 @@ pub struct Group {
 
 impl Group {
     pub fn is_dynamic(&self) -> bool {
-        self.group_types.iter().any(|t| t.eq_ignore_ascii_case("DynamicMembership"))
+        self.group_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("DynamicMembership"))
     }
 }
 
@@ -162,7 +164,11 @@ impl Directory {
             .iter()
             .map(|u| (u.user_principal_name.to_ascii_lowercase(), u.id))
             .collect();
-        self.app_id_index = self.service_principals.iter().map(|sp| (sp.app_id, sp.id)).collect();
+        self.app_id_index = self
+            .service_principals
+            .iter()
+            .map(|sp| (sp.app_id, sp.id))
+            .collect();
         let mut direct: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for group in self.groups.iter() {
             for member in &group.members {
@@ -188,16 +194,23 @@ impl Directory {
     }
 
     pub fn user_by_upn(&self, upn: &str) -> Option<&User> {
-        self.upn_index.get(&upn.to_ascii_lowercase()).and_then(|id| self.users.get(id))
+        self.upn_index
+            .get(&upn.to_ascii_lowercase())
+            .and_then(|id| self.users.get(id))
     }
 
     pub fn service_principal_by_app_id(&self, app_id: &Uuid) -> Option<&ServicePrincipal> {
-        self.app_id_index.get(app_id).and_then(|id| self.service_principals.get(id))
+        self.app_id_index
+            .get(app_id)
+            .and_then(|id| self.service_principals.get(id))
     }
 
     /// Groups the principal belongs to, directly or through nested groups.
     pub fn groups_of(&self, principal: &Uuid) -> &[Uuid] {
-        self.member_of.get(principal).map(Vec::as_slice).unwrap_or(&[])
+        self.member_of
+            .get(principal)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     pub fn principal_exists(&self, id: &Uuid) -> bool {

@@ -1,7 +1,6 @@
 //! Entitlement-management entities as the emulator stores them, version-neutral, and their
 //! v1.0 and beta wire shapes (`graph-em-api.md` §1 naming map, §5.2–5.3, §6.2).
 
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -94,8 +93,10 @@ pub enum CatalogState {
 }
 
 impl WireEnum for CatalogState {
-    const VARIANTS: &'static [(Self, &'static str)] =
-        &[(CatalogState::Published, "published"), (CatalogState::Unpublished, "unpublished")];
+    const VARIANTS: &'static [(Self, &'static str)] = &[
+        (CatalogState::Published, "published"),
+        (CatalogState::Unpublished, "unpublished"),
+    ];
     fn v1_name(self) -> &'static str {
         match self {
             CatalogState::Published => "published",
@@ -143,13 +144,19 @@ impl Catalog {
         match version {
             ApiVersion::V1 => {
                 m.insert("state".into(), self.state.wire(version));
-                m.insert("isExternallyVisible".into(), json!(self.is_externally_visible));
+                m.insert(
+                    "isExternallyVisible".into(),
+                    json!(self.is_externally_visible),
+                );
                 m.insert("createdDateTime".into(), json!(self.created));
                 m.insert("modifiedDateTime".into(), json!(self.modified));
             }
             ApiVersion::Beta => {
                 m.insert("catalogStatus".into(), self.state.wire(version));
-                m.insert("isExternallyVisible".into(), json!(self.is_externally_visible));
+                m.insert(
+                    "isExternallyVisible".into(),
+                    json!(self.is_externally_visible),
+                );
                 m.insert("createdBy".into(), json!(self.created_by));
                 m.insert("createdDateTime".into(), json!(self.created));
                 m.insert("modifiedBy".into(), json!(self.modified_by));
@@ -197,7 +204,10 @@ impl AccessPackage {
                 m.insert("modifiedDateTime".into(), json!(self.modified));
             }
             ApiVersion::Beta => {
-                m.insert("isRoleScopesVisible".into(), json!(self.is_role_scopes_visible));
+                m.insert(
+                    "isRoleScopesVisible".into(),
+                    json!(self.is_role_scopes_visible),
+                );
                 m.insert("createdBy".into(), json!(self.created_by));
                 m.insert("createdDateTime".into(), json!(self.created));
                 m.insert("modifiedBy".into(), json!(self.modified_by));
@@ -210,13 +220,12 @@ impl AccessPackage {
 
 /// An entitlement-management role assignment (`unifiedRoleAssignment` under
 /// `/roleManagement/entitlementManagement`).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct EmRoleAssignment {
     pub id: Uuid,
     pub principal_id: Uuid,
     pub role_definition_id: Uuid,
-    pub directory_scope_id: String,
+    /// `/` (tenant-wide) or `/AccessPackageCatalog/{id}`.
     pub app_scope_id: String,
 }
 
@@ -240,10 +249,12 @@ impl AppScope {
         if text == "/" {
             return Some(AppScope::Tenant);
         }
-        let rest = text.get(..Self::CATALOG_PREFIX.len()).filter(|p| {
-            p.eq_ignore_ascii_case(Self::CATALOG_PREFIX)
-        })?;
-        Uuid::parse_str(&text[rest.len()..]).ok().map(AppScope::Catalog)
+        let rest = text
+            .get(..Self::CATALOG_PREFIX.len())
+            .filter(|p| p.eq_ignore_ascii_case(Self::CATALOG_PREFIX))?;
+        Uuid::parse_str(&text[rest.len()..])
+            .ok()
+            .map(AppScope::Catalog)
     }
 
     pub fn render(self) -> String {
@@ -259,8 +270,21 @@ impl EmRoleAssignment {
         AppScope::parse(&self.app_scope_id)
     }
 
+    /// A catalog-scoped assignment has no directory scope; a tenant-wide one is `/` in both
+    /// (`rbacapplication-post-roleassignments`: "for entitlement management provider, / for
+    /// tenant-wide scope") [inf].
     pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
+        let directory_scope = match self.scope() {
+            Some(AppScope::Tenant) => json!("/"),
+            _ => Value::Null,
+        };
+        json!({
+            "id": self.id,
+            "principalId": self.principal_id,
+            "roleDefinitionId": self.role_definition_id,
+            "directoryScopeId": directory_scope,
+            "appScopeId": self.app_scope_id,
+        })
     }
 }
 
@@ -271,7 +295,10 @@ mod tests {
     #[test]
     fn enum_names_per_version() {
         assert_eq!(CatalogType::ServiceDefault.beta_name(), "ServiceDefault");
-        assert_eq!(CatalogState::parse_any_case("PUBLISHED"), Some(CatalogState::Published));
+        assert_eq!(
+            CatalogState::parse_any_case("PUBLISHED"),
+            Some(CatalogState::Published)
+        );
         assert_eq!(CatalogType::parse_any_case("nope"), None);
     }
 

@@ -23,7 +23,11 @@ pub struct Table<T> {
 
 impl<T> Default for Table<T> {
     fn default() -> Self {
-        Table { rows: BTreeMap::new(), index: HashMap::new(), next_seq: 0 }
+        Table {
+            rows: BTreeMap::new(),
+            index: HashMap::new(),
+            next_seq: 0,
+        }
     }
 }
 
@@ -89,7 +93,9 @@ impl<T: Keyed> Table<T> {
             Some(seq) => Bound::Excluded(seq),
             None => Bound::Unbounded,
         };
-        self.rows.range((lower, Bound::Unbounded)).map(|(seq, row)| (*seq, row))
+        self.rows
+            .range((lower, Bound::Unbounded))
+            .map(|(seq, row)| (*seq, row))
     }
 }
 

@@ -27,27 +27,61 @@ pub struct AccessPackagePatch {
 }
 
 /// "All the access packages that the caller has access to read, across all catalogs" (§3.2 #17).
-pub fn list<'s>(state: &'s TenantState, ctx: &OpCtx<'_>) -> Result<Vec<&'s AccessPackage>, GraphError> {
+pub fn list<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+) -> Result<Vec<&'s AccessPackage>, GraphError> {
     let grant = authz::authorize(ctx.caller, Operation::ListAccessPackages, state)?;
-    Ok(state.access_packages().iter().filter(|p| grant.covers(&p.catalog_id)).collect())
+    Ok(state
+        .access_packages()
+        .iter()
+        .filter(|p| grant.covers(&p.catalog_id))
+        .collect())
 }
 
-fn find<'s>(state: &'s TenantState, ctx: &OpCtx<'_>, id: &Uuid, access: Access) -> Result<&'s AccessPackage, GraphError> {
-    state.access_package(id).ok_or_else(|| authz::missing(ctx.caller, access))
+fn find<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+    access: Access,
+) -> Result<&'s AccessPackage, GraphError> {
+    state
+        .access_package(id)
+        .ok_or_else(|| authz::missing(ctx.caller, access))
 }
 
-pub fn get<'s>(state: &'s TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<&'s AccessPackage, GraphError> {
+pub fn get<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<&'s AccessPackage, GraphError> {
     let package = find(state, ctx, id, Access::Read)?;
-    authz::authorize(ctx.caller, Operation::ReadAccessPackage { catalog: package.catalog_id }, state)?;
+    authz::authorize(
+        ctx.caller,
+        Operation::ReadAccessPackage {
+            catalog: package.catalog_id,
+        },
+        state,
+    )?;
     Ok(package)
 }
 
-pub fn create(state: &mut TenantState, ctx: &OpCtx<'_>, new: NewAccessPackage) -> Result<AccessPackage, GraphError> {
+pub fn create(
+    state: &mut TenantState,
+    ctx: &OpCtx<'_>,
+    new: NewAccessPackage,
+) -> Result<AccessPackage, GraphError> {
     // An unknown catalog is "the resource was not found" for those who could see it [inf].
     if !state.catalogs.contains(&new.catalog_id) {
         return Err(authz::missing(ctx.caller, Access::Write));
     }
-    authz::authorize(ctx.caller, Operation::CreateAccessPackage { catalog: new.catalog_id }, state)?;
+    authz::authorize(
+        ctx.caller,
+        Operation::CreateAccessPackage {
+            catalog: new.catalog_id,
+        },
+        state,
+    )?;
     let package = AccessPackage {
         id: state.next_id(),
         catalog_id: new.catalog_id,
@@ -65,9 +99,18 @@ pub fn create(state: &mut TenantState, ctx: &OpCtx<'_>, new: NewAccessPackage) -
     Ok(package)
 }
 
-pub fn update(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid, patch: AccessPackagePatch) -> Result<(), GraphError> {
+pub fn update(
+    state: &mut TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+    patch: AccessPackagePatch,
+) -> Result<(), GraphError> {
     let catalog = find(state, ctx, id, Access::Write)?.catalog_id;
-    authz::authorize(ctx.caller, Operation::UpdateAccessPackage { catalog }, state)?;
+    authz::authorize(
+        ctx.caller,
+        Operation::UpdateAccessPackage { catalog },
+        state,
+    )?;
     let Some(package) = state.access_package_mut(id) else {
         return Err(GraphError::ResourceNotFound);
     };
@@ -90,7 +133,11 @@ pub fn update(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid, patch: Access
 
 pub fn delete(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(), GraphError> {
     let catalog = find(state, ctx, id, Access::Write)?.catalog_id;
-    authz::authorize(ctx.caller, Operation::DeleteAccessPackage { catalog }, state)?;
+    authz::authorize(
+        ctx.caller,
+        Operation::DeleteAccessPackage { catalog },
+        state,
+    )?;
     // Assignments (which block deletion, §4.9) arrive with the lifecycle issue.
     state.remove_access_package(id);
     Ok(())
@@ -98,12 +145,21 @@ pub fn delete(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(),
 
 /// beta `moveToCatalog`: "The resources in the access package must be present in the target
 /// catalog" — trivially true until resources exist.
-pub fn move_to_catalog(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid, target: Uuid) -> Result<(), GraphError> {
+pub fn move_to_catalog(
+    state: &mut TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+    target: Uuid,
+) -> Result<(), GraphError> {
     let from = find(state, ctx, id, Access::Write)?.catalog_id;
     if !state.catalogs.contains(&target) {
         return Err(authz::missing(ctx.caller, Access::Write));
     }
-    authz::authorize(ctx.caller, Operation::MoveAccessPackage { from, to: target }, state)?;
+    authz::authorize(
+        ctx.caller,
+        Operation::MoveAccessPackage { from, to: target },
+        state,
+    )?;
     if from != target {
         state.move_access_package(id, target);
         if let Some(package) = state.access_package_mut(id) {

@@ -5,7 +5,9 @@ use uuid::Uuid;
 use super::{OpCtx, Patch};
 use crate::authz::{self, Access, CATALOG_OWNER, Operation};
 use crate::error::GraphError;
-use crate::model::em::{AccessPackage, AppScope, Catalog, CatalogState, CatalogType, EmRoleAssignment};
+use crate::model::em::{
+    AccessPackage, AppScope, Catalog, CatalogState, CatalogType, EmRoleAssignment,
+};
 use crate::store::TenantState;
 
 #[derive(Debug, Clone, Default)]
@@ -32,12 +34,23 @@ pub const DEFAULT_EXTERNALLY_VISIBLE: bool = true;
 
 pub fn list<'s>(state: &'s TenantState, ctx: &OpCtx<'_>) -> Result<Vec<&'s Catalog>, GraphError> {
     let grant = authz::authorize(ctx.caller, Operation::ListCatalogs, state)?;
-    Ok(state.catalogs.iter().filter(|c| grant.covers(&c.id)).collect())
+    Ok(state
+        .catalogs
+        .iter()
+        .filter(|c| grant.covers(&c.id))
+        .collect())
 }
 
 /// Finds a catalog the caller may read.
-pub fn get<'s>(state: &'s TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<&'s Catalog, GraphError> {
-    let catalog = state.catalogs.get(id).ok_or_else(|| authz::missing(ctx.caller, Access::Read))?;
+pub fn get<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<&'s Catalog, GraphError> {
+    let catalog = state
+        .catalogs
+        .get(id)
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Read))?;
     authz::authorize(ctx.caller, Operation::ReadCatalog { catalog: *id }, state)?;
     Ok(catalog)
 }
@@ -62,7 +75,11 @@ fn user_managed_only(t: CatalogType) -> Result<CatalogType, GraphError> {
     }
 }
 
-pub fn create(state: &mut TenantState, ctx: &OpCtx<'_>, new: NewCatalog) -> Result<Catalog, GraphError> {
+pub fn create(
+    state: &mut TenantState,
+    ctx: &OpCtx<'_>,
+    new: NewCatalog,
+) -> Result<Catalog, GraphError> {
     authz::authorize(ctx.caller, Operation::CreateCatalog, state)?;
     let catalog_type = user_managed_only(new.catalog_type.unwrap_or(CatalogType::UserManaged))?;
     let catalog = Catalog {
@@ -71,7 +88,9 @@ pub fn create(state: &mut TenantState, ctx: &OpCtx<'_>, new: NewCatalog) -> Resu
         description: new.description,
         catalog_type,
         state: new.state.unwrap_or(CatalogState::Published),
-        is_externally_visible: new.is_externally_visible.unwrap_or(DEFAULT_EXTERNALLY_VISIBLE),
+        is_externally_visible: new
+            .is_externally_visible
+            .unwrap_or(DEFAULT_EXTERNALLY_VISIBLE),
         created: ctx.now,
         modified: ctx.now,
         created_by: ctx.caller.actor.clone(),
@@ -79,12 +98,15 @@ pub fn create(state: &mut TenantState, ctx: &OpCtx<'_>, new: NewCatalog) -> Resu
     };
     state.catalogs.insert(catalog.clone());
     // "The creating user becomes the first Catalog owner" (entra-docs, graph-em-api.md §4.2 #5).
-    if let Some(principal) = ctx.caller.object_id.filter(|p| state.directory.principal_exists(p)) {
+    if let Some(principal) = ctx
+        .caller
+        .object_id
+        .filter(|p| state.directory.principal_exists(p))
+    {
         let assignment = EmRoleAssignment {
             id: state.next_id(),
             principal_id: principal,
             role_definition_id: CATALOG_OWNER,
-            directory_scope_id: "/".into(),
             app_scope_id: AppScope::Catalog(catalog.id).render(),
         };
         state.insert_role_assignment(assignment);
@@ -92,13 +114,23 @@ pub fn create(state: &mut TenantState, ctx: &OpCtx<'_>, new: NewCatalog) -> Resu
     Ok(catalog)
 }
 
-pub fn update(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid, patch: CatalogPatch) -> Result<(), GraphError> {
-    let current = state.catalogs.get(id).ok_or_else(|| authz::missing(ctx.caller, Access::Write))?;
+pub fn update(
+    state: &mut TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+    patch: CatalogPatch,
+) -> Result<(), GraphError> {
+    let current = state
+        .catalogs
+        .get(id)
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Write))?;
     authz::authorize(ctx.caller, Operation::UpdateCatalog { catalog: *id }, state)?;
     if current.is_default() {
         if let Patch::Set(name) = &patch.display_name {
             if *name != current.display_name {
-                return Err(GraphError::DefaultCatalogImmutable(current.display_name.clone()));
+                return Err(GraphError::DefaultCatalogImmutable(
+                    current.display_name.clone(),
+                ));
             }
         }
     }
@@ -106,7 +138,9 @@ pub fn update(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid, patch: Catalo
         if t != current.catalog_type {
             user_managed_only(t)?;
             if current.is_default() {
-                return Err(GraphError::DefaultCatalogImmutable(current.display_name.clone()));
+                return Err(GraphError::DefaultCatalogImmutable(
+                    current.display_name.clone(),
+                ));
             }
         }
     }
@@ -134,14 +168,21 @@ pub fn update(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid, patch: Catalo
 }
 
 pub fn delete(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(), GraphError> {
-    let current = state.catalogs.get(id).ok_or_else(|| authz::missing(ctx.caller, Access::Write))?;
+    let current = state
+        .catalogs
+        .get(id)
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Write))?;
     authz::authorize(ctx.caller, Operation::DeleteCatalog { catalog: *id }, state)?;
     if current.is_default() {
-        return Err(GraphError::DefaultCatalogImmutable(current.display_name.clone()));
+        return Err(GraphError::DefaultCatalogImmutable(
+            current.display_name.clone(),
+        ));
     }
     // "A catalog can be deleted only if it doesn't have any access packages" (§4.9).
     if state.catalog_package_count(id) > 0 {
-        return Err(GraphError::CatalogHasAccessPackages(current.display_name.clone()));
+        return Err(GraphError::CatalogHasAccessPackages(
+            current.display_name.clone(),
+        ));
     }
     state.catalogs.remove(id);
     state.remove_role_assignments_for(AppScope::Catalog(*id));

@@ -4,23 +4,35 @@
 use uuid::Uuid;
 
 use super::OpCtx;
-use crate::authz::{self, Access, EM_ROLE_DEFINITIONS, EmRoleDefinition, Operation, role_definition};
+use crate::authz::{
+    self, Access, EM_ROLE_DEFINITIONS, EmRoleDefinition, Operation, role_definition,
+};
 use crate::error::GraphError;
 use crate::model::em::{AppScope, EmRoleAssignment};
 use crate::store::TenantState;
 
-pub fn list_definitions(state: &TenantState, ctx: &OpCtx<'_>) -> Result<&'static [EmRoleDefinition], GraphError> {
+pub fn list_definitions(
+    state: &TenantState,
+    ctx: &OpCtx<'_>,
+) -> Result<&'static [EmRoleDefinition], GraphError> {
     authz::authorize(ctx.caller, Operation::ReadRoleDefinitions, state)?;
     Ok(&EM_ROLE_DEFINITIONS)
 }
 
-pub fn get_definition(state: &TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<&'static EmRoleDefinition, GraphError> {
+pub fn get_definition(
+    state: &TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<&'static EmRoleDefinition, GraphError> {
     authz::authorize(ctx.caller, Operation::ReadRoleDefinitions, state)?;
     role_definition(id).ok_or(GraphError::ResourceNotFound)
 }
 
 /// Explicit assignments only: rights through directory roles are not listed (§6.3).
-pub fn list_assignments<'s>(state: &'s TenantState, ctx: &OpCtx<'_>) -> Result<Vec<&'s EmRoleAssignment>, GraphError> {
+pub fn list_assignments<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+) -> Result<Vec<&'s EmRoleAssignment>, GraphError> {
     let grant = authz::authorize(ctx.caller, Operation::ListRoleAssignments, state)?;
     Ok(state
         .role_assignments()
@@ -33,8 +45,15 @@ pub fn list_assignments<'s>(state: &'s TenantState, ctx: &OpCtx<'_>) -> Result<V
         .collect())
 }
 
-pub fn get_assignment<'s>(state: &'s TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<&'s EmRoleAssignment, GraphError> {
-    let assignment = state.role_assignments().get(id).ok_or_else(|| authz::missing(ctx.caller, Access::Read))?;
+pub fn get_assignment<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<&'s EmRoleAssignment, GraphError> {
+    let assignment = state
+        .role_assignments()
+        .get(id)
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Read))?;
     let scope = assignment.scope().unwrap_or(AppScope::Tenant);
     authz::authorize(ctx.caller, Operation::ReadRoleAssignment { scope }, state)?;
     Ok(assignment)
@@ -49,38 +68,68 @@ pub struct NewRoleAssignment {
     pub directory_scope_id: Option<String>,
 }
 
-pub fn create_assignment(state: &mut TenantState, ctx: &OpCtx<'_>, new: NewRoleAssignment) -> Result<EmRoleAssignment, GraphError> {
+pub fn create_assignment(
+    state: &mut TenantState,
+    ctx: &OpCtx<'_>,
+    new: NewRoleAssignment,
+) -> Result<EmRoleAssignment, GraphError> {
     let scope = match (&new.app_scope_id, &new.directory_scope_id) {
-        (Some(app), _) => AppScope::parse(app)
-            .ok_or_else(|| GraphError::invalid_model(format!("appScopeId '{app}' is neither '/' nor '/AccessPackageCatalog/{{id}}'")))?,
+        (Some(app), _) => AppScope::parse(app).ok_or_else(|| {
+            GraphError::invalid_model(format!(
+                "appScopeId '{app}' is neither '/' nor '/AccessPackageCatalog/{{id}}'"
+            ))
+        })?,
         (None, Some(dir)) if dir == "/" => AppScope::Tenant,
         (None, Some(dir)) => {
-            return Err(GraphError::invalid_model(format!("directoryScopeId '{dir}' is not supported by the entitlementManagement provider; use '/'")));
+            return Err(GraphError::invalid_model(format!(
+                "directoryScopeId '{dir}' is not supported by the entitlementManagement provider; use '/'"
+            )));
         }
-        (None, None) => return Err(GraphError::invalid_model("either appScopeId or directoryScopeId is required")),
+        (None, None) => {
+            return Err(GraphError::invalid_model(
+                "either appScopeId or directoryScopeId is required",
+            ));
+        }
     };
     // Reference checks come back as model errors: the one capture of this endpoint failing on a
     // doc example's made-up principal was 400 InvalidModel (graph-em-examples.md C2).
-    let def = role_definition(&new.role_definition_id)
-        .ok_or_else(|| GraphError::invalid_model(format!("roleDefinitionId {} is not an entitlement-management role", new.role_definition_id)))?;
+    let def = role_definition(&new.role_definition_id).ok_or_else(|| {
+        GraphError::invalid_model(format!(
+            "roleDefinitionId {} is not an entitlement-management role",
+            new.role_definition_id
+        ))
+    })?;
     if !state.directory.principal_exists(&new.principal_id) {
-        return Err(GraphError::invalid_model(format!("principalId {} is not a user, group or service principal of this tenant", new.principal_id)));
+        return Err(GraphError::invalid_model(format!(
+            "principalId {} is not a user, group or service principal of this tenant",
+            new.principal_id
+        )));
     }
     match scope {
         AppScope::Catalog(c) if !state.catalogs.contains(&c) => {
-            return Err(GraphError::invalid_model(format!("appScopeId names catalog {c}, which does not exist")));
+            return Err(GraphError::invalid_model(format!(
+                "appScopeId names catalog {c}, which does not exist"
+            )));
         }
         AppScope::Catalog(_) if def.tenant_scoped => {
-            return Err(GraphError::invalid_model(format!("'{}' is assigned tenant-wide (appScopeId '/')", def.display_name)));
+            return Err(GraphError::invalid_model(format!(
+                "'{}' is assigned tenant-wide (appScopeId '/')",
+                def.display_name
+            )));
         }
         AppScope::Tenant if !def.tenant_scoped => {
-            return Err(GraphError::invalid_model(format!("'{}' is assigned on a catalog (appScopeId '/AccessPackageCatalog/{{id}}')", def.display_name)));
+            return Err(GraphError::invalid_model(format!(
+                "'{}' is assigned on a catalog (appScopeId '/AccessPackageCatalog/{{id}}')",
+                def.display_name
+            )));
         }
         _ => {}
     }
     authz::authorize(ctx.caller, Operation::CreateRoleAssignment { scope }, state)?;
     let duplicate = state.role_assignments().iter().any(|a| {
-        a.principal_id == new.principal_id && a.role_definition_id == def.id && a.scope() == Some(scope)
+        a.principal_id == new.principal_id
+            && a.role_definition_id == def.id
+            && a.scope() == Some(scope)
     });
     if duplicate {
         return Err(GraphError::RoleAssignmentExists);
@@ -89,15 +138,21 @@ pub fn create_assignment(state: &mut TenantState, ctx: &OpCtx<'_>, new: NewRoleA
         id: state.next_id(),
         principal_id: new.principal_id,
         role_definition_id: def.id,
-        directory_scope_id: "/".into(),
         app_scope_id: scope.render(),
     };
     state.insert_role_assignment(assignment.clone());
     Ok(assignment)
 }
 
-pub fn delete_assignment(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(), GraphError> {
-    let assignment = state.role_assignments().get(id).ok_or_else(|| authz::missing(ctx.caller, Access::Write))?;
+pub fn delete_assignment(
+    state: &mut TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<(), GraphError> {
+    let assignment = state
+        .role_assignments()
+        .get(id)
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Write))?;
     let scope = assignment.scope().unwrap_or(AppScope::Tenant);
     authz::authorize(ctx.caller, Operation::DeleteRoleAssignment { scope }, state)?;
     state.remove_role_assignment(id);

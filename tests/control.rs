@@ -1,0 +1,150 @@
+//! The control API: health, tokens, reset and the canonical state export.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn health_reports_ready_and_the_tenant() {
+    let t = TestTenant::start().await;
+    let resp = t
+        .send(Method::GET, "/_emulator/health", None, &[], None)
+        .await;
+    assert_eq!(resp.status, StatusCode::OK);
+    let mut body = resp.body.clone();
+    body["version"] = json!("[version]");
+    insta::with_settings!({snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"), prepend_module_to_snapshot => false}, {
+        insta::assert_json_snapshot!("control_health", body);
+    });
+}
+
+#[tokio::test]
+async fn minted_tokens_work_against_graph_routes() {
+    let t = TestTenant::start().await;
+    let minted = t
+        .json_as(
+            Method::POST,
+            "/_emulator/tokens",
+            None,
+            Some(json!({"as": "Provisioning Automation"})),
+        )
+        .await;
+    assert_eq!(minted.status, StatusCode::OK);
+    assert_eq!(
+        minted.body["claims"]["roles"],
+        json!(["EntitlementManagement.ReadWrite.All"])
+    );
+    assert_eq!(minted.body["claims"]["idtyp"], "app");
+    let token = minted.body["access_token"].as_str().unwrap();
+    let resp = t
+        .json_as(Method::GET, &format!("{EM_V1}/catalogs"), Some(token), None)
+        .await;
+    assert_eq!(resp.status, StatusCode::OK);
+
+    let user = t
+        .json_as(
+            Method::POST,
+            "/_emulator/tokens",
+            None,
+            Some(json!({"as": REQUESTOR1, "scopes": "EntitlementMgmt-SubjectAccess.ReadWrite"})),
+        )
+        .await;
+    assert_eq!(
+        user.body["claims"]["scp"],
+        "EntitlementMgmt-SubjectAccess.ReadWrite"
+    );
+    assert_eq!(user.body["claims"]["upn"], REQUESTOR1);
+    assert!(user.body["claims"].get("wids").is_none());
+    let admin = t
+        .json_as(
+            Method::POST,
+            "/_emulator/tokens",
+            None,
+            Some(json!({"as": ADMIN})),
+        )
+        .await;
+    assert_eq!(
+        admin.body["claims"]["wids"],
+        json!(["62e90394-69f5-4237-9190-012177145e10"])
+    );
+
+    let unknown = t
+        .json_as(
+            Method::POST,
+            "/_emulator/tokens",
+            None,
+            Some(json!({"as": "nobody@contoso.onmicrosoft.com"})),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    let wrong_kind = t
+        .json_as(
+            Method::POST,
+            "/_emulator/tokens",
+            None,
+            Some(json!({"as": ADMIN, "roles": ["x"]})),
+        )
+        .await;
+    assert_eq!(wrong_kind.status, StatusCode::BAD_REQUEST);
+    let garbage = t
+        .send(
+            Method::POST,
+            "/_emulator/tokens",
+            None,
+            &[],
+            Some(b"{".to_vec()),
+        )
+        .await;
+    assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn reset_returns_to_the_fixtures() {
+    let t = TestTenant::start().await;
+    let initial = t.state().await;
+    assert_eq!(
+        t.post(&format!("{EM_V1}/catalogs"), json!({"displayName": "temp"}))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        t.delete(&format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_ne!(t.state().await, initial);
+    let reset = t
+        .send(Method::POST, "/_emulator/reset", None, &[], None)
+        .await;
+    assert_eq!(reset.status, StatusCode::OK);
+    assert_eq!(t.state().await, initial);
+}
+
+#[tokio::test]
+async fn state_export_is_canonical() {
+    let t = TestTenant::start().await;
+    let text = t.state().await;
+    let value: Value = serde_json::from_str(&text).unwrap();
+    fn keys_sorted(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => {
+                let keys: Vec<&String> = m.keys().collect();
+                keys.windows(2).all(|w| w[0] <= w[1]) && m.values().all(keys_sorted)
+            }
+            Value::Array(a) => a.iter().all(keys_sorted),
+            _ => true,
+        }
+    }
+    assert!(keys_sorted(&value));
+    let ids: Vec<&str> = value["catalogs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [GENERAL, MARKETING]);
+    assert_eq!(text, t.state().await, "byte-stable");
+}

@@ -1,0 +1,144 @@
+"""Drive the emulator with the real Python Graph SDKs (msgraph-sdk for v1.0, msgraph-beta-sdk for
+beta), unmodified apart from the base URL and a static-token provider (real-clients.md §1.1).
+
+Usage: EMULATOR_URL=http://127.0.0.1:PORT python python_sdk.py
+Prints one line per check and closes with 'N passed, M failed'; exits non-zero on any failure.
+"""
+
+import asyncio
+import json
+import os
+import sys
+import traceback
+import urllib.request
+
+from kiota_abstractions.authentication import (AccessTokenProvider, AllowedHostsValidator,
+                                               BaseBearerTokenAuthenticationProvider)
+
+BASE = os.environ.get("EMULATOR_URL", "http://127.0.0.1:5055").rstrip("/")
+GENERAL = "50000000-0000-4000-8000-000000000001"
+MARKETING = "50000000-0000-4000-8000-000000000002"
+RESULTS = []
+
+
+def mint(persona):
+    req = urllib.request.Request(f"{BASE}/_emulator/tokens", data=json.dumps({"as": persona}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req) as resp:
+        return json.load(resp)["access_token"]
+
+
+class StaticToken(AccessTokenProvider):
+    def __init__(self, token):
+        self.token = token
+
+    async def get_authorization_token(self, uri, additional_authentication_context=None):
+        return self.token
+
+    def get_allowed_hosts_validator(self):
+        return AllowedHostsValidator([])
+
+
+def client(module, version, persona):
+    adapter = module.GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(StaticToken(mint(persona))))
+    adapter.base_url = f"{BASE}/{version}"
+    return module.GraphServiceClient(request_adapter=adapter)
+
+
+async def check(name, coro):
+    try:
+        await coro
+        RESULTS.append((name, None))
+        print(f"ok   {name}")
+    except Exception as exc:  # report every failure with its cause, keep going
+        RESULTS.append((name, exc))
+        print(f"FAIL {name}: {exc!r}")
+        traceback.print_exc()
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+async def expect_odata_error(coro, status, code):
+    from kiota_abstractions.api_error import APIError
+    try:
+        await coro
+    except APIError as err:
+        got_code = getattr(getattr(err, "error", None), "code", None)
+        expect(err.response_status_code == status and got_code == code,
+               f"expected {status} {code}, got {err.response_status_code} {got_code}: {err}")
+        return err
+    raise AssertionError(f"expected {status} {code}, the call succeeded")
+
+
+async def v1_lifecycle():
+    import msgraph
+    from msgraph.generated.models.access_package import AccessPackage
+    from msgraph.generated.models.access_package_catalog import AccessPackageCatalog
+    from msgraph.generated.models.access_package_catalog_state import AccessPackageCatalogState
+
+    em = client(msgraph, "v1.0", "admin@contoso.onmicrosoft.com").identity_governance.entitlement_management
+    catalog = await em.catalogs.post(AccessPackageCatalog(display_name="py sdk", description="from msgraph-sdk"))
+    expect(catalog.id and catalog.state == AccessPackageCatalogState.Published, f"catalog defaults: {catalog}")
+    package = await em.access_packages.post(
+        AccessPackage(display_name="py package", description="y", catalog=AccessPackageCatalog(id=catalog.id)))
+    expect(package.id and package.is_hidden is False, f"package defaults: {package}")
+    got = await em.access_packages.by_access_package_id(package.id).get()
+    expect(got.display_name == "py package" and got.created_date_time is not None, f"get: {got}")
+    page = await em.access_packages.get()
+    expect(any(p.id == package.id for p in page.value), "list contains the new package")
+    await em.access_packages.by_access_package_id(package.id).patch(AccessPackage(display_name="renamed"))
+    got = await em.access_packages.by_access_package_id(package.id).get()
+    expect(got.display_name == "renamed", f"patched name: {got.display_name}")
+    catalogs = await em.catalogs.get()
+    expect(any(c.id == catalog.id for c in catalogs.value), "catalog listed")
+    err = await expect_odata_error(em.catalogs.by_access_package_catalog_id(catalog.id).delete(), 400,
+                                   "InvalidDeleteCatalogHasAccessPackages")
+    expect("contains access packages" in err.error.message, err.error.message)
+    await em.access_packages.by_access_package_id(package.id).delete()
+    err = await expect_odata_error(em.access_packages.by_access_package_id(package.id).get(), 404, "ResourceNotFound")
+    expect(err.error.message == "The resource was not found.", err.error.message)
+    expect(err.error.inner_error is not None and err.error.inner_error.request_id, "innerError parsed")
+    await em.catalogs.by_access_package_catalog_id(catalog.id).delete()
+
+
+async def v1_forbidden():
+    import msgraph
+    from msgraph.generated.models.access_package_catalog import AccessPackageCatalog
+    em = client(msgraph, "v1.0", "requestor1@contoso.onmicrosoft.com").identity_governance.entitlement_management
+    err = await expect_odata_error(em.catalogs.post(AccessPackageCatalog(display_name="nope")), 403, "UnAuthorized")
+    expect(err.error.message.startswith("User is not authorized to perform the operation."), err.error.message)
+
+
+async def beta_lifecycle():
+    import msgraph_beta
+    from msgraph_beta.generated.models.access_package import AccessPackage
+    from msgraph_beta.generated.identity_governance.entitlement_management.access_packages.item.move_to_catalog.move_to_catalog_post_request_body import MoveToCatalogPostRequestBody
+
+    em = client(msgraph_beta, "beta", "Provisioning Automation").identity_governance.entitlement_management
+    package = await em.access_packages.post(
+        AccessPackage(display_name="sales reps", description="outside sales representatives", catalog_id=GENERAL))
+    expect(package.catalog_id == GENERAL and package.is_role_scopes_visible is False, f"beta defaults: {package}")
+    expect(package.created_by == "Provisioning Automation", f"createdBy: {package.created_by}")
+    await em.access_packages.by_access_package_id(package.id).move_to_catalog.post(
+        MoveToCatalogPostRequestBody(catalog_id=MARKETING))
+    moved = await em.access_packages.by_access_package_id(package.id).get()
+    expect(moved.catalog_id == MARKETING, f"moved: {moved.catalog_id}")
+    catalogs = await em.access_package_catalogs.get()
+    expect({c.display_name for c in catalogs.value} >= {"General", "Marketing"}, "beta catalogs listed")
+    await em.access_packages.by_access_package_id(package.id).delete()
+
+
+async def main():
+    await check("v1.0 catalog and access package lifecycle (msgraph-sdk)", v1_lifecycle())
+    await check("v1.0 403 surfaces as ODataError UnAuthorized", v1_forbidden())
+    await check("beta access package lifecycle (msgraph-beta-sdk)", beta_lifecycle())
+    failed = sum(1 for _, e in RESULTS if e is not None)
+    print(f"{len(RESULTS) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

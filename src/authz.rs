@@ -297,12 +297,11 @@ pub fn authorize(caller: &Caller, op: Operation, state: &TenantState) -> Result<
         if !def.tasks.contains(&req.task) {
             continue;
         }
-        match assignment.scope() {
-            Some(AppScope::Tenant) => tenant_grant = true,
-            Some(AppScope::Catalog(c)) => {
+        match assignment.scope {
+            AppScope::Tenant => tenant_grant = true,
+            AppScope::Catalog(c) => {
                 catalogs.insert(c);
             }
-            None => {}
         }
     }
     let granted = |c: &Uuid| tenant_grant || catalogs.contains(c);
@@ -338,13 +337,201 @@ pub fn authorize(caller: &Caller, op: Operation, state: &TenantState) -> Result<
 /// The error for an id that does not exist (or no longer exists). Callers with tenant-wide
 /// rights learn it is gone (404); catalog-scoped callers get 403, as Graph answers them after a
 /// delete (`graph-em-api.md` §4.12, terraform-provider-msgraph#159).
-pub fn missing(caller: &Caller, access: Access) -> GraphError {
+/// The reason mirrors `authorize`'s, so the answer does not reveal whether the id exists.
+pub fn missing(caller: &Caller, access: Access, state: &TenantState) -> GraphError {
     if caller.kind == CallerKind::Delegated && !has_graph_permission(caller, access) {
         return GraphError::UnAuthorized(REASON_NO_PERMISSION);
     }
     if tenant_wide(caller, access) {
-        GraphError::ResourceNotFound
+        return GraphError::ResourceNotFound;
+    }
+    let holds_a_role = caller
+        .object_id
+        .is_some_and(|p| state.role_assignments_of(&p).next().is_some());
+    if caller.kind == CallerKind::Application && !holds_a_role {
+        GraphError::UnAuthorized(REASON_NO_PERMISSION)
     } else {
         GraphError::UnAuthorized(REASON_NO_ROLE)
+    }
+}
+
+/// The Graph-permission half of the check, which needs no state: a delegated caller without the
+/// scope is refused before its body is read, as an authorization filter runs before model
+/// binding in the ASP.NET backend [inf].
+pub fn precheck(caller: &Caller, access: Access) -> Result<(), GraphError> {
+    if caller.kind == CallerKind::Delegated && !has_graph_permission(caller, access) {
+        return Err(GraphError::UnAuthorized(REASON_NO_PERMISSION));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::CallerKind;
+    use crate::clock::Timestamp;
+    use crate::fixtures::FixtureSource;
+    use crate::ids::IdSource;
+
+    const GENERAL: Uuid = uuid!("50000000-0000-4000-8000-000000000001");
+    const MARKETING: Uuid = uuid!("50000000-0000-4000-8000-000000000002");
+
+    fn state() -> TenantState {
+        let fixture = FixtureSource::EmbeddedDefault.load().unwrap();
+        fixture.build_state(
+            IdSource::Seeded(1).generator(1),
+            Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+        )
+    }
+
+    fn user(oid: &str, scopes: &[&str], wids: &[Uuid]) -> Caller {
+        Caller {
+            tenant_id: Uuid::nil(),
+            kind: CallerKind::Delegated,
+            object_id: Uuid::parse_str(oid).ok(),
+            actor: None,
+            permissions: scopes.iter().map(|s| s.to_string()).collect(),
+            directory_roles: wids.to_vec(),
+        }
+    }
+
+    #[test]
+    fn catalog_owner_is_confined_to_the_catalog() {
+        let s = state();
+        let owner = user(
+            "20000000-0000-4000-8000-000000000003",
+            &[READ_WRITE_ALL],
+            &[],
+        );
+        assert!(authorize(&owner, Operation::ReadCatalog { catalog: MARKETING }, &s).is_ok());
+        assert_eq!(
+            authorize(&owner, Operation::ReadCatalog { catalog: GENERAL }, &s),
+            Err(GraphError::UnAuthorized(REASON_NO_ROLE))
+        );
+        assert_eq!(
+            authorize(&owner, Operation::ListCatalogs, &s),
+            Ok(Grant::Catalogs([MARKETING].into_iter().collect()))
+        );
+        assert!(authorize(&owner, Operation::CreateCatalog, &s).is_err());
+        assert!(
+            authorize(
+                &owner,
+                Operation::MoveAccessPackage {
+                    from: MARKETING,
+                    to: GENERAL
+                },
+                &s
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn scope_is_intersected_with_directory_roles() {
+        let s = state();
+        let iga = directory_roles::IDENTITY_GOVERNANCE_ADMINISTRATOR;
+        let admin_rw = user(
+            "20000000-0000-4000-8000-000000000002",
+            &[READ_WRITE_ALL],
+            &[iga],
+        );
+        assert_eq!(
+            authorize(&admin_rw, Operation::CreateCatalog, &s),
+            Ok(Grant::Tenant)
+        );
+        let admin_read = user("20000000-0000-4000-8000-000000000002", &[READ_ALL], &[iga]);
+        assert_eq!(
+            authorize(&admin_read, Operation::ListCatalogs, &s),
+            Ok(Grant::Tenant)
+        );
+        assert_eq!(
+            authorize(&admin_read, Operation::CreateCatalog, &s),
+            Err(GraphError::UnAuthorized(REASON_NO_PERMISSION))
+        );
+        let reader = user(
+            "20000000-0000-4000-8000-000000000009",
+            &[READ_WRITE_ALL],
+            &[directory_roles::GLOBAL_READER],
+        );
+        assert_eq!(
+            authorize(&reader, Operation::ListAccessPackages, &s),
+            Ok(Grant::Tenant)
+        );
+        assert!(authorize(&reader, Operation::UpdateCatalog { catalog: GENERAL }, &s).is_err());
+    }
+
+    #[test]
+    fn apps_act_by_permission_or_by_em_role() {
+        let s = state();
+        let bot = Caller {
+            kind: CallerKind::Application,
+            permissions: Vec::new(),
+            ..user("40000000-0000-4000-8000-000000000002", &[], &[])
+        };
+        assert!(
+            authorize(
+                &bot,
+                Operation::CreateAccessPackage { catalog: MARKETING },
+                &s
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            authorize(
+                &bot,
+                Operation::CreateAccessPackage { catalog: GENERAL },
+                &s
+            ),
+            Err(GraphError::UnAuthorized(REASON_NO_ROLE))
+        );
+        let reporter = Caller {
+            permissions: vec![READ_ALL.into()],
+            ..bot.clone()
+        };
+        assert_eq!(
+            authorize(&reporter, Operation::ListAccessPackages, &s),
+            Ok(Grant::Tenant)
+        );
+        assert_eq!(
+            missing(&reporter, Access::Read, &s),
+            GraphError::ResourceNotFound
+        );
+        assert_eq!(
+            missing(&bot, Access::Read, &s),
+            GraphError::UnAuthorized(REASON_NO_ROLE)
+        );
+        // The same reason whether or not the id exists.
+        let existing = authorize(
+            &reporter,
+            Operation::DeleteAccessPackage { catalog: GENERAL },
+            &s,
+        );
+        assert_eq!(existing, Err(missing(&reporter, Access::Write, &s)));
+    }
+
+    #[test]
+    fn group_membership_confers_roles() {
+        let s = state();
+        let member = user(
+            "20000000-0000-4000-8000-000000000006",
+            &[READ_WRITE_ALL],
+            &[],
+        );
+        assert!(
+            authorize(
+                &member,
+                Operation::ReadAccessPackage { catalog: MARKETING },
+                &s
+            )
+            .is_ok()
+        );
+        assert!(
+            authorize(
+                &member,
+                Operation::UpdateAccessPackage { catalog: MARKETING },
+                &s
+            )
+            .is_err()
+        );
     }
 }

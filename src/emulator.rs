@@ -60,6 +60,27 @@ impl ClockChoice {
     }
 }
 
+/// Whether the control API (`/_emulator/…`) is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ControlApi {
+    /// Served when listening on a loopback address only, so binding to a network interface
+    /// never exposes reset and token minting by accident.
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+impl ControlApi {
+    fn enabled_for(self, addr: &SocketAddr) -> bool {
+        match self {
+            ControlApi::Auto => addr.ip().is_loopback(),
+            ControlApi::On => true,
+            ControlApi::Off => false,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("fixture error: {0}")]
@@ -81,6 +102,7 @@ pub struct EmulatorBuilder {
     fixtures: FixtureSource,
     auth: AuthMode,
     body_limit: usize,
+    control_api: ControlApi,
 }
 
 impl Default for EmulatorBuilder {
@@ -92,6 +114,7 @@ impl Default for EmulatorBuilder {
             fixtures: FixtureSource::EmbeddedDefault,
             auth: AuthMode::Enforce,
             body_limit: DEFAULT_BODY_LIMIT,
+            control_api: ControlApi::Auto,
         }
     }
 }
@@ -148,6 +171,11 @@ impl EmulatorBuilder {
         self
     }
 
+    pub fn control_api(mut self, control: ControlApi) -> Self {
+        self.control_api = control;
+        self
+    }
+
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
@@ -185,7 +213,7 @@ impl EmulatorBuilder {
             addr: self.bind,
             source,
         })?;
-        let app = http::router(state.clone());
+        let app = http::router(state.clone(), self.control_api.enabled_for(&addr));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {

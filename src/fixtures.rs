@@ -573,7 +573,7 @@ impl FixtureTenant {
                 id: a.id,
                 principal_id: a.principal_id,
                 role_definition_id: a.role_definition_id,
-                app_scope_id: scope.render(),
+                scope: *scope,
             });
         }
         state

@@ -24,5 +24,5 @@ pub mod model;
 pub mod ops;
 pub mod store;
 
-pub use emulator::{ClockChoice, Emulator, EmulatorBuilder, StartError};
+pub use emulator::{ClockChoice, ControlApi, Emulator, EmulatorBuilder, StartError};
 pub use error::GraphError;

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use entitlement_emulator::auth::AuthMode;
 use entitlement_emulator::auth::token::{self, TokenRequest};
 use entitlement_emulator::fixtures::FixtureSource;
-use entitlement_emulator::{ClockChoice, Emulator};
+use entitlement_emulator::{ClockChoice, ControlApi, Emulator};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +40,9 @@ struct ServeArgs {
     /// `enforce` checks tokens and permissions; `off` treats every caller as a Global Administrator app.
     #[arg(long, value_enum, default_value_t = AuthMode::Enforce)]
     auth: AuthMode,
+    /// Serve `/_emulator/…`: `auto` = only when bound to a loopback address.
+    #[arg(long, value_enum, default_value_t = ControlApi::Auto)]
+    control_api: ControlApi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,7 +118,8 @@ async fn main() -> anyhow::Result<()> {
         .bind(args.bind)
         .clock(args.clock)
         .fixtures(source(args.fixtures))
-        .auth(args.auth);
+        .auth(args.auth)
+        .control_api(args.control_api);
     if let Some(seed) = args.seed {
         builder = builder.seed(seed);
     }

@@ -134,6 +134,20 @@ impl TenantState {
             .filter_map(|seq| self.access_packages.get_by_seq(*seq))
     }
 
+    /// The packages of several catalogs, in creation order, without touching other catalogs'.
+    pub fn packages_in_catalogs(&self, catalogs: &BTreeSet<Uuid>) -> Vec<&AccessPackage> {
+        let mut seqs: Vec<u64> = catalogs
+            .iter()
+            .filter_map(|c| self.packages_by_catalog.get(c))
+            .flatten()
+            .copied()
+            .collect();
+        seqs.sort_unstable();
+        seqs.into_iter()
+            .filter_map(|seq| self.access_packages.get_by_seq(seq))
+            .collect()
+    }
+
     // ---- EM role assignments ----
 
     pub fn role_assignments(&self) -> &Table<EmRoleAssignment> {
@@ -141,6 +155,8 @@ impl TenantState {
     }
 
     pub fn insert_role_assignment(&mut self, assignment: EmRoleAssignment) {
+        // A replaced row may have belonged to another principal: unindex it first.
+        self.remove_role_assignment(&assignment.id);
         self.role_assignments_by_principal
             .entry(assignment.principal_id)
             .or_default()
@@ -164,12 +180,24 @@ impl TenantState {
         let doomed: Vec<Uuid> = self
             .role_assignments
             .iter()
-            .filter(|a| a.scope() == Some(scope))
+            .filter(|a| a.scope == scope)
             .map(|a| a.id)
             .collect();
         for id in doomed {
             self.remove_role_assignment(&id);
         }
+    }
+
+    /// EM role assignments made to exactly this principal.
+    pub fn direct_role_assignments_of<'a>(
+        &'a self,
+        principal: &Uuid,
+    ) -> impl Iterator<Item = &'a EmRoleAssignment> + 'a {
+        self.role_assignments_by_principal
+            .get(principal)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.role_assignments.get(id))
     }
 
     /// EM role assignments held by the principal directly or through its groups.

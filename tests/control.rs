@@ -148,3 +148,17 @@ async fn state_export_is_canonical() {
     assert_eq!(ids, [GENERAL, MARKETING]);
     assert_eq!(text, t.state().await, "byte-stable");
 }
+
+#[tokio::test]
+async fn the_control_api_can_be_switched_off() {
+    let t = TestTenant::with(builder().control_api(entitlement_emulator::ControlApi::Off)).await;
+    let resp = t
+        .send(Method::POST, "/_emulator/reset", None, &[], None)
+        .await;
+    assert_eq!(
+        resp.status,
+        StatusCode::BAD_REQUEST,
+        "just an unknown Graph path now"
+    );
+    assert_eq!(resp.message(), "Invalid version: _emulator");
+}

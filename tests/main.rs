@@ -11,4 +11,5 @@ mod catalogs;
 mod control;
 mod determinism;
 mod errors;
+mod fixtures;
 mod roles;

@@ -105,6 +105,12 @@ async fn role_assignment_validation() {
         (duplicate.status, duplicate.code()),
         (StatusCode::BAD_REQUEST, "RoleAssignmentAlreadyExists")
     );
+    // Rights are checked before references, so an outsider learns nothing about what exists.
+    let outsider = t.token_for(REQUESTOR2);
+    let probe = t
+        .json_as(Method::POST, &path, Some(&outsider), Some(json!({"principalId": "5e0f0000-0000-4000-8000-000000000000", "roleDefinitionId": AP_MANAGER_ROLE, "appScopeId": scope})))
+        .await;
+    assert_eq!(probe.status, StatusCode::FORBIDDEN);
     // Tenant-wide roles only come from directory administrators.
     let owner = t.token_for(CATALOG_OWNER);
     let creator = t

@@ -39,7 +39,12 @@ pub enum TokenError {
     RolesForUser(String),
     #[error("could not sign the token: {0}")]
     Signing(String),
+    #[error("token lifetime must be between 1 and {MAX_LIFETIME_SECONDS} seconds, got {0}")]
+    Lifetime(i64),
 }
+
+/// The longest lifetime a test token may have (one year).
+pub const MAX_LIFETIME_SECONDS: i64 = 366 * 24 * 3600;
 
 /// The default delegated scopes of a persona token: what an admin-consented client app of the
 /// tenant would hold [inf].
@@ -57,7 +62,11 @@ pub fn claims_for(
 ) -> Result<Map<String, Value>, TokenError> {
     let tid = state.info.id;
     let now = wall_clock_now().unix_timestamp();
-    let exp = now + req.lifetime_seconds.unwrap_or(DEFAULT_LIFETIME_SECONDS);
+    let lifetime = req.lifetime_seconds.unwrap_or(DEFAULT_LIFETIME_SECONDS);
+    if !(1..=MAX_LIFETIME_SECONDS).contains(&lifetime) {
+        return Err(TokenError::Lifetime(lifetime));
+    }
+    let exp = now + lifetime;
     let mut c = Map::new();
     c.insert("aud".into(), json!("https://graph.microsoft.com"));
     c.insert(

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -17,9 +17,17 @@ use crate::auth::token::{self, DEFAULT_LIFETIME_SECONDS, TokenRequest};
 use crate::error::GraphError;
 use crate::store::Tenant;
 
-#[derive(Debug, Deserialize)]
-pub(super) struct TenantParam {
-    tenant: Option<Uuid>,
+/// The optional `?tenant=ID` of control calls; a malformed one is a 400 in Graph's envelope.
+fn tenant_param(raw: Option<&str>) -> Result<Option<Uuid>, String> {
+    let Some(raw) = raw else { return Ok(None) };
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        if key == "tenant" {
+            return Uuid::parse_str(&value)
+                .map(Some)
+                .map_err(|_| format!("'{value}' is not a tenant id"));
+        }
+    }
+    Ok(None)
 }
 
 fn control_error(
@@ -60,10 +68,14 @@ pub(super) async fn health(State(shared): State<AppState>) -> Json<Value> {
 pub(super) async fn reset(
     State(shared): State<AppState>,
     headers: HeaderMap,
-    Query(p): Query<TenantParam>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let now = shared.clock.now();
-    let targets = match p.tenant {
+    let tenant = match tenant_param(query.as_deref()) {
+        Ok(t) => t,
+        Err(message) => return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message),
+    };
+    let targets = match tenant {
         Some(id) => match shared.tenants.get(&id) {
             Some(t) => vec![t],
             None => {
@@ -175,9 +187,13 @@ pub(super) async fn mint_token(
 pub(super) async fn state(
     State(shared): State<AppState>,
     headers: HeaderMap,
-    Query(p): Query<TenantParam>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    match pick_tenant(&shared, p.tenant) {
+    let tenant = match tenant_param(query.as_deref()) {
+        Ok(t) => t,
+        Err(message) => return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message),
+    };
+    match pick_tenant(&shared, tenant) {
         Some(t) => Json(t.read(|s| s.export())).into_response(),
         None => control_error(
             &shared,

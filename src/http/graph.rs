@@ -1,20 +1,25 @@
-//! The Graph entry point: one request in, Graph's envelope out. Order matters and follows
-//! Graph: routing fails first (400 before auth), then authentication (401), then the operation.
+//! The Graph entry point: one request in, Graph's envelope out. Order follows Graph: routing
+//! fails first (400, before auth), then authentication (401); only then is the body read and the
+//! operation run. Nothing here holds a lock across an `.await`: the only await is the body read,
+//! and the operation after it is synchronous.
 
 use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Request};
 use axum::response::Response;
 use percent_encoding::percent_decode_str;
 
-use super::envelope::{RequestCtx, render_error, render_reply};
+use super::envelope::{Reply, RequestCtx, render_error, render_reply};
 use super::handlers::{Call, dispatch};
+use super::route::Target;
 use super::{AppState, query, route};
-use crate::auth::authenticate;
+use crate::auth::{Caller, authenticate};
 use crate::error::GraphError;
 use crate::model::ApiVersion;
+use crate::store::Tenant;
 
 pub(super) async fn handle(State(shared): State<AppState>, request: Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
@@ -23,19 +28,13 @@ pub(super) async fn handle(State(shared): State<AppState>, request: Request<Body
         shared.request_ids.next_id(),
         shared.clock.now(),
     );
-    let bytes = match to_bytes(body, shared.body_limit).await {
-        Ok(b) => b,
-        Err(_) => return render_error(&ctx, &GraphError::PayloadTooLarge(shared.body_limit)),
+    let result = match resolve(&shared, &parts) {
+        Ok(resolved) => match read_body(&shared, &parts.headers, body).await {
+            Ok(bytes) => run(&ctx, &parts, resolved, &bytes),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
     };
-    let result = serve(
-        &shared,
-        &ctx,
-        &parts.method,
-        parts.uri.path(),
-        parts.uri.query(),
-        &parts.headers,
-        &bytes,
-    );
     match result {
         Ok(reply) => render_reply(&ctx, reply),
         Err(err) => {
@@ -45,17 +44,18 @@ pub(super) async fn handle(State(shared): State<AppState>, request: Request<Body
     }
 }
 
-/// Everything after the body is read; synchronous, so no lock can be held across an await.
-fn serve(
-    shared: &AppState,
-    ctx: &RequestCtx,
-    method: &Method,
-    path: &str,
-    raw_query: Option<&str>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<super::envelope::Reply, GraphError> {
-    let segments: Vec<String> = path
+/// A routed, authenticated request waiting for its body.
+struct Resolved {
+    version: ApiVersion,
+    target: Target,
+    caller: Caller,
+    tenant: Arc<Tenant>,
+}
+
+fn resolve(shared: &AppState, parts: &Parts) -> Result<Resolved, GraphError> {
+    let segments: Vec<String> = parts
+        .uri
+        .path()
         .split('/')
         .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
         .collect();
@@ -64,9 +64,10 @@ fn serve(
     let version = ApiVersion::from_segment(version_segment)
         .ok_or_else(|| GraphError::InvalidVersion(version_segment.to_string()))?;
     let target = route::resolve(version, segments.get(2..).unwrap_or(&[]))?;
-    let query = query::parse(raw_query);
-
-    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let authorization = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
     let caller = authenticate(authorization, shared.auth, shared.default_tenant, |t| {
         shared.tenants.contains(t)
     })?;
@@ -74,14 +75,58 @@ fn serve(
         .tenants
         .get(&caller.tenant_id)
         .ok_or(GraphError::TokenInvalidIssuer)?;
+    Ok(Resolved {
+        version,
+        target,
+        caller,
+        tenant,
+    })
+}
+
+async fn read_body(
+    shared: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<u8>, GraphError> {
+    let declared = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > shared.body_limit as u64) {
+        return Err(GraphError::PayloadTooLarge(shared.body_limit));
+    }
+    match to_bytes(body, shared.body_limit).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        // Without a Content-Length (chunked), the limit is only found while reading.
+        Err(e) if e.to_string().contains("length limit") => {
+            Err(GraphError::PayloadTooLarge(shared.body_limit))
+        }
+        Err(e) => Err(GraphError::invalid_model(format!(
+            "the request body could not be read: {e}"
+        ))),
+    }
+}
+
+fn run(
+    ctx: &RequestCtx,
+    parts: &Parts,
+    resolved: Resolved,
+    body: &[u8],
+) -> Result<Reply, GraphError> {
+    let Resolved {
+        version,
+        target,
+        caller,
+        tenant,
+    } = resolved;
     let mut call = Call {
         ctx,
         version,
         caller: &caller,
-        tenant: Arc::clone(&tenant),
-        headers,
+        tenant,
+        headers: &parts.headers,
         body,
-        query,
+        query: query::parse(parts.uri.query()),
     };
-    dispatch(&mut call, method, target)
+    dispatch(&mut call, &parts.method, target)
 }

@@ -12,7 +12,7 @@ use super::envelope::{Reply, RequestCtx};
 use super::query::QueryOptions;
 use super::route::Target;
 use crate::auth::Caller;
-use crate::authz::EmRoleDefinition;
+use crate::authz::{self, Access, EmRoleDefinition};
 use crate::error::GraphError;
 use crate::model::ApiVersion;
 use crate::model::em::{CatalogState, CatalogType, WireEnum};
@@ -79,6 +79,12 @@ pub(super) fn dispatch(
     if let Target::Unrouted(url) = &target {
         return Err(GraphError::NoHttpResource(url.clone()));
     }
+    let access = if *method == Method::GET {
+        Access::Read
+    } else {
+        Access::Write
+    };
+    authz::precheck(call.caller, access)?;
     call.query.reject_unsupported()?;
     match (&target, method.clone()) {
         (Target::Catalogs, Method::GET) => list_catalogs(call, &target),
@@ -223,12 +229,13 @@ fn get_catalog_package(
 ) -> Result<Reply, GraphError> {
     let v = call.version;
     let body = call.tenant.read(|s| {
+        // Reading the catalog authorizes the read; a package of another catalog is simply not
+        // in this one (and must not reveal that it exists elsewhere).
         ops::catalog::get(s, &call.op(), &catalog)?;
-        let package = ops::access_package::get(s, &call.op(), &id)?;
-        if package.catalog_id != catalog {
-            return Err(GraphError::ResourceNotFound);
+        match s.access_package(&id) {
+            Some(p) if p.catalog_id == catalog => Ok(p.to_json(v)),
+            _ => Err(GraphError::ResourceNotFound),
         }
-        Ok(package.to_json(v))
     })?;
     Ok(Reply::ok(call.entity_context(target), body))
 }
@@ -356,7 +363,6 @@ fn update_package(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError> {
         ApiVersion::Beta => &PACKAGE_PATCH_BETA,
     };
     let r = call.reader(allowed)?;
-    let named_catalog = body_catalog(&r, v)?;
     let patch = AccessPackagePatch {
         display_name: r.patch_name("displayName")?,
         description: r.patch_nullable_string("description")?,
@@ -365,19 +371,10 @@ fn update_package(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError> {
             ApiVersion::V1 => Patch::Keep,
             ApiVersion::Beta => r.patch_bool("isRoleScopesVisible")?,
         },
+        catalog: body_catalog(&r, v)?.map(|c| c.unwrap_or(NO_SUCH_CATALOG)),
     };
-    call.tenant.write(|s| {
-        // The catalog cannot change through PATCH (§4.2 #1); naming the current one is harmless.
-        if let Some(named) = named_catalog {
-            let current = ops::access_package::get(s, &call.op(), &id)?.catalog_id;
-            if named != Ok(current) || v == ApiVersion::V1 {
-                return Err(GraphError::invalid_model(
-                    "an access package's catalog cannot be changed by PATCH (beta: use moveToCatalog)",
-                ));
-            }
-        }
-        ops::access_package::update(s, &call.op(), &id, patch)
-    })?;
+    call.tenant
+        .write(|s| ops::access_package::update(s, &call.op(), &id, patch))?;
     Ok(Reply::Empty(StatusCode::NO_CONTENT))
 }
 

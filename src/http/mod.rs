@@ -47,12 +47,17 @@ impl std::fmt::Debug for Shared {
 pub type AppState = Arc<Shared>;
 
 /// The whole application as a `Router`, usable without a socket (`oneshot`) or served.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/_emulator/health", get(control::health))
-        .route("/_emulator/reset", post(control::reset))
-        .route("/_emulator/tokens", post(control::mint_token))
-        .route("/_emulator/state", get(control::state))
-        .fallback(graph::handle)
-        .with_state(state)
+/// Without `control_api`, `/_emulator/…` paths are just unknown Graph paths.
+pub fn router(state: AppState, control_api: bool) -> Router {
+    let graph = Router::new().fallback(graph::handle);
+    let app = if control_api {
+        graph
+            .route("/_emulator/health", get(control::health))
+            .route("/_emulator/reset", post(control::reset))
+            .route("/_emulator/tokens", post(control::mint_token))
+            .route("/_emulator/state", get(control::state))
+    } else {
+        graph
+    };
+    app.with_state(state)
 }

@@ -3,8 +3,8 @@
 //!
 //! Segment names match case-insensitively, as Graph's do. Keys may be a following segment
 //! (`catalogs/{id}`) or OData parentheses (`catalogs('{id}')`). An unknown segment is a gateway
-//! `400 BadRequest` naming it; a key that is not a GUID is the backend's 404 `ResourceNotFound`
-//! [inf]; a segment Graph has but this emulator does not emulate yet is an honest 501.
+//! `400 BadRequest` naming it; a key that is not a GUID names nothing (see `parse_key`); a segment
+//! Graph has but this emulator does not emulate yet is an honest 501.
 
 use uuid::Uuid;
 
@@ -83,11 +83,14 @@ fn split_segment(raw: &str) -> Segment<'_> {
     }
 }
 
-/// Parses a key (`'guid'`, `guid`, or `id='guid'`) as a GUID; anything else is "not found".
+/// Parses a key (`'guid'`, `guid`, or `id='guid'`). Keys are strings to Graph's gateway, so a
+/// non-GUID passes routing and is simply an id nothing has: it becomes the nil GUID, which no
+/// entity carries, and the operation then answers as for any unknown id — after authentication,
+/// with 404 or 403 by the caller's rights [inf].
 fn parse_key(text: &str) -> Result<Uuid, GraphError> {
     let text = text.strip_prefix("id=").unwrap_or(text);
     let text = text.trim_matches('\'');
-    Uuid::parse_str(text).map_err(|_| GraphError::ResourceNotFound)
+    Ok(Uuid::parse_str(text).unwrap_or(Uuid::nil()))
 }
 
 struct Cursor<'a> {
@@ -445,7 +448,7 @@ mod tests {
                 ApiVersion::V1,
                 "identityGovernance/entitlementManagement/catalogs/not-a-guid"
             ),
-            Err(GraphError::ResourceNotFound)
+            Ok(Target::Catalog(Uuid::nil()))
         );
         assert!(matches!(
             r(

@@ -225,8 +225,9 @@ pub struct EmRoleAssignment {
     pub id: Uuid,
     pub principal_id: Uuid,
     pub role_definition_id: Uuid,
-    /// `/` (tenant-wide) or `/AccessPackageCatalog/{id}`.
-    pub app_scope_id: String,
+    /// `appScopeId`: `/` (tenant-wide) or `/AccessPackageCatalog/{id}`, kept parsed because
+    /// every permission check reads it.
+    pub scope: AppScope,
 }
 
 impl Keyed for EmRoleAssignment {
@@ -266,24 +267,20 @@ impl AppScope {
 }
 
 impl EmRoleAssignment {
-    pub fn scope(&self) -> Option<AppScope> {
-        AppScope::parse(&self.app_scope_id)
-    }
-
     /// A catalog-scoped assignment has no directory scope; a tenant-wide one is `/` in both
     /// (`rbacapplication-post-roleassignments`: "for entitlement management provider, / for
     /// tenant-wide scope") [inf].
     pub fn to_json(&self) -> Value {
-        let directory_scope = match self.scope() {
-            Some(AppScope::Tenant) => json!("/"),
-            _ => Value::Null,
+        let directory_scope = match self.scope {
+            AppScope::Tenant => json!("/"),
+            AppScope::Catalog(_) => Value::Null,
         };
         json!({
             "id": self.id,
             "principalId": self.principal_id,
             "roleDefinitionId": self.role_definition_id,
             "directoryScopeId": directory_scope,
-            "appScopeId": self.app_scope_id,
+            "appScopeId": self.scope.render(),
         })
     }
 }

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::{OpCtx, Patch};
-use crate::authz::{self, Access, Operation};
+use crate::authz::{self, Access, Grant, Operation};
 use crate::error::GraphError;
 use crate::model::em::AccessPackage;
 use crate::store::TenantState;
@@ -24,6 +24,9 @@ pub struct AccessPackagePatch {
     pub description: Patch<Option<String>>,
     pub is_hidden: Patch<bool>,
     pub is_role_scopes_visible: Patch<bool>,
+    /// A catalog the body names (v1.0 `catalog: {id}`, beta `catalogId`): PATCH cannot change it
+    /// (§4.2 #1), but naming the current one is harmless.
+    pub catalog: Option<Uuid>,
 }
 
 /// "All the access packages that the caller has access to read, across all catalogs" (§3.2 #17).
@@ -31,12 +34,10 @@ pub fn list<'s>(
     state: &'s TenantState,
     ctx: &OpCtx<'_>,
 ) -> Result<Vec<&'s AccessPackage>, GraphError> {
-    let grant = authz::authorize(ctx.caller, Operation::ListAccessPackages, state)?;
-    Ok(state
-        .access_packages()
-        .iter()
-        .filter(|p| grant.covers(&p.catalog_id))
-        .collect())
+    match authz::authorize(ctx.caller, Operation::ListAccessPackages, state)? {
+        Grant::Tenant => Ok(state.access_packages().iter().collect()),
+        Grant::Catalogs(catalogs) => Ok(state.packages_in_catalogs(&catalogs)),
+    }
 }
 
 fn find<'s>(
@@ -47,7 +48,7 @@ fn find<'s>(
 ) -> Result<&'s AccessPackage, GraphError> {
     state
         .access_package(id)
-        .ok_or_else(|| authz::missing(ctx.caller, access))
+        .ok_or_else(|| authz::missing(ctx.caller, access, state))
 }
 
 pub fn get<'s>(
@@ -73,7 +74,7 @@ pub fn create(
 ) -> Result<AccessPackage, GraphError> {
     // An unknown catalog is "the resource was not found" for those who could see it [inf].
     if !state.catalogs.contains(&new.catalog_id) {
-        return Err(authz::missing(ctx.caller, Access::Write));
+        return Err(authz::missing(ctx.caller, Access::Write, state));
     }
     authz::authorize(
         ctx.caller,
@@ -111,6 +112,11 @@ pub fn update(
         Operation::UpdateAccessPackage { catalog },
         state,
     )?;
+    if patch.catalog.is_some_and(|named| named != catalog) {
+        return Err(GraphError::invalid_model(
+            "an access package's catalog cannot be changed by PATCH (beta: use moveToCatalog)",
+        ));
+    }
     let Some(package) = state.access_package_mut(id) else {
         return Err(GraphError::ResourceNotFound);
     };
@@ -153,7 +159,7 @@ pub fn move_to_catalog(
 ) -> Result<(), GraphError> {
     let from = find(state, ctx, id, Access::Write)?.catalog_id;
     if !state.catalogs.contains(&target) {
-        return Err(authz::missing(ctx.caller, Access::Write));
+        return Err(authz::missing(ctx.caller, Access::Write, state));
     }
     authz::authorize(
         ctx.caller,

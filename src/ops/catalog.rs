@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::{OpCtx, Patch};
-use crate::authz::{self, Access, CATALOG_OWNER, Operation};
+use crate::authz::{self, Access, CATALOG_OWNER, Grant, Operation};
 use crate::error::GraphError;
 use crate::model::em::{
     AccessPackage, AppScope, Catalog, CatalogState, CatalogType, EmRoleAssignment,
@@ -33,12 +33,20 @@ pub struct CatalogPatch {
 pub const DEFAULT_EXTERNALLY_VISIBLE: bool = true;
 
 pub fn list<'s>(state: &'s TenantState, ctx: &OpCtx<'_>) -> Result<Vec<&'s Catalog>, GraphError> {
-    let grant = authz::authorize(ctx.caller, Operation::ListCatalogs, state)?;
-    Ok(state
-        .catalogs
-        .iter()
-        .filter(|c| grant.covers(&c.id))
-        .collect())
+    match authz::authorize(ctx.caller, Operation::ListCatalogs, state)? {
+        Grant::Tenant => Ok(state.catalogs.iter().collect()),
+        Grant::Catalogs(ids) => {
+            let mut seqs: Vec<u64> = ids
+                .iter()
+                .filter_map(|id| state.catalogs.seq_of(id))
+                .collect();
+            seqs.sort_unstable();
+            Ok(seqs
+                .into_iter()
+                .filter_map(|seq| state.catalogs.get_by_seq(seq))
+                .collect())
+        }
+    }
 }
 
 /// Finds a catalog the caller may read.
@@ -50,7 +58,7 @@ pub fn get<'s>(
     let catalog = state
         .catalogs
         .get(id)
-        .ok_or_else(|| authz::missing(ctx.caller, Access::Read))?;
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Read, state))?;
     authz::authorize(ctx.caller, Operation::ReadCatalog { catalog: *id }, state)?;
     Ok(catalog)
 }
@@ -107,7 +115,7 @@ pub fn create(
             id: state.next_id(),
             principal_id: principal,
             role_definition_id: CATALOG_OWNER,
-            app_scope_id: AppScope::Catalog(catalog.id).render(),
+            scope: AppScope::Catalog(catalog.id),
         };
         state.insert_role_assignment(assignment);
     }
@@ -123,7 +131,7 @@ pub fn update(
     let current = state
         .catalogs
         .get(id)
-        .ok_or_else(|| authz::missing(ctx.caller, Access::Write))?;
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Write, state))?;
     authz::authorize(ctx.caller, Operation::UpdateCatalog { catalog: *id }, state)?;
     if current.is_default() {
         if let Patch::Set(name) = &patch.display_name {
@@ -171,7 +179,7 @@ pub fn delete(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(),
     let current = state
         .catalogs
         .get(id)
-        .ok_or_else(|| authz::missing(ctx.caller, Access::Write))?;
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Write, state))?;
     authz::authorize(ctx.caller, Operation::DeleteCatalog { catalog: *id }, state)?;
     if current.is_default() {
         return Err(GraphError::DefaultCatalogImmutable(
@@ -187,4 +195,85 @@ pub fn delete(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(),
     state.catalogs.remove(id);
     state.remove_role_assignments_for(AppScope::Catalog(*id));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Caller;
+    use crate::clock::Timestamp;
+    use crate::fixtures::FixtureSource;
+    use crate::ids::IdSource;
+
+    fn setup() -> (TenantState, Caller, Timestamp) {
+        let now = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        let state = FixtureSource::EmbeddedDefault
+            .load()
+            .unwrap()
+            .build_state(IdSource::Seeded(3).generator(1), now);
+        let tenant = state.info.id;
+        (state, Caller::unauthenticated(tenant), now)
+    }
+
+    #[test]
+    fn create_applies_defaults_and_refuses_service_types() {
+        let (mut s, caller, now) = setup();
+        let ctx = OpCtx {
+            caller: &caller,
+            now,
+        };
+        let c = create(
+            &mut s,
+            &ctx,
+            NewCatalog {
+                display_name: "x".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (c.catalog_type, c.state, c.is_externally_visible),
+            (CatalogType::UserManaged, CatalogState::Published, true)
+        );
+        let refused = create(
+            &mut s,
+            &ctx,
+            NewCatalog {
+                display_name: "y".into(),
+                catalog_type: Some(CatalogType::ServiceManaged),
+                ..Default::default()
+            },
+        );
+        assert!(matches!(refused, Err(GraphError::InvalidModel { .. })));
+        assert_eq!(s.catalogs.len(), 3, "the refused create added nothing");
+    }
+
+    #[test]
+    fn delete_requires_an_empty_non_default_catalog() {
+        let (mut s, caller, now) = setup();
+        let ctx = OpCtx {
+            caller: &caller,
+            now,
+        };
+        let marketing = Uuid::parse_str("50000000-0000-4000-8000-000000000002").unwrap();
+        let general = s.default_catalog().unwrap().id;
+        assert!(matches!(
+            delete(&mut s, &ctx, &marketing),
+            Err(GraphError::CatalogHasAccessPackages(_))
+        ));
+        assert!(matches!(
+            delete(&mut s, &ctx, &general),
+            Err(GraphError::DefaultCatalogImmutable(_))
+        ));
+        let package = Uuid::parse_str("60000000-0000-4000-8000-000000000002").unwrap();
+        s.remove_access_package(&package);
+        delete(&mut s, &ctx, &marketing).unwrap();
+        assert!(s.catalogs.get(&marketing).is_none());
+        assert!(
+            s.role_assignments()
+                .iter()
+                .all(|a| a.scope != AppScope::Catalog(marketing)),
+            "its role assignments went with it"
+        );
+    }
 }

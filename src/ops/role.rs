@@ -37,10 +37,10 @@ pub fn list_assignments<'s>(
     Ok(state
         .role_assignments()
         .iter()
-        .filter(|a| match (a.scope(), &grant) {
+        .filter(|a| match (a.scope, &grant) {
             (_, authz::Grant::Tenant) => true,
-            (Some(AppScope::Catalog(c)), g) => g.covers(&c),
-            _ => false,
+            (AppScope::Catalog(c), g) => g.covers(&c),
+            (AppScope::Tenant, _) => false,
         })
         .collect())
 }
@@ -53,8 +53,8 @@ pub fn get_assignment<'s>(
     let assignment = state
         .role_assignments()
         .get(id)
-        .ok_or_else(|| authz::missing(ctx.caller, Access::Read))?;
-    let scope = assignment.scope().unwrap_or(AppScope::Tenant);
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Read, state))?;
+    let scope = assignment.scope;
     authz::authorize(ctx.caller, Operation::ReadRoleAssignment { scope }, state)?;
     Ok(assignment)
 }
@@ -91,6 +91,8 @@ pub fn create_assignment(
             ));
         }
     };
+    // Rights first, so a caller who may not assign learns nothing about what exists.
+    authz::authorize(ctx.caller, Operation::CreateRoleAssignment { scope }, state)?;
     // Reference checks come back as model errors: the one capture of this endpoint failing on a
     // doc example's made-up principal was 400 InvalidModel (graph-em-examples.md C2).
     let def = role_definition(&new.role_definition_id).ok_or_else(|| {
@@ -125,12 +127,9 @@ pub fn create_assignment(
         }
         _ => {}
     }
-    authz::authorize(ctx.caller, Operation::CreateRoleAssignment { scope }, state)?;
-    let duplicate = state.role_assignments().iter().any(|a| {
-        a.principal_id == new.principal_id
-            && a.role_definition_id == def.id
-            && a.scope() == Some(scope)
-    });
+    let duplicate = state
+        .direct_role_assignments_of(&new.principal_id)
+        .any(|a| a.role_definition_id == def.id && a.scope == scope);
     if duplicate {
         return Err(GraphError::RoleAssignmentExists);
     }
@@ -138,7 +137,7 @@ pub fn create_assignment(
         id: state.next_id(),
         principal_id: new.principal_id,
         role_definition_id: def.id,
-        app_scope_id: scope.render(),
+        scope,
     };
     state.insert_role_assignment(assignment.clone());
     Ok(assignment)
@@ -152,8 +151,8 @@ pub fn delete_assignment(
     let assignment = state
         .role_assignments()
         .get(id)
-        .ok_or_else(|| authz::missing(ctx.caller, Access::Write))?;
-    let scope = assignment.scope().unwrap_or(AppScope::Tenant);
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Write, state))?;
+    let scope = assignment.scope;
     authz::authorize(ctx.caller, Operation::DeleteRoleAssignment { scope }, state)?;
     state.remove_role_assignment(id);
     Ok(())

@@ -117,10 +117,7 @@ pub(super) fn dispatch(
 // ---- catalogs ----
 
 fn catalog_state_key(v: ApiVersion) -> &'static str {
-    match v {
-        ApiVersion::V1 => "state",
-        ApiVersion::Beta => "catalogStatus",
-    }
+    v.pick("state", "catalogStatus")
 }
 
 const CATALOG_FIELDS_V1: [&str; 5] = [
@@ -139,10 +136,7 @@ const CATALOG_FIELDS_BETA: [&str; 5] = [
 ];
 
 fn catalog_fields(v: ApiVersion) -> &'static [&'static str] {
-    match v {
-        ApiVersion::V1 => &CATALOG_FIELDS_V1,
-        ApiVersion::Beta => &CATALOG_FIELDS_BETA,
-    }
+    v.pick(&CATALOG_FIELDS_V1, &CATALOG_FIELDS_BETA)
 }
 
 fn list_catalogs(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
@@ -242,17 +236,9 @@ fn get_catalog_package(
 
 // ---- access packages ----
 
-const PACKAGE_CREATE_V1: [&str; 4] = ["displayName", "description", "isHidden", "catalog"];
-const PACKAGE_CREATE_BETA: [&str; 6] = [
-    "displayName",
-    "description",
-    "isHidden",
-    "isRoleScopesVisible",
-    "catalogId",
-    "accessPackageCatalog",
-];
-const PACKAGE_PATCH_V1: [&str; 4] = ["displayName", "description", "isHidden", "catalog"];
-const PACKAGE_PATCH_BETA: [&str; 6] = [
+/// What a create or PATCH body may hold (the catalog may be named on PATCH but not changed).
+const PACKAGE_FIELDS_V1: [&str; 4] = ["displayName", "description", "isHidden", "catalog"];
+const PACKAGE_FIELDS_BETA: [&str; 6] = [
     "displayName",
     "description",
     "isHidden",
@@ -325,26 +311,20 @@ fn get_package(call: &Call<'_>, target: &Target, id: Uuid) -> Result<Reply, Grap
 
 fn create_package(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
     let v = call.version;
-    let allowed: &[&str] = match v {
-        ApiVersion::V1 => &PACKAGE_CREATE_V1,
-        ApiVersion::Beta => &PACKAGE_CREATE_BETA,
-    };
+    let allowed: &[&str] = v.pick(&PACKAGE_FIELDS_V1, &PACKAGE_FIELDS_BETA);
     let r = call.reader(allowed)?;
     let catalog = body_catalog(&r, v)?.ok_or_else(|| {
-        GraphError::invalid_model(match v {
-            ApiVersion::V1 => "'catalog' ({\"id\": …}) is required",
-            ApiVersion::Beta => "'catalogId' is required",
-        })
+        GraphError::invalid_model(v.pick(
+            "'catalog' ({\"id\": …}) is required",
+            "'catalogId' is required",
+        ))
     })?;
     let new = NewAccessPackage {
         catalog_id: catalog.unwrap_or(NO_SUCH_CATALOG),
         display_name: r.required_name("displayName")?,
         description: r.opt_string("description")?,
         is_hidden: r.opt_bool("isHidden")?,
-        is_role_scopes_visible: match v {
-            ApiVersion::V1 => None,
-            ApiVersion::Beta => r.opt_bool("isRoleScopesVisible")?,
-        },
+        is_role_scopes_visible: v.pick(None, r.opt_bool("isRoleScopesVisible")?),
     };
     let package = call
         .tenant
@@ -358,19 +338,13 @@ fn create_package(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError>
 
 fn update_package(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError> {
     let v = call.version;
-    let allowed: &[&str] = match v {
-        ApiVersion::V1 => &PACKAGE_PATCH_V1,
-        ApiVersion::Beta => &PACKAGE_PATCH_BETA,
-    };
+    let allowed: &[&str] = v.pick(&PACKAGE_FIELDS_V1, &PACKAGE_FIELDS_BETA);
     let r = call.reader(allowed)?;
     let patch = AccessPackagePatch {
         display_name: r.patch_name("displayName")?,
         description: r.patch_nullable_string("description")?,
         is_hidden: r.patch_bool("isHidden")?,
-        is_role_scopes_visible: match v {
-            ApiVersion::V1 => Patch::Keep,
-            ApiVersion::Beta => r.patch_bool("isRoleScopesVisible")?,
-        },
+        is_role_scopes_visible: v.pick(Patch::Keep, r.patch_bool("isRoleScopesVisible")?),
         catalog: body_catalog(&r, v)?.map(|c| c.unwrap_or(NO_SUCH_CATALOG)),
     };
     call.tenant

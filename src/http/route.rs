@@ -34,10 +34,7 @@ impl Target {
     /// The OData entity-set path used in `@odata.context` and `Location`.
     pub(crate) fn entity_set(&self, version: ApiVersion) -> String {
         let em = "identityGovernance/entitlementManagement";
-        let catalogs = match version {
-            ApiVersion::V1 => "catalogs",
-            ApiVersion::Beta => "accessPackageCatalogs",
-        };
+        let catalogs = version.pick("catalogs", "accessPackageCatalogs");
         match self {
             Target::Catalogs | Target::Catalog(_) => format!("{em}/{catalogs}"),
             Target::CatalogAccessPackages(c) | Target::CatalogAccessPackage(c, _) => {
@@ -282,10 +279,7 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
         return Err(not_yet("entitlementManagement"));
     };
     let (name, key) = (seg.name, seg.key);
-    let catalogs_name = match version {
-        ApiVersion::V1 => "catalogs",
-        ApiVersion::Beta => "accessPackageCatalogs",
-    };
+    let catalogs_name = version.pick("catalogs", "accessPackageCatalogs");
     if name.eq_ignore_ascii_case(catalogs_name) {
         let Some(id) = cur.key(key)? else {
             return Ok(Target::Catalogs);
@@ -299,10 +293,7 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
                 Some(pid) => finish(cur, Target::CatalogAccessPackage(id, pid)),
             };
         }
-        let pending_list: &[&str] = match version {
-            ApiVersion::V1 => &V1_CATALOG_PENDING,
-            ApiVersion::Beta => &BETA_CATALOG_PENDING,
-        };
+        let pending_list: &[&str] = version.pick(&V1_CATALOG_PENDING, &BETA_CATALOG_PENDING);
         if pending(pending_list, &nav) {
             return Err(not_yet(&format!("{catalogs_name}/{{id}}/{}", nav.name)));
         }
@@ -333,19 +324,13 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
                 "https://elm.iga.azure.com/api/v1/accessPackages('{id}')/assignmentPolicies"
             )));
         }
-        let pending_list: &[&str] = match version {
-            ApiVersion::V1 => &V1_PACKAGE_PENDING,
-            ApiVersion::Beta => &BETA_PACKAGE_PENDING,
-        };
+        let pending_list: &[&str] = version.pick(&V1_PACKAGE_PENDING, &BETA_PACKAGE_PENDING);
         if pending(pending_list, &nav) {
             return Err(not_yet(&format!("accessPackages/{{id}}/{}", nav.name)));
         }
         return Err(not_found(&nav));
     }
-    let pending_list: &[&str] = match version {
-        ApiVersion::V1 => &V1_EM_PENDING,
-        ApiVersion::Beta => &BETA_EM_PENDING,
-    };
+    let pending_list: &[&str] = version.pick(&V1_EM_PENDING, &BETA_EM_PENDING);
     if pending(pending_list, &seg) {
         return Err(not_yet(seg.name));
     }

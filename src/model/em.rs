@@ -22,6 +22,14 @@ impl ApiVersion {
         }
     }
 
+    /// The version's choice between two names or shapes.
+    pub fn pick<T>(self, v1: T, beta: T) -> T {
+        match self {
+            ApiVersion::V1 => v1,
+            ApiVersion::Beta => beta,
+        }
+    }
+
     pub fn from_segment(segment: &str) -> Option<Self> {
         if segment.eq_ignore_ascii_case("v1.0") {
             Some(ApiVersion::V1)

@@ -43,6 +43,11 @@ pub enum GraphError {
         "The query specified in the URI is not valid. Query option '{0}' is not allowed. To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings."
     )]
     QueryOptionNotAllowed(String),
+    /// A query option the service rejects (bad `$top`, `$select` of an unknown property, …).
+    #[error("{0}")]
+    BadQuery(String),
+    #[error("OData query is invalid: {0}")]
+    InvalidFilter(String),
     /// Something Graph has that this emulator does not emulate yet: an honest 501 rather than a
     /// made-up answer.
     #[error("{0} is not implemented by this emulator yet.")]
@@ -94,9 +99,11 @@ impl GraphError {
             | TokenInvalidAudience
             | TokenInvalidIssuer
             | TokenWithoutPermissions => StatusCode::UNAUTHORIZED,
-            SegmentNotFound(_) | InvalidVersion(_) | QueryOptionNotAllowed(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            SegmentNotFound(_)
+            | InvalidVersion(_)
+            | QueryOptionNotAllowed(_)
+            | BadQuery(_)
+            | InvalidFilter(_) => StatusCode::BAD_REQUEST,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -121,7 +128,10 @@ impl GraphError {
             | TokenInvalidAudience
             | TokenInvalidIssuer
             | TokenWithoutPermissions => "InvalidAuthenticationToken",
-            SegmentNotFound(_) | InvalidVersion(_) | QueryOptionNotAllowed(_) => "BadRequest",
+            SegmentNotFound(_) | InvalidVersion(_) | QueryOptionNotAllowed(_) | BadQuery(_) => {
+                "BadRequest"
+            }
+            InvalidFilter(_) => "InvalidFilter",
             // The ASP.NET backend sends these with an empty code (§4.12 captures).
             MethodNotAllowed(_) | NoHttpResource(_) => "",
             UnsupportedMediaType(_) => "UnsupportedMediaType",

@@ -84,6 +84,9 @@ pub struct TenantFile {
     /// When the fixture's objects were created, unless they say otherwise. Default: start-up time.
     #[serde(default)]
     pub created_date_time: Option<Timestamp>,
+    /// Items per page of every listing (default 100).
+    #[serde(default)]
+    pub page_size: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -263,6 +266,16 @@ impl FixtureTenant {
             message: "missing: every fixture tenant needs tenant.json".into(),
         })?;
         let tenant: TenantFile = parse_file(&path("tenant.json"), &tenant_text)?;
+        if tenant
+            .page_size
+            .is_some_and(|n| !(1..=crate::odata::MAX_TOP).contains(&n))
+        {
+            return Err(FixtureError {
+                file: path("tenant.json"),
+                pointer: "/pageSize".into(),
+                message: format!("must be between 1 and {}", crate::odata::MAX_TOP),
+            });
+        }
         let users: Vec<User> = list("users.json", path("users.json"), load("users.json")?)?;
         let groups: Vec<Group> = list("groups.json", path("groups.json"), load("groups.json")?)?;
         let service_principals: Vec<ServicePrincipal> = list(
@@ -529,6 +542,9 @@ impl FixtureTenant {
             default_domain: self.tenant.default_domain.clone(),
         };
         let mut state = TenantState::new(info, directory, ids);
+        if let Some(size) = self.tenant.page_size {
+            state.page_size = size;
+        }
         // Every tenant has the built-in General catalog.
         if !self
             .catalogs

@@ -21,6 +21,7 @@ pub mod fixtures;
 pub mod http;
 pub mod ids;
 pub mod model;
+pub mod odata;
 pub mod ops;
 pub mod store;
 

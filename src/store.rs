@@ -17,6 +17,9 @@ use crate::model::directory::Directory;
 use crate::model::em::{AccessPackage, AppScope, Catalog, EmRoleAssignment};
 use crate::model::table::Table;
 
+/// Graph documents no page size for EM collections; 100 is the common Graph default [inf].
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+
 #[derive(Debug, Clone)]
 pub struct TenantInfo {
     pub id: Uuid,
@@ -28,6 +31,8 @@ pub struct TenantInfo {
 /// in step go through the methods below.
 pub struct TenantState {
     pub info: TenantInfo,
+    /// Items per page of every listing (server-driven paging); `$top` asks for fewer.
+    pub page_size: usize,
     pub directory: Directory,
     pub catalogs: Table<Catalog>,
     access_packages: Table<AccessPackage>,
@@ -52,6 +57,7 @@ impl TenantState {
     pub fn new(info: TenantInfo, directory: Directory, ids: Box<dyn IdGen>) -> Self {
         TenantState {
             info,
+            page_size: DEFAULT_PAGE_SIZE,
             directory,
             catalogs: Table::default(),
             access_packages: Table::default(),
@@ -126,16 +132,27 @@ impl TenantState {
     }
 
     /// A catalog's packages in creation order.
-    pub fn packages_in_catalog(&self, catalog: &Uuid) -> impl Iterator<Item = &AccessPackage> {
+    pub fn packages_in_catalog<'a>(
+        &'a self,
+        catalog: &Uuid,
+    ) -> impl Iterator<Item = &'a AccessPackage> + use<'a> {
+        self.packages_in_catalog_seq(catalog).map(|(_, p)| p)
+    }
+
+    /// A catalog's packages with their sequence numbers, in creation order.
+    pub fn packages_in_catalog_seq<'a>(
+        &'a self,
+        catalog: &Uuid,
+    ) -> impl Iterator<Item = (u64, &'a AccessPackage)> + use<'a> {
         self.packages_by_catalog
             .get(catalog)
             .into_iter()
             .flatten()
-            .filter_map(|seq| self.access_packages.get_by_seq(*seq))
+            .filter_map(|seq| self.access_packages.get_by_seq(*seq).map(|p| (*seq, p)))
     }
 
     /// The packages of several catalogs, in creation order, without touching other catalogs'.
-    pub fn packages_in_catalogs(&self, catalogs: &BTreeSet<Uuid>) -> Vec<&AccessPackage> {
+    pub fn packages_in_catalogs(&self, catalogs: &BTreeSet<Uuid>) -> Vec<(u64, &AccessPackage)> {
         let mut seqs: Vec<u64> = catalogs
             .iter()
             .filter_map(|c| self.packages_by_catalog.get(c))
@@ -144,7 +161,7 @@ impl TenantState {
             .collect();
         seqs.sort_unstable();
         seqs.into_iter()
-            .filter_map(|seq| self.access_packages.get_by_seq(seq))
+            .filter_map(|seq| self.access_packages.get_by_seq(seq).map(|p| (seq, p)))
             .collect()
     }
 

@@ -12,4 +12,5 @@ mod control;
 mod determinism;
 mod errors;
 mod fixtures;
+mod odata;
 mod roles;

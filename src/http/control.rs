@@ -203,3 +203,72 @@ pub(super) async fn state(
         ),
     }
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SettingsBody {
+    #[serde(default)]
+    page_size: Option<usize>,
+}
+
+fn settings_json(t: &Tenant) -> Value {
+    t.read(|s| json!({"tenant": s.info.id, "pageSize": s.page_size}))
+}
+
+/// `GET /_emulator/settings[?tenant=ID]`: the tenant's emulator settings.
+pub(super) async fn settings(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match tenant_param(query.as_deref()).map(|t| pick_tenant(&shared, t)) {
+        Ok(Some(t)) => Json(settings_json(&t)).into_response(),
+        Ok(None) => control_error(
+            &shared,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "no such tenant".into(),
+        ),
+        Err(message) => control_error(&shared, &headers, StatusCode::BAD_REQUEST, message),
+    }
+}
+
+/// `POST /_emulator/settings[?tenant=ID] {"pageSize": N}`: change them until the next reset.
+pub(super) async fn update_settings(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let tenant = match tenant_param(query.as_deref()).map(|t| pick_tenant(&shared, t)) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return control_error(
+                &shared,
+                &headers,
+                StatusCode::NOT_FOUND,
+                "no such tenant".into(),
+            );
+        }
+        Err(message) => return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message),
+    };
+    let req: SettingsBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return control_error(
+                &shared,
+                &headers,
+                StatusCode::BAD_REQUEST,
+                format!("invalid settings: {e}"),
+            );
+        }
+    };
+    if let Some(size) = req.page_size {
+        if !(1..=crate::odata::MAX_TOP).contains(&size) {
+            let message = format!("pageSize must be between 1 and {}", crate::odata::MAX_TOP);
+            return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+        }
+        tenant.write(|s| s.page_size = size);
+    }
+    Json(settings_json(&tenant)).into_response()
+}

@@ -75,8 +75,15 @@ pub enum Reply {
         body: Value,
         location: Option<String>,
     },
-    /// 200 and `{"@odata.context", "value": [...]}`.
-    Collection { context: String, items: Vec<Value> },
+    /// 200 and `{"@odata.context", "@odata.count"?, "@odata.nextLink"?, "value": [...]}`.
+    Collection {
+        context: String,
+        count: Option<usize>,
+        next_link: Option<String>,
+        items: Vec<Value>,
+    },
+    /// 200 `text/plain` (`/$count`).
+    Text(String),
     /// A status with no body (204 on PATCH/DELETE, 200 on some actions).
     Empty(StatusCode),
 }
@@ -152,11 +159,31 @@ pub fn render_reply(ctx: &RequestCtx, reply: Reply) -> Response {
             }
             resp
         }
-        Reply::Collection { context, items } => json_response(
-            ctx,
-            StatusCode::OK,
-            &json!({"@odata.context": context, "value": items}),
-        ),
+        Reply::Collection {
+            context,
+            count,
+            next_link,
+            items,
+        } => {
+            let mut m = Map::new();
+            m.insert("@odata.context".into(), Value::String(context));
+            if let Some(n) = count {
+                m.insert("@odata.count".into(), json!(n));
+            }
+            if let Some(link) = next_link {
+                m.insert("@odata.nextLink".into(), Value::String(link));
+            }
+            m.insert("value".into(), Value::Array(items));
+            json_response(ctx, StatusCode::OK, &Value::Object(m))
+        }
+        Reply::Text(text) => {
+            let mut resp = base_response(ctx, StatusCode::OK, Body::from(text));
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain;charset=utf-8"),
+            );
+            resp
+        }
         Reply::Empty(status) => base_response(ctx, status, Body::empty()),
     }
 }

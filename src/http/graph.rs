@@ -15,7 +15,7 @@ use percent_encoding::percent_decode_str;
 use super::envelope::{Reply, RequestCtx, render_error, render_reply};
 use super::handlers::{Call, dispatch};
 use super::route::Target;
-use super::{AppState, query, route};
+use super::{AppState, route};
 use crate::auth::{Caller, authenticate};
 use crate::error::GraphError;
 use crate::model::ApiVersion;
@@ -126,7 +126,9 @@ fn run(
         tenant,
         headers: &parts.headers,
         body,
-        query: query::parse(parts.uri.query()),
+        path: parts.uri.path(),
+        raw_query: parts.uri.query(),
+        query: Default::default(),
     };
     dispatch(&mut call, &parts.method, target)
 }

@@ -1,37 +1,42 @@
 //! Thin handlers: read the version's body shape into a domain input, call `ops`, render the
-//! version's wire shape. One `match` is the method table of every routed target.
+//! version's wire shape through the query engine. One `match` is the method table of every
+//! routed target.
 
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, Method, StatusCode};
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::body::{BodyReader, json_object};
 use super::envelope::{Reply, RequestCtx};
-use super::query::QueryOptions;
 use super::route::Target;
 use crate::auth::Caller;
-use crate::authz::{self, Access, EmRoleDefinition};
+use crate::authz::{self, Access};
 use crate::error::GraphError;
 use crate::model::ApiVersion;
-use crate::model::em::{CatalogState, CatalogType, WireEnum};
+use crate::model::em::WireEnum;
+use crate::model::em::{CatalogState, CatalogType};
+use crate::odata::page::{self, Resource};
+use crate::odata::{EvalCx, Query};
 use crate::ops::access_package::{AccessPackagePatch, NewAccessPackage};
 use crate::ops::catalog::{CatalogPatch, NewCatalog};
 use crate::ops::role::NewRoleAssignment;
-use crate::ops::{self, OpCtx, Patch};
-use crate::store::Tenant;
+use crate::ops::{self, OpCtx, Patch, Rows};
+use crate::store::{Tenant, TenantState};
 
 /// One Graph call after routing and authentication.
 #[derive(Debug)]
-pub(super) struct Call<'a> {
+pub(crate) struct Call<'a> {
     pub ctx: &'a RequestCtx,
     pub version: ApiVersion,
     pub caller: &'a Caller,
     pub tenant: Arc<Tenant>,
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
-    pub query: QueryOptions,
+    /// The request path as sent, for `@odata.nextLink`.
+    pub path: &'a str,
+    pub raw_query: Option<&'a str>,
+    pub query: Query,
 }
 
 impl Call<'_> {
@@ -42,8 +47,27 @@ impl Call<'_> {
         }
     }
 
+    fn cx<'s>(&self, state: &'s TenantState) -> EvalCx<'s> {
+        EvalCx {
+            state,
+            version: self.version,
+        }
+    }
+
     fn reader(&self, allowed: &[&str]) -> Result<BodyReader, GraphError> {
         BodyReader::new(json_object(self.headers, self.body)?, self.version, allowed)
+    }
+
+    /// `…#entitySet` or, with `$select`, `…#entitySet(a,b)` (OData 4.0 context rules).
+    fn context<T: Resource>(&self, target: &Target, cx: &EvalCx<'_>, entity: bool) -> String {
+        let mut set = target.entity_set(self.version);
+        if let Some(names) = page::selected_names::<T>(&self.query, cx) {
+            set = format!("{set}({})", names.join(","));
+        }
+        if entity {
+            set.push_str("/$entity");
+        }
+        self.ctx.context_url(self.version, &set)
     }
 
     fn entity_context(&self, target: &Target) -> String {
@@ -53,11 +77,6 @@ impl Call<'_> {
         )
     }
 
-    fn collection_context(&self, target: &Target) -> String {
-        self.ctx
-            .context_url(self.version, &target.entity_set(self.version))
-    }
-
     /// Where a created entity lives, in the backend's OData key form (`…/accessPackages('{id}')`).
     fn location(&self, target: &Target, id: Uuid) -> String {
         self.ctx.absolute(
@@ -65,13 +84,75 @@ impl Call<'_> {
             &format!("{}('{id}')", target.entity_set(self.version)),
         )
     }
+
+    /// The same request with a `$skiptoken`: the client's own options, verbatim.
+    fn next_link(&self, token: &str) -> String {
+        let sep = if self.query.carry.is_empty() { "" } else { "&" };
+        format!(
+            "{}{}?{}{sep}$skiptoken={token}",
+            self.ctx.base_url, self.path, self.query.carry
+        )
+    }
+
+    /// A collection through the query engine.
+    fn listing<'s, T: Resource + 's>(
+        &self,
+        target: &Target,
+        state: &'s TenantState,
+        rows: Rows<'s, T>,
+    ) -> Result<Reply, GraphError> {
+        let cx = self.cx(state);
+        page::validate::<T>(&self.query, &cx)?;
+        let page = page::page(rows, &self.query, &cx, state.page_size)?;
+        Ok(Reply::Collection {
+            context: self.context::<T>(target, &cx, false),
+            count: page.count,
+            next_link: page.skiptoken.map(|t| self.next_link(&t)),
+            items: page.items,
+        })
+    }
+
+    /// `/$count` of a collection: the number of rows that pass `$filter`.
+    fn count<'s, T: Resource + 's>(
+        &self,
+        state: &'s TenantState,
+        rows: Rows<'s, T>,
+    ) -> Result<Reply, GraphError> {
+        let cx = self.cx(state);
+        page::validate::<T>(&self.query, &cx)?;
+        let n = match &self.query.filter {
+            Some(f) => rows
+                .filter(|(_, e)| crate::odata::eval::matches(f, *e, &cx))
+                .count(),
+            None => rows.count(),
+        };
+        Ok(Reply::Text(n.to_string()))
+    }
+
+    /// One entity with `$select`/`$expand` applied.
+    fn single<T: Resource>(
+        &self,
+        target: &Target,
+        state: &TenantState,
+        entity: &T,
+    ) -> Result<Reply, GraphError> {
+        let cx = self.cx(state);
+        page::validate::<T>(&self.query, &cx)?;
+        let body = page::shape(
+            entity,
+            self.query.select.as_deref(),
+            &self.query.expand,
+            &cx,
+        );
+        Ok(Reply::ok(self.context::<T>(target, &cx, true), body))
+    }
 }
 
 fn method_not_allowed(method: &Method) -> GraphError {
     GraphError::MethodNotAllowed(method.as_str().to_string())
 }
 
-pub(super) fn dispatch(
+pub(crate) fn dispatch(
     call: &mut Call<'_>,
     method: &Method,
     target: Target,
@@ -85,31 +166,66 @@ pub(super) fn dispatch(
         Access::Write
     };
     authz::precheck(call.caller, access)?;
-    call.query.reject_unsupported()?;
-    match (&target, method.clone()) {
-        (Target::Catalogs, Method::GET) => list_catalogs(call, &target),
-        (Target::Catalogs, Method::POST) => create_catalog(call, &target),
-        (Target::Catalog(id), Method::GET) => get_catalog(call, &target, *id),
+    call.query = Query::parse(call.raw_query)?;
+    let call = &*call;
+    let op = call.op();
+    let t = &target;
+    match (t, method.clone()) {
+        (Target::Catalogs, Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::catalog::list(s, &op)?)),
+        (Target::Catalogs, Method::POST) => create_catalog(call, t),
+        (Target::Catalog(id), Method::GET) => call
+            .tenant
+            .read(|s| call.single(t, s, ops::catalog::get(s, &op, id)?)),
         (Target::Catalog(id), Method::PATCH) => update_catalog(call, *id),
         (Target::Catalog(id), Method::DELETE) => delete_catalog(call, *id),
-        (Target::CatalogAccessPackages(id), Method::GET) => {
-            list_catalog_packages(call, &target, *id)
-        }
-        (Target::CatalogAccessPackage(c, p), Method::GET) => {
-            get_catalog_package(call, &target, *c, *p)
-        }
-        (Target::AccessPackages, Method::GET) => list_packages(call, &target),
-        (Target::AccessPackages, Method::POST) => create_package(call, &target),
-        (Target::AccessPackage(id), Method::GET) => get_package(call, &target, *id),
+        (Target::CatalogAccessPackages(id), Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::catalog::list_packages(s, &op, id)?)),
+        (Target::CatalogAccessPackage(c, p), Method::GET) => call.tenant.read(|s| {
+            // Reading the catalog authorizes the read; a package of another catalog is simply
+            // not in this one (and must not reveal that it exists elsewhere).
+            ops::catalog::get(s, &op, c)?;
+            match s.access_package(p) {
+                Some(package) if package.catalog_id == *c => call.single(t, s, package),
+                _ => Err(GraphError::ResourceNotFound),
+            }
+        }),
+        (Target::AccessPackages, Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::access_package::list(s, &op)?)),
+        (Target::AccessPackages, Method::POST) => create_package(call, t),
+        (Target::AccessPackage(id), Method::GET) => call
+            .tenant
+            .read(|s| call.single(t, s, ops::access_package::get(s, &op, id)?)),
         (Target::AccessPackage(id), Method::PATCH) => update_package(call, *id),
         (Target::AccessPackage(id), Method::DELETE) => delete_package(call, *id),
         (Target::MoveToCatalog(id), Method::POST) => move_package(call, *id),
-        (Target::RoleDefinitions, Method::GET) => list_role_definitions(call, &target),
-        (Target::RoleDefinition(id), Method::GET) => get_role_definition(call, &target, *id),
-        (Target::RoleAssignments, Method::GET) => list_role_assignments(call, &target),
-        (Target::RoleAssignments, Method::POST) => create_role_assignment(call, &target),
-        (Target::RoleAssignment(id), Method::GET) => get_role_assignment(call, &target, *id),
+        (Target::RoleDefinitions, Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::role::list_definitions(s, &op)?)),
+        (Target::RoleDefinition(id), Method::GET) => call
+            .tenant
+            .read(|s| call.single(t, s, ops::role::get_definition(s, &op, id)?)),
+        (Target::RoleAssignments, Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::role::list_assignments(s, &op)?)),
+        (Target::RoleAssignments, Method::POST) => create_role_assignment(call, t),
+        (Target::RoleAssignment(id), Method::GET) => call
+            .tenant
+            .read(|s| call.single(t, s, ops::role::get_assignment(s, &op, id)?)),
         (Target::RoleAssignment(id), Method::DELETE) => delete_role_assignment(call, *id),
+        (Target::Count(inner), Method::GET) => call.tenant.read(|s| match &**inner {
+            Target::Catalogs => call.count(s, ops::catalog::list(s, &op)?),
+            Target::CatalogAccessPackages(id) => {
+                call.count(s, ops::catalog::list_packages(s, &op, id)?)
+            }
+            Target::AccessPackages => call.count(s, ops::access_package::list(s, &op)?),
+            Target::RoleDefinitions => call.count(s, ops::role::list_definitions(s, &op)?),
+            Target::RoleAssignments => call.count(s, ops::role::list_assignments(s, &op)?),
+            _ => Err(GraphError::SegmentNotFound("$count".into())),
+        }),
         (_, m) => Err(method_not_allowed(&m)),
     }
 }
@@ -137,25 +253,6 @@ const CATALOG_FIELDS_BETA: [&str; 5] = [
 
 fn catalog_fields(v: ApiVersion) -> &'static [&'static str] {
     v.pick(&CATALOG_FIELDS_V1, &CATALOG_FIELDS_BETA)
-}
-
-fn list_catalogs(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
-    let v = call.version;
-    let items = call.tenant.read(|s| {
-        ops::catalog::list(s, &call.op()).map(|cs| cs.iter().map(|c| c.to_json(v)).collect())
-    })?;
-    Ok(Reply::Collection {
-        context: call.collection_context(target),
-        items,
-    })
-}
-
-fn get_catalog(call: &Call<'_>, target: &Target, id: Uuid) -> Result<Reply, GraphError> {
-    let v = call.version;
-    let body = call
-        .tenant
-        .read(|s| ops::catalog::get(s, &call.op(), &id).map(|c| c.to_json(v)))?;
-    Ok(Reply::ok(call.entity_context(target), body))
 }
 
 fn create_catalog(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
@@ -203,37 +300,6 @@ fn delete_catalog(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError> {
     Ok(Reply::Empty(StatusCode::NO_CONTENT))
 }
 
-fn list_catalog_packages(call: &Call<'_>, target: &Target, id: Uuid) -> Result<Reply, GraphError> {
-    let v = call.version;
-    let items = call.tenant.read(|s| {
-        ops::catalog::list_packages(s, &call.op(), &id)
-            .map(|ps| ps.iter().map(|p| p.to_json(v)).collect())
-    })?;
-    Ok(Reply::Collection {
-        context: call.collection_context(target),
-        items,
-    })
-}
-
-fn get_catalog_package(
-    call: &Call<'_>,
-    target: &Target,
-    catalog: Uuid,
-    id: Uuid,
-) -> Result<Reply, GraphError> {
-    let v = call.version;
-    let body = call.tenant.read(|s| {
-        // Reading the catalog authorizes the read; a package of another catalog is simply not
-        // in this one (and must not reveal that it exists elsewhere).
-        ops::catalog::get(s, &call.op(), &catalog)?;
-        match s.access_package(&id) {
-            Some(p) if p.catalog_id == catalog => Ok(p.to_json(v)),
-            _ => Err(GraphError::ResourceNotFound),
-        }
-    })?;
-    Ok(Reply::ok(call.entity_context(target), body))
-}
-
 // ---- access packages ----
 
 /// What a create or PATCH body may hold (the catalog may be named on PATCH but not changed).
@@ -268,46 +334,6 @@ fn body_catalog(r: &BodyReader, v: ApiVersion) -> Result<Option<Result<Uuid, Str
 
 /// A catalog id that parses nowhere stands for a catalog that does not exist.
 const NO_SUCH_CATALOG: Uuid = Uuid::nil();
-
-fn list_packages(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
-    let v = call.version;
-    let items = call.tenant.read(|s| {
-        ops::access_package::list(s, &call.op()).map(|ps| {
-            ps.iter()
-                .map(|p| {
-                    let body = p.to_json(v);
-                    // The v1.0 list example carries @odata.type on each item (A2.1).
-                    if v == ApiVersion::V1 {
-                        typed("#microsoft.graph.accessPackage", body)
-                    } else {
-                        body
-                    }
-                })
-                .collect()
-        })
-    })?;
-    Ok(Reply::Collection {
-        context: call.collection_context(target),
-        items,
-    })
-}
-
-fn typed(odata_type: &str, body: Value) -> Value {
-    let mut m = serde_json::Map::new();
-    m.insert("@odata.type".into(), json!(odata_type));
-    if let Value::Object(fields) = body {
-        m.extend(fields);
-    }
-    Value::Object(m)
-}
-
-fn get_package(call: &Call<'_>, target: &Target, id: Uuid) -> Result<Reply, GraphError> {
-    let v = call.version;
-    let body = call
-        .tenant
-        .read(|s| ops::access_package::get(s, &call.op(), &id).map(|p| p.to_json(v)))?;
-    Ok(Reply::ok(call.entity_context(target), body))
-}
 
 fn create_package(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
     let v = call.version;
@@ -371,57 +397,6 @@ fn move_package(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError> {
 }
 
 // ---- role management ----
-
-fn role_definition_json(d: &EmRoleDefinition) -> Value {
-    json!({
-        "id": d.id,
-        "description": d.display_name,
-        "displayName": d.display_name,
-        "isBuiltIn": true,
-        "isEnabled": true,
-        "templateId": d.id,
-        "version": "1.0",
-        "rolePermissions": [{"allowedResourceActions": d.allowed_resource_actions, "condition": null}],
-    })
-}
-
-fn list_role_definitions(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
-    let defs = call
-        .tenant
-        .read(|s| ops::role::list_definitions(s, &call.op()))?;
-    Ok(Reply::Collection {
-        context: call.collection_context(target),
-        items: defs.iter().map(role_definition_json).collect(),
-    })
-}
-
-fn get_role_definition(call: &Call<'_>, target: &Target, id: Uuid) -> Result<Reply, GraphError> {
-    let def = call
-        .tenant
-        .read(|s| ops::role::get_definition(s, &call.op(), &id))?;
-    Ok(Reply::ok(
-        call.entity_context(target),
-        role_definition_json(def),
-    ))
-}
-
-fn list_role_assignments(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
-    let items = call.tenant.read(|s| {
-        ops::role::list_assignments(s, &call.op())
-            .map(|as_| as_.iter().map(|a| a.to_json()).collect())
-    })?;
-    Ok(Reply::Collection {
-        context: call.collection_context(target),
-        items,
-    })
-}
-
-fn get_role_assignment(call: &Call<'_>, target: &Target, id: Uuid) -> Result<Reply, GraphError> {
-    let body = call
-        .tenant
-        .read(|s| ops::role::get_assignment(s, &call.op(), &id).map(|a| a.to_json()))?;
-    Ok(Reply::ok(call.entity_context(target), body))
-}
 
 fn create_role_assignment(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
     let r = call.reader(&[

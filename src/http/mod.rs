@@ -7,7 +7,6 @@ mod control;
 pub mod envelope;
 mod graph;
 mod handlers;
-mod query;
 mod route;
 
 use std::sync::Arc;
@@ -56,6 +55,10 @@ pub fn router(state: AppState, control_api: bool) -> Router {
             .route("/_emulator/reset", post(control::reset))
             .route("/_emulator/tokens", post(control::mint_token))
             .route("/_emulator/state", get(control::state))
+            .route(
+                "/_emulator/settings",
+                get(control::settings).post(control::update_settings),
+            )
     } else {
         graph
     };

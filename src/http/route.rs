@@ -25,6 +25,8 @@ pub(crate) enum Target {
     RoleDefinition(Uuid),
     RoleAssignments,
     RoleAssignment(Uuid),
+    /// `<collection>/$count`.
+    Count(Box<Target>),
     /// A navigation the EM backend does not route (v1.0 `accessPackages/{id}/assignmentPolicies`):
     /// 404 with the backend's URL (§4.12).
     Unrouted(String),
@@ -49,6 +51,7 @@ impl Target {
             Target::RoleAssignments | Target::RoleAssignment(_) => {
                 "roleManagement/entitlementManagement/roleAssignments".into()
             }
+            Target::Count(inner) => inner.entity_set(version),
             Target::Unrouted(_) => String::new(),
         }
     }
@@ -109,6 +112,7 @@ impl<'a> Cursor<'a> {
         }
         match self.segments.get(self.pos) {
             None => Ok(None),
+            Some(seg) if seg.raw.eq_ignore_ascii_case("$count") => Ok(None),
             Some(seg) => {
                 self.pos += 1;
                 parse_key(seg.raw).map(Some)
@@ -267,6 +271,17 @@ pub(crate) fn resolve(version: ApiVersion, raw_segments: &[String]) -> Result<Ta
     Err(not_found(&root))
 }
 
+/// A collection, or its `/$count`.
+fn collection(cur: &mut Cursor<'_>, target: Target) -> Result<Target, GraphError> {
+    match cur.next() {
+        None => Ok(target),
+        Some(seg) if seg.raw.eq_ignore_ascii_case("$count") => {
+            finish(cur, Target::Count(Box::new(target)))
+        }
+        Some(extra) => Err(not_found(&extra)),
+    }
+}
+
 fn finish(cur: &mut Cursor<'_>, target: Target) -> Result<Target, GraphError> {
     match cur.next() {
         None => Ok(target),
@@ -282,14 +297,14 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
     let catalogs_name = version.pick("catalogs", "accessPackageCatalogs");
     if name.eq_ignore_ascii_case(catalogs_name) {
         let Some(id) = cur.key(key)? else {
-            return Ok(Target::Catalogs);
+            return collection(cur, Target::Catalogs);
         };
         let Some(nav) = cur.next() else {
             return Ok(Target::Catalog(id));
         };
         if is(&nav, "accessPackages") {
             return match cur.key(nav.key)? {
-                None => Ok(Target::CatalogAccessPackages(id)),
+                None => collection(cur, Target::CatalogAccessPackages(id)),
                 Some(pid) => finish(cur, Target::CatalogAccessPackage(id, pid)),
             };
         }
@@ -309,7 +324,7 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
             return Err(not_yet("accessPackages/filterByCurrentUser"));
         }
         let Some(id) = cur.key(key)? else {
-            return Ok(Target::AccessPackages);
+            return collection(cur, Target::AccessPackages);
         };
         let Some(nav) = cur.next() else {
             return Ok(Target::AccessPackage(id));
@@ -344,13 +359,13 @@ fn resolve_rbac(cur: &mut Cursor<'_>) -> Result<Target, GraphError> {
     let key = seg.key;
     if is(&seg, "roleDefinitions") {
         return match cur.key(key)? {
-            None => Ok(Target::RoleDefinitions),
+            None => collection(cur, Target::RoleDefinitions),
             Some(id) => finish(cur, Target::RoleDefinition(id)),
         };
     }
     if is(&seg, "roleAssignments") {
         return match cur.key(key)? {
-            None => Ok(Target::RoleAssignments),
+            None => collection(cur, Target::RoleAssignments),
             Some(id) => finish(cur, Target::RoleAssignment(id)),
         };
     }

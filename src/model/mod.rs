@@ -2,6 +2,7 @@
 
 pub mod directory;
 pub mod em;
+pub mod queryable;
 pub mod table;
 
 pub use em::ApiVersion;

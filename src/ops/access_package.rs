@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::{OpCtx, Patch};
+use super::{OpCtx, Patch, Rows};
 use crate::authz::{self, Access, Grant, Operation};
 use crate::error::GraphError;
 use crate::model::em::AccessPackage;
@@ -33,11 +33,15 @@ pub struct AccessPackagePatch {
 pub fn list<'s>(
     state: &'s TenantState,
     ctx: &OpCtx<'_>,
-) -> Result<Vec<&'s AccessPackage>, GraphError> {
-    match authz::authorize(ctx.caller, Operation::ListAccessPackages, state)? {
-        Grant::Tenant => Ok(state.access_packages().iter().collect()),
-        Grant::Catalogs(catalogs) => Ok(state.packages_in_catalogs(&catalogs)),
-    }
+) -> Result<Rows<'s, AccessPackage>, GraphError> {
+    Ok(
+        match authz::authorize(ctx.caller, Operation::ListAccessPackages, state)? {
+            Grant::Tenant => Box::new(state.access_packages().range_after(None)),
+            Grant::Catalogs(catalogs) => {
+                Box::new(state.packages_in_catalogs(&catalogs).into_iter())
+            }
+        },
+    )
 }
 
 fn find<'s>(

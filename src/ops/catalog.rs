@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::{OpCtx, Patch};
+use super::{OpCtx, Patch, Rows};
 use crate::authz::{self, Access, CATALOG_OWNER, Grant, Operation};
 use crate::error::GraphError;
 use crate::model::em::{
@@ -32,21 +32,23 @@ pub struct CatalogPatch {
 /// Not documented; the portal's default is "Yes" [inf].
 pub const DEFAULT_EXTERNALLY_VISIBLE: bool = true;
 
-pub fn list<'s>(state: &'s TenantState, ctx: &OpCtx<'_>) -> Result<Vec<&'s Catalog>, GraphError> {
-    match authz::authorize(ctx.caller, Operation::ListCatalogs, state)? {
-        Grant::Tenant => Ok(state.catalogs.iter().collect()),
-        Grant::Catalogs(ids) => {
-            let mut seqs: Vec<u64> = ids
-                .iter()
-                .filter_map(|id| state.catalogs.seq_of(id))
-                .collect();
-            seqs.sort_unstable();
-            Ok(seqs
-                .into_iter()
-                .filter_map(|seq| state.catalogs.get_by_seq(seq))
-                .collect())
-        }
-    }
+pub fn list<'s>(state: &'s TenantState, ctx: &OpCtx<'_>) -> Result<Rows<'s, Catalog>, GraphError> {
+    Ok(
+        match authz::authorize(ctx.caller, Operation::ListCatalogs, state)? {
+            Grant::Tenant => Box::new(state.catalogs.range_after(None)),
+            Grant::Catalogs(ids) => {
+                let mut seqs: Vec<u64> = ids
+                    .iter()
+                    .filter_map(|id| state.catalogs.seq_of(id))
+                    .collect();
+                seqs.sort_unstable();
+                Box::new(
+                    seqs.into_iter()
+                        .filter_map(|seq| state.catalogs.get_by_seq(seq).map(|c| (seq, c))),
+                )
+            }
+        },
+    )
 }
 
 /// Finds a catalog the caller may read.
@@ -68,9 +70,9 @@ pub fn list_packages<'s>(
     state: &'s TenantState,
     ctx: &OpCtx<'_>,
     id: &Uuid,
-) -> Result<Vec<&'s AccessPackage>, GraphError> {
+) -> Result<Rows<'s, AccessPackage>, GraphError> {
     get(state, ctx, id)?;
-    Ok(state.packages_in_catalog(id).collect())
+    Ok(Box::new(state.packages_in_catalog_seq(id)))
 }
 
 fn user_managed_only(t: CatalogType) -> Result<CatalogType, GraphError> {

@@ -16,6 +16,9 @@ pub struct OpCtx<'a> {
     pub now: Timestamp,
 }
 
+/// A listing's rows with their insertion sequence numbers (for paging), in order.
+pub type Rows<'s, T> = Box<dyn Iterator<Item = (u64, &'s T)> + 's>;
+
 /// A value a PATCH may set, clear (JSON `null`), or leave alone (absent).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Patch<T> {

@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::OpCtx;
+use super::{OpCtx, Rows};
 use crate::authz::{
     self, Access, EM_ROLE_DEFINITIONS, EmRoleDefinition, Operation, role_definition,
 };
@@ -11,12 +11,14 @@ use crate::error::GraphError;
 use crate::model::em::{AppScope, EmRoleAssignment};
 use crate::store::TenantState;
 
-pub fn list_definitions(
-    state: &TenantState,
+pub fn list_definitions<'s>(
+    state: &'s TenantState,
     ctx: &OpCtx<'_>,
-) -> Result<&'static [EmRoleDefinition], GraphError> {
+) -> Result<Rows<'s, EmRoleDefinition>, GraphError> {
     authz::authorize(ctx.caller, Operation::ReadRoleDefinitions, state)?;
-    Ok(&EM_ROLE_DEFINITIONS)
+    Ok(Box::new(EM_ROLE_DEFINITIONS.iter().enumerate().map(
+        |(i, d): (usize, &'s EmRoleDefinition)| (i as u64, d),
+    )))
 }
 
 pub fn get_definition(
@@ -32,17 +34,15 @@ pub fn get_definition(
 pub fn list_assignments<'s>(
     state: &'s TenantState,
     ctx: &OpCtx<'_>,
-) -> Result<Vec<&'s EmRoleAssignment>, GraphError> {
+) -> Result<Rows<'s, EmRoleAssignment>, GraphError> {
     let grant = authz::authorize(ctx.caller, Operation::ListRoleAssignments, state)?;
-    Ok(state
-        .role_assignments()
-        .iter()
-        .filter(|a| match (a.scope, &grant) {
+    Ok(Box::new(state.role_assignments().range_after(None).filter(
+        move |(_, a)| match (a.scope, &grant) {
             (_, authz::Grant::Tenant) => true,
             (AppScope::Catalog(c), g) => g.covers(&c),
             (AppScope::Tenant, _) => false,
-        })
-        .collect())
+        },
+    )))
 }
 
 pub fn get_assignment<'s>(

@@ -1,0 +1,370 @@
+//! How each entity type meets the query engine: its schema per version (for `$filter`,
+//! `$select`, `$orderby`), typed property access, rendering and `$expand`.
+
+use std::borrow::Cow;
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::ApiVersion;
+use super::em::{AccessPackage, AppScope, Catalog, EmRoleAssignment, WireEnum};
+use crate::authz::{EmRoleDefinition, role_definition};
+use crate::odata::eval::{Field, Ty, field};
+use crate::odata::page::{Resource, shape};
+use crate::odata::{EvalCx, Expand, Prop, Queryable};
+
+fn s(text: &str) -> Prop<'_> {
+    Prop::Str(Cow::Borrowed(text))
+}
+
+fn opt(text: &Option<String>) -> Prop<'_> {
+    text.as_deref().map_or(Prop::Null, s)
+}
+
+/// Navigations whose targets are not emulated yet expand to an empty collection: true of the
+/// emulated tenant, where nothing can have been added to them.
+fn not_emulated_yet() -> Option<Value> {
+    Some(json!([]))
+}
+
+const CATALOG_V1: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("catalogType", Ty::Enum),
+    field("state", Ty::Enum),
+    field("isExternallyVisible", Ty::Bool),
+    field("createdDateTime", Ty::Date),
+    field("modifiedDateTime", Ty::Date),
+    field("accessPackages", Ty::NavMany("accessPackage")),
+    field("resources", Ty::NavMany("accessPackageResource")),
+    field("resourceRoles", Ty::NavMany("accessPackageResourceRole")),
+    field("resourceScopes", Ty::NavMany("accessPackageResourceScope")),
+    field(
+        "customWorkflowExtensions",
+        Ty::NavMany("customCalloutExtension"),
+    ),
+];
+const CATALOG_BETA: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("catalogType", Ty::Enum),
+    field("catalogStatus", Ty::Enum),
+    field("isExternallyVisible", Ty::Bool),
+    field("createdBy", Ty::Str),
+    field("createdDateTime", Ty::Date),
+    field("modifiedBy", Ty::Str),
+    field("modifiedDateTime", Ty::Date),
+    field("accessPackages", Ty::NavMany("accessPackage")),
+    field(
+        "accessPackageResources",
+        Ty::NavMany("accessPackageResource"),
+    ),
+    field(
+        "accessPackageResourceRoles",
+        Ty::NavMany("accessPackageResourceRole"),
+    ),
+    field(
+        "accessPackageResourceScopes",
+        Ty::NavMany("accessPackageResourceScope"),
+    ),
+    field(
+        "accessPackageCustomWorkflowExtensions",
+        Ty::NavMany("customCalloutExtension"),
+    ),
+    field(
+        "customAccessPackageWorkflowExtensions",
+        Ty::NavMany("customCalloutExtension"),
+    ),
+];
+
+impl Queryable for Catalog {
+    const TYPE_NAME: &'static str = "microsoft.graph.accessPackageCatalog";
+
+    fn fields(version: ApiVersion) -> &'static [Field] {
+        version.pick(CATALOG_V1, CATALOG_BETA)
+    }
+
+    fn value<'a>(&'a self, field: &str, cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "displayName" => s(&self.display_name),
+            "description" => opt(&self.description),
+            "catalogType" => Prop::Enum(Cow::Borrowed(self.catalog_type.v1_name())),
+            "state" | "catalogStatus" => Prop::Enum(Cow::Borrowed(self.state.v1_name())),
+            "isExternallyVisible" => Prop::Bool(self.is_externally_visible),
+            "createdBy" => opt(&self.created_by),
+            "modifiedBy" => opt(&self.modified_by),
+            "createdDateTime" => Prop::Date(self.created),
+            "modifiedDateTime" => Prop::Date(self.modified),
+            "accessPackages" => {
+                let items: Vec<Value> = cx
+                    .state
+                    .packages_in_catalog(&self.id)
+                    .map(|p| p.to_json(cx.version))
+                    .collect();
+                Prop::Json(Cow::Owned(Value::Array(items)))
+            }
+            _ => Prop::Json(Cow::Owned(json!([]))),
+        }
+    }
+}
+
+impl Resource for Catalog {
+    fn render(&self, cx: &EvalCx<'_>) -> Value {
+        self.to_json(cx.version)
+    }
+
+    fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value> {
+        match field {
+            "accessPackages" => Some(Value::Array(
+                cx.state
+                    .packages_in_catalog(&self.id)
+                    .map(|p| shape(p, item.select.as_deref(), &item.expand, cx))
+                    .collect(),
+            )),
+            _ => not_emulated_yet(),
+        }
+    }
+}
+
+const PACKAGE_V1: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("isHidden", Ty::Bool),
+    field("createdDateTime", Ty::Date),
+    field("modifiedDateTime", Ty::Date),
+    field("catalog", Ty::Nav("accessPackageCatalog")),
+    field(
+        "assignmentPolicies",
+        Ty::NavMany("accessPackageAssignmentPolicy"),
+    ),
+    field(
+        "resourceRoleScopes",
+        Ty::NavMany("accessPackageResourceRoleScope"),
+    ),
+    field("incompatibleAccessPackages", Ty::NavMany("accessPackage")),
+    field(
+        "accessPackagesIncompatibleWith",
+        Ty::NavMany("accessPackage"),
+    ),
+    field("incompatibleGroups", Ty::NavMany("group")),
+];
+const PACKAGE_BETA: &[Field] = &[
+    field("id", Ty::Guid),
+    field("catalogId", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("isHidden", Ty::Bool),
+    field("isRoleScopesVisible", Ty::Bool),
+    field("createdBy", Ty::Str),
+    field("createdDateTime", Ty::Date),
+    field("modifiedBy", Ty::Str),
+    field("modifiedDateTime", Ty::Date),
+    field("accessPackageCatalog", Ty::Nav("accessPackageCatalog")),
+    field(
+        "accessPackageAssignmentPolicies",
+        Ty::NavMany("accessPackageAssignmentPolicy"),
+    ),
+    field(
+        "accessPackageResourceRoleScopes",
+        Ty::NavMany("accessPackageResourceRoleScope"),
+    ),
+    field("incompatibleAccessPackages", Ty::NavMany("accessPackage")),
+    field(
+        "accessPackagesIncompatibleWith",
+        Ty::NavMany("accessPackage"),
+    ),
+    field("incompatibleGroups", Ty::NavMany("group")),
+];
+
+impl Queryable for AccessPackage {
+    const TYPE_NAME: &'static str = "microsoft.graph.accessPackage";
+
+    fn fields(version: ApiVersion) -> &'static [Field] {
+        version.pick(PACKAGE_V1, PACKAGE_BETA)
+    }
+
+    fn value<'a>(&'a self, field: &str, cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "catalogId" => Prop::Guid(self.catalog_id),
+            "displayName" => s(&self.display_name),
+            "description" => opt(&self.description),
+            "isHidden" => Prop::Bool(self.is_hidden),
+            "isRoleScopesVisible" => Prop::Bool(self.is_role_scopes_visible),
+            "createdBy" => opt(&self.created_by),
+            "modifiedBy" => opt(&self.modified_by),
+            "createdDateTime" => Prop::Date(self.created),
+            "modifiedDateTime" => Prop::Date(self.modified),
+            "catalog" | "accessPackageCatalog" => cx
+                .state
+                .catalogs
+                .get(&self.catalog_id)
+                .map_or(Prop::Null, |c| {
+                    Prop::Json(Cow::Owned(c.to_json(cx.version)))
+                }),
+            _ => Prop::Json(Cow::Owned(json!([]))),
+        }
+    }
+
+    fn nav_id(&self, field: &str) -> Option<Uuid> {
+        matches!(field, "catalog" | "accessPackageCatalog").then_some(self.catalog_id)
+    }
+}
+
+impl Resource for AccessPackage {
+    fn render(&self, cx: &EvalCx<'_>) -> Value {
+        self.to_json(cx.version)
+    }
+
+    fn list_item_type(version: ApiVersion) -> Option<&'static str> {
+        version.pick(Some("#microsoft.graph.accessPackage"), None)
+    }
+
+    fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value> {
+        match field {
+            "catalog" | "accessPackageCatalog" => Some(
+                cx.state
+                    .catalogs
+                    .get(&self.catalog_id)
+                    .map_or(Value::Null, |c| {
+                        shape(c, item.select.as_deref(), &item.expand, cx)
+                    }),
+            ),
+            _ => not_emulated_yet(),
+        }
+    }
+}
+
+const ROLE_ASSIGNMENT: &[Field] = &[
+    field("id", Ty::Guid),
+    field("principalId", Ty::Guid),
+    field("roleDefinitionId", Ty::Guid),
+    field("directoryScopeId", Ty::Str),
+    field("appScopeId", Ty::Str),
+    field("roleDefinition", Ty::Nav("unifiedRoleDefinition")),
+    field("principal", Ty::Nav("directoryObject")),
+];
+
+impl Queryable for EmRoleAssignment {
+    const TYPE_NAME: &'static str = "microsoft.graph.unifiedRoleAssignment";
+
+    fn fields(_: ApiVersion) -> &'static [Field] {
+        ROLE_ASSIGNMENT
+    }
+
+    fn value<'a>(&'a self, field: &str, cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "principalId" => Prop::Guid(self.principal_id),
+            "roleDefinitionId" => Prop::Guid(self.role_definition_id),
+            "appScopeId" => Prop::Str(Cow::Owned(self.scope.render())),
+            "directoryScopeId" => match self.scope {
+                AppScope::Tenant => s("/"),
+                AppScope::Catalog(_) => Prop::Null,
+            },
+            "roleDefinition" => role_definition(&self.role_definition_id)
+                .map_or(Prop::Null, |d| Prop::Json(Cow::Owned(d.render(cx)))),
+            "principal" => Prop::Json(Cow::Owned(principal_json(cx, &self.principal_id))),
+            _ => Prop::Null,
+        }
+    }
+
+    fn nav_id(&self, field: &str) -> Option<Uuid> {
+        match field {
+            "roleDefinition" => Some(self.role_definition_id),
+            "principal" => Some(self.principal_id),
+            _ => None,
+        }
+    }
+}
+
+/// A directory object as `$expand=principal` shows it.
+fn principal_json(cx: &EvalCx<'_>, id: &Uuid) -> Value {
+    let dir = &cx.state.directory;
+    if let Some(u) = dir.users.get(id) {
+        return json!({"@odata.type": "#microsoft.graph.user", "id": u.id, "displayName": u.display_name, "userPrincipalName": u.user_principal_name, "mail": u.mail});
+    }
+    if let Some(g) = dir.groups.get(id) {
+        return json!({"@odata.type": "#microsoft.graph.group", "id": g.id, "displayName": g.display_name, "description": g.description});
+    }
+    if let Some(sp) = dir.service_principals.get(id) {
+        return json!({"@odata.type": "#microsoft.graph.servicePrincipal", "id": sp.id, "appId": sp.app_id, "displayName": sp.display_name});
+    }
+    Value::Null
+}
+
+impl Resource for EmRoleAssignment {
+    fn render(&self, _: &EvalCx<'_>) -> Value {
+        self.to_json()
+    }
+
+    fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value> {
+        match field {
+            "roleDefinition" => Some(
+                role_definition(&self.role_definition_id).map_or(Value::Null, |d| {
+                    shape(d, item.select.as_deref(), &item.expand, cx)
+                }),
+            ),
+            "principal" => Some(crate::odata::page::project(
+                principal_json(cx, &self.principal_id),
+                item.select.as_deref(),
+            )),
+            _ => None,
+        }
+    }
+}
+
+const ROLE_DEFINITION: &[Field] = &[
+    field("id", Ty::Guid),
+    field("description", Ty::Str),
+    field("displayName", Ty::Str),
+    field("isBuiltIn", Ty::Bool),
+    field("isEnabled", Ty::Bool),
+    field("templateId", Ty::Str),
+    field("version", Ty::Str),
+    field("rolePermissions", Ty::Json),
+];
+
+impl Queryable for EmRoleDefinition {
+    const TYPE_NAME: &'static str = "microsoft.graph.unifiedRoleDefinition";
+
+    fn fields(_: ApiVersion) -> &'static [Field] {
+        ROLE_DEFINITION
+    }
+
+    fn value<'a>(&'a self, field: &str, cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "description" | "displayName" => s(self.display_name),
+            "isBuiltIn" | "isEnabled" => Prop::Bool(true),
+            "templateId" => Prop::Str(Cow::Owned(self.id.to_string())),
+            "version" => s("1.0"),
+            "rolePermissions" => Prop::Json(Cow::Owned(self.render(cx)["rolePermissions"].take())),
+            _ => Prop::Null,
+        }
+    }
+}
+
+impl Resource for EmRoleDefinition {
+    /// As `rbacapplication-list-roledefinitions` shows them (`graph-protocol.md` §6.3).
+    fn render(&self, _: &EvalCx<'_>) -> Value {
+        json!({
+            "id": self.id,
+            "description": self.display_name,
+            "displayName": self.display_name,
+            "isBuiltIn": true,
+            "isEnabled": true,
+            "templateId": self.id,
+            "version": "1.0",
+            "rolePermissions": [{"allowedResourceActions": self.allowed_resource_actions, "condition": null}],
+        })
+    }
+
+    fn expand(&self, _: &str, _: &Expand, _: &EvalCx<'_>) -> Option<Value> {
+        None
+    }
+}

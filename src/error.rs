@@ -48,6 +48,16 @@ pub enum GraphError {
     BadQuery(String),
     #[error("OData query is invalid: {0}")]
     InvalidFilter(String),
+    #[error("Invalid batch payload format.")]
+    BatchInvalid { detail: String },
+    #[error("Request Id {0} has to be unique in a batch.")]
+    BatchDuplicateId(String),
+    /// [inf]
+    #[error("The number of requests in a batch cannot exceed 20; this batch has {0}.")]
+    BatchTooLarge(usize),
+    /// [inf]
+    #[error("The request depends on request {0}, which failed.")]
+    FailedDependency(String),
     /// Something Graph has that this emulator does not emulate yet: an honest 501 rather than a
     /// made-up answer.
     #[error("{0} is not implemented by this emulator yet.")]
@@ -103,7 +113,11 @@ impl GraphError {
             | InvalidVersion(_)
             | QueryOptionNotAllowed(_)
             | BadQuery(_)
-            | InvalidFilter(_) => StatusCode::BAD_REQUEST,
+            | InvalidFilter(_)
+            | BatchInvalid { .. }
+            | BatchDuplicateId(_)
+            | BatchTooLarge(_) => StatusCode::BAD_REQUEST,
+            FailedDependency(_) => StatusCode::FAILED_DEPENDENCY,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -128,9 +142,14 @@ impl GraphError {
             | TokenInvalidAudience
             | TokenInvalidIssuer
             | TokenWithoutPermissions => "InvalidAuthenticationToken",
-            SegmentNotFound(_) | InvalidVersion(_) | QueryOptionNotAllowed(_) | BadQuery(_) => {
-                "BadRequest"
-            }
+            SegmentNotFound(_)
+            | InvalidVersion(_)
+            | QueryOptionNotAllowed(_)
+            | BadQuery(_)
+            | BatchInvalid { .. }
+            | BatchDuplicateId(_)
+            | BatchTooLarge(_) => "BadRequest",
+            FailedDependency(_) => "FailedDependency",
             InvalidFilter(_) => "InvalidFilter",
             // The ASP.NET backend sends these with an empty code (§4.12 captures).
             MethodNotAllowed(_) | NoHttpResource(_) => "",
@@ -150,7 +169,9 @@ impl GraphError {
     /// Extra explanation for humans, sent outside Graph's envelope.
     pub fn detail(&self) -> Option<&str> {
         match self {
-            GraphError::InvalidModel { detail } => Some(detail),
+            GraphError::InvalidModel { detail } | GraphError::BatchInvalid { detail } => {
+                Some(detail)
+            }
             GraphError::Internal(detail) => Some(detail),
             _ => None,
         }

@@ -7,6 +7,7 @@ mod common;
 
 mod access_packages;
 mod auth;
+mod batch;
 mod catalogs;
 mod control;
 mod determinism;

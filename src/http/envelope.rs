@@ -84,6 +84,8 @@ pub enum Reply {
     },
     /// 200 `text/plain` (`/$count`).
     Text(String),
+    /// A JSON body without `@odata.context` (the `$batch` envelope).
+    Json(StatusCode, Value),
     /// A status with no body (204 on PATCH/DELETE, 200 on some actions).
     Empty(StatusCode),
 }
@@ -184,6 +186,7 @@ pub fn render_reply(ctx: &RequestCtx, reply: Reply) -> Response {
             );
             resp
         }
+        Reply::Json(status, body) => json_response(ctx, status, &body),
         Reply::Empty(status) => base_response(ctx, status, Body::empty()),
     }
 }

@@ -22,14 +22,22 @@ use crate::model::ApiVersion;
 use crate::store::Tenant;
 
 pub(super) async fn handle(State(shared): State<AppState>, request: Request<Body>) -> Response {
+    if let Some(version) = super::batch::batch_version(request.uri().path()) {
+        return super::batch::handle(&shared, version, request).await;
+    }
+    handle_one(&shared, request).await
+}
+
+/// One Graph request (a direct one, or an item of a `$batch`).
+pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
     let ctx = RequestCtx::new(
         &parts.headers,
         shared.request_ids.next_id(),
         shared.clock.now(),
     );
-    let result = match resolve(&shared, &parts) {
-        Ok(resolved) => match read_body(&shared, &parts.headers, body).await {
+    let result = match resolve(shared, &parts) {
+        Ok(resolved) => match read_body(shared, &parts.headers, body).await {
             Ok(bytes) => run(&ctx, &parts, resolved, &bytes),
             Err(e) => Err(e),
         },

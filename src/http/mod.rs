@@ -2,6 +2,7 @@
 //! request to `graph::handle`, which resolves the Graph path (`route`), authenticates, calls the
 //! domain operation and renders Graph's envelope (`envelope`).
 
+mod batch;
 mod body;
 mod control;
 pub mod envelope;

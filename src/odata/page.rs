@@ -214,62 +214,61 @@ pub fn page<'s, T: Resource + 's>(
     let desc: Vec<bool> = q.orderby.iter().map(|(_, d)| *d).collect();
     let select = q.select.as_deref();
 
-    let (chosen, more, count): (Vec<Row<'s, T>>, bool, Option<usize>) =
-        if q.orderby.is_empty() {
-            let after = cursor.as_ref().map(|c| c.0);
-            let skip = if after.is_none() {
-                q.skip.unwrap_or(0)
+    let (chosen, more, count): (Vec<Row<'s, T>>, bool, Option<usize>) = if q.orderby.is_empty() {
+        let after = cursor.as_ref().map(|c| c.0);
+        let skip = if after.is_none() {
+            q.skip.unwrap_or(0)
+        } else {
+            0
+        };
+        let mut count = 0usize;
+        let mut chosen = Vec::with_capacity(size.min(1024));
+        let mut more = false;
+        for (seq, e) in rows {
+            if !keep(e) {
+                continue;
+            }
+            count += 1;
+            if after.is_some_and(|a| seq <= a) || count <= skip {
+                continue;
+            }
+            if chosen.len() < size {
+                chosen.push((seq, e, Vec::new()));
             } else {
-                0
-            };
-            let mut count = 0usize;
-            let mut chosen = Vec::with_capacity(size.min(1024));
-            let mut more = false;
-            for (seq, e) in rows {
-                if !keep(e) {
-                    continue;
-                }
-                count += 1;
-                if after.is_some_and(|a| seq <= a) || count <= skip {
-                    continue;
-                }
-                if chosen.len() < size {
-                    chosen.push((seq, e, Vec::new()));
-                } else {
-                    more = true;
-                    if !q.count {
-                        break;
-                    }
+                more = true;
+                if !q.count {
+                    break;
                 }
             }
-            (chosen, more, q.count.then_some(count))
-        } else {
-            let mut all: Vec<Row<'s, T>> = rows
-                .filter(|(_, e)| keep(e))
-                .map(|(seq, e)| {
-                    let keys = q
-                        .orderby
-                        .iter()
-                        .map(|(path, _)| key_json(&eval::path_value(path, e, cx)))
-                        .collect();
-                    (seq, e, keys)
-                })
-                .collect();
-            all.sort_by(|a, b| cmp_keys(&a.2, &b.2, &desc).then(a.0.cmp(&b.0)));
-            let count = all.len();
-            let start = match &cursor {
-                Some((seq, keys)) => all
+        }
+        (chosen, more, q.count.then_some(count))
+    } else {
+        let mut all: Vec<Row<'s, T>> = rows
+            .filter(|(_, e)| keep(e))
+            .map(|(seq, e)| {
+                let keys = q
+                    .orderby
                     .iter()
-                    .position(|(s, _, k)| {
-                        cmp_keys(k, keys, &desc).then(s.cmp(seq)) == Ordering::Greater
-                    })
-                    .unwrap_or(all.len()),
-                None => q.skip.unwrap_or(0).min(all.len()),
-            };
-            let more = all.len() > start + size;
-            let chosen = all.into_iter().skip(start).take(size).collect();
-            (chosen, more, q.count.then_some(count))
+                    .map(|(path, _)| key_json(&eval::path_value(path, e, cx)))
+                    .collect();
+                (seq, e, keys)
+            })
+            .collect();
+        all.sort_by(|a, b| cmp_keys(&a.2, &b.2, &desc).then(a.0.cmp(&b.0)));
+        let count = all.len();
+        let start = match &cursor {
+            Some((seq, keys)) => all
+                .iter()
+                .position(|(s, _, k)| {
+                    cmp_keys(k, keys, &desc).then(s.cmp(seq)) == Ordering::Greater
+                })
+                .unwrap_or(all.len()),
+            None => q.skip.unwrap_or(0).min(all.len()),
         };
+        let more = all.len() > start + size;
+        let chosen = all.into_iter().skip(start).take(size).collect();
+        (chosen, more, q.count.then_some(count))
+    };
 
     let skiptoken = match (more, chosen.last()) {
         (true, Some((seq, _, keys))) => Some(encode_token(*seq, keys)),

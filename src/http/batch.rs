@@ -1,0 +1,329 @@
+//! JSON batching at `/{version}/$batch` (`graph-protocol.md` §4): up to 20 requests, run one
+//! after another in array order (so the same batch gives the same bytes), each through exactly
+//! the pipeline a direct request takes — routing, authentication, handlers, envelope.
+//!
+//! Items inherit the batch's `Authorization` unless they carry their own; `url` is relative to
+//! the version, with or without a leading slash; a JSON `body` is sent as JSON and a string body
+//! is base64 (falling back to the text itself); `dependsOn` names earlier items, and a dependant
+//! of a failed item answers 424 without running.
+
+use axum::body::{Body, to_bytes};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::body::json_object;
+use super::envelope::{Reply, RequestCtx, render_error, render_reply};
+use super::graph::handle_one;
+use crate::error::GraphError;
+use crate::model::ApiVersion;
+
+/// Characters batch URLs carry unencoded in Graph's own examples (`$filter=a eq 'b'`) that
+/// a URI cannot hold; `%` stays, so already-encoded URLs pass unchanged.
+const URL_UNSAFE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'|')
+    .add(b'\\')
+    .add(b'^');
+
+/// The most requests one batch may hold.
+pub(super) const MAX_BATCH: usize = 20;
+
+/// `Some(version)` when the path is `/{version}/$batch`.
+pub(super) fn batch_version(path: &str) -> Option<ApiVersion> {
+    let mut parts = path.trim_start_matches('/').splitn(3, '/');
+    let version = ApiVersion::from_segment(parts.next()?)?;
+    let last = percent_decode_str(parts.next()?).decode_utf8_lossy();
+    (last.eq_ignore_ascii_case("$batch") && parts.next().is_none_or(str::is_empty))
+        .then_some(version)
+}
+
+/// A validated item.
+struct Item {
+    id: String,
+    method: Method,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+    depends_on: Vec<String>,
+}
+
+fn invalid(detail: impl Into<String>) -> GraphError {
+    GraphError::BatchInvalid {
+        detail: detail.into(),
+    }
+}
+
+fn parse_items(envelope: Map<String, Value>) -> Result<Vec<Item>, GraphError> {
+    let requests = envelope
+        .get("requests")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("the body needs a 'requests' array"))?;
+    if requests.is_empty() {
+        return Err(invalid("'requests' is empty"));
+    }
+    if requests.len() > MAX_BATCH {
+        return Err(GraphError::BatchTooLarge(requests.len()));
+    }
+    let mut items: Vec<Item> = Vec::with_capacity(requests.len());
+    for (i, r) in requests.iter().enumerate() {
+        let text = |key: &str| r.get(key).and_then(Value::as_str).map(str::to_string);
+        let id = match r.get("id") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err(invalid(format!("request {i} has no 'id'"))),
+        };
+        if items.iter().any(|it| it.id == id) {
+            return Err(GraphError::BatchDuplicateId(id));
+        }
+        let method = text("method")
+            .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
+            .ok_or_else(|| invalid(format!("request {id} has no valid 'method'")))?;
+        let url = text("url").ok_or_else(|| invalid(format!("request {id} has no 'url'")))?;
+        let mut headers = Vec::new();
+        if let Some(h) = r.get("headers") {
+            let map = h
+                .as_object()
+                .ok_or_else(|| invalid(format!("request {id}: 'headers' must be an object")))?;
+            for (k, v) in map {
+                let v = v.as_str().ok_or_else(|| {
+                    invalid(format!("request {id}: header '{k}' must be a string"))
+                })?;
+                headers.push((k.clone(), v.to_string()));
+            }
+        }
+        let body = match r.get("body") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(
+                STANDARD
+                    .decode(s)
+                    .unwrap_or_else(|_| s.clone().into_bytes()),
+            ),
+            Some(other) => Some(serde_json::to_vec(other).unwrap_or_default()),
+        };
+        let depends_on = match r.get("dependsOn") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(ids)) => ids
+                .iter()
+                .map(|d| {
+                    d.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| d.to_string())
+                })
+                .collect(),
+            Some(_) => {
+                return Err(invalid(format!(
+                    "request {id}: 'dependsOn' must be an array"
+                )));
+            }
+        };
+        for dep in &depends_on {
+            // Items run in array order, so a dependency must come first [inf].
+            if !items.iter().any(|it| &it.id == dep) {
+                return Err(invalid(format!(
+                    "request {id} depends on '{dep}', which is not an earlier request of the batch"
+                )));
+            }
+        }
+        items.push(Item {
+            id,
+            method,
+            url,
+            headers,
+            body,
+            depends_on,
+        });
+    }
+    Ok(items)
+}
+
+/// Headers a batch item carries back.
+const ITEM_HEADERS: [&str; 5] = [
+    "location",
+    "content-type",
+    "odata-version",
+    "cache-control",
+    "retry-after",
+];
+
+/// What an item takes from the batch request unless it sets its own.
+struct Inherited<'a> {
+    authorization: Option<&'a HeaderValue>,
+    /// So links in item bodies point where the client called.
+    host: Option<&'a HeaderValue>,
+}
+
+async fn run_item(
+    shared: &AppState,
+    version: ApiVersion,
+    item: &Item,
+    inherited: &Inherited<'_>,
+) -> (StatusCode, Map<String, Value>, Value) {
+    let url = utf8_percent_encode(item.url.trim_start_matches('/'), URL_UNSAFE);
+    let path = format!("/{}/{url}", version.segment());
+    let mut builder = Request::builder()
+        .method(item.method.clone())
+        .uri(path.as_str());
+    let mut has_auth = false;
+    let mut has_content_type = false;
+    for (k, v) in &item.headers {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) else {
+            continue;
+        };
+        has_auth |= name == "authorization";
+        has_content_type |= name == "content-type";
+        builder = builder.header(name, value);
+    }
+    if let (false, Some(auth)) = (has_auth, inherited.authorization) {
+        builder = builder.header("authorization", auth.clone());
+    }
+    if let Some(host) = inherited.host {
+        builder = builder.header("host", host.clone());
+    }
+    let body = item.body.clone().unwrap_or_default();
+    let response = if item.body.is_some() && !has_content_type {
+        // "headers … must include Content-Type" when a body is present (json-batching.md) [inf].
+        let err = GraphError::invalid_model(format!(
+            "request {} has a body but no Content-Type header",
+            item.id
+        ));
+        let ctx = RequestCtx::new(
+            &HeaderMap::new(),
+            shared.request_ids.next_id(),
+            shared.clock.now(),
+        );
+        render_error(&ctx, &err)
+    } else {
+        match builder.body(Body::from(body)) {
+            Ok(request) => handle_one(shared, request).await,
+            Err(_) => {
+                let ctx = RequestCtx::new(
+                    &HeaderMap::new(),
+                    shared.request_ids.next_id(),
+                    shared.clock.now(),
+                );
+                render_error(&ctx, &GraphError::SegmentNotFound(item.url.clone()))
+            }
+        }
+    };
+    to_item(response).await
+}
+
+async fn to_item(response: Response) -> (StatusCode, Map<String, Value>, Value) {
+    let status = response.status();
+    let mut headers = Map::new();
+    for name in ITEM_HEADERS {
+        if let Some(v) = response.headers().get(name).and_then(|v| v.to_str().ok()) {
+            headers.insert(canonical(name), json!(v));
+        }
+    }
+    let is_json = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    let bytes = to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else if is_json {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    } else {
+        Value::String(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    (status, headers, body)
+}
+
+fn canonical(name: &str) -> String {
+    match name {
+        "location" => "Location".into(),
+        "content-type" => "Content-Type".into(),
+        "odata-version" => "OData-Version".into(),
+        "cache-control" => "Cache-Control".into(),
+        "retry-after" => "Retry-After".into(),
+        other => other.into(),
+    }
+}
+
+pub(super) async fn handle(
+    shared: &AppState,
+    version: ApiVersion,
+    request: Request<Body>,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let ctx = RequestCtx::new(
+        &parts.headers,
+        shared.request_ids.next_id(),
+        shared.clock.now(),
+    );
+    if parts.method != Method::POST {
+        return render_error(
+            &ctx,
+            &GraphError::MethodNotAllowed(parts.method.to_string()),
+        );
+    }
+    let bytes = match to_bytes(body, shared.body_limit).await {
+        Ok(b) => b,
+        Err(_) => return render_error(&ctx, &GraphError::PayloadTooLarge(shared.body_limit)),
+    };
+    let items = match json_object(&parts.headers, &bytes)
+        .map_err(|e| match e {
+            GraphError::InvalidModel { detail } => invalid(detail),
+            other => other,
+        })
+        .and_then(parse_items)
+    {
+        Ok(items) => items,
+        Err(err) => return render_error(&ctx, &err),
+    };
+    let inherited = Inherited {
+        authorization: parts.headers.get("authorization"),
+        host: parts.headers.get("host"),
+    };
+    let mut statuses: Vec<(String, StatusCode)> = Vec::new();
+    let mut responses = Vec::with_capacity(items.len());
+    for item in &items {
+        let failed_dep = item.depends_on.iter().find(|d| {
+            statuses
+                .iter()
+                .any(|(id, status)| id == *d && !status.is_success())
+        });
+        let (status, headers, body) = match failed_dep {
+            Some(dep) => {
+                let item_ctx = RequestCtx::new(
+                    &HeaderMap::new(),
+                    shared.request_ids.next_id(),
+                    shared.clock.now(),
+                );
+                to_item(render_error(
+                    &item_ctx,
+                    &GraphError::FailedDependency(dep.clone()),
+                ))
+                .await
+            }
+            None => run_item(shared, version, item, &inherited).await,
+        };
+        statuses.push((item.id.clone(), status));
+        responses.push(
+            json!({"id": item.id, "status": status.as_u16(), "headers": headers, "body": body}),
+        );
+    }
+    render_reply(
+        &ctx,
+        Reply::Json(StatusCode::OK, json!({"responses": responses})),
+    )
+}

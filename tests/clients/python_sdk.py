@@ -131,10 +131,59 @@ async def beta_lifecycle():
     await em.access_packages.by_access_package_id(package.id).delete()
 
 
+def set_page_size(n):
+    req = urllib.request.Request(f"{BASE}/_emulator/settings", data=json.dumps({"pageSize": n}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    urllib.request.urlopen(req).close()
+
+
+async def v1_paging_and_filter():
+    import msgraph
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from msgraph.generated.identity_governance.entitlement_management.access_packages.access_packages_request_builder import AccessPackagesRequestBuilder
+    from msgraph.generated.models.access_package import AccessPackage
+    from msgraph.generated.models.access_package_catalog import AccessPackageCatalog
+    from msgraph_core import PageIterator
+
+    graph = client(msgraph, "v1.0", "admin@contoso.onmicrosoft.com")
+    em = graph.identity_governance.entitlement_management
+    created = []
+    for i in range(7):
+        p = await em.access_packages.post(AccessPackage(display_name=f"paged {i}", catalog=AccessPackageCatalog(id=GENERAL)))
+        created.append(p.id)
+    set_page_size(3)
+    try:
+        first = await em.access_packages.get()
+        expect(len(first.value) == 3 and first.odata_next_link, f"first page: {len(first.value)} {first.odata_next_link}")
+        seen = []
+        iterator = PageIterator(first, graph.request_adapter)
+
+        def collect(item):
+            seen.append(item.id)
+            return True
+
+        await iterator.iterate(collect)
+        expect(len(seen) == 9 and len(set(seen)) == 9, f"PageIterator saw {len(seen)} items")
+        expect(all(i in seen for i in created), "every created package was reached")
+        query = AccessPackagesRequestBuilder.AccessPackagesRequestBuilderGetQueryParameters(
+            filter="startswith(displayName,'paged')", select=["id", "displayName"], top=2, orderby=["displayName desc"])
+        page = await em.access_packages.get(RequestConfiguration(query_parameters=query))
+        expect([p.display_name for p in page.value] == ["paged 6", "paged 5"], f"filtered page: {[p.display_name for p in page.value]}")
+        err = await expect_odata_error(em.access_packages.get(RequestConfiguration(
+            query_parameters=AccessPackagesRequestBuilder.AccessPackagesRequestBuilderGetQueryParameters(filter="catalog/id eq 'x'"))),
+            400, "InvalidFilter")
+        expect(err.error.message == "OData query is invalid: Unrecognized Guid format", err.error.message)
+    finally:
+        set_page_size(100)
+        for pid in created:
+            await em.access_packages.by_access_package_id(pid).delete()
+
+
 async def main():
     await check("v1.0 catalog and access package lifecycle (msgraph-sdk)", v1_lifecycle())
     await check("v1.0 403 surfaces as ODataError UnAuthorized", v1_forbidden())
     await check("beta access package lifecycle (msgraph-beta-sdk)", beta_lifecycle())
+    await check("v1.0 paging with PageIterator, $filter/$select/$top/$orderby (msgraph-sdk)", v1_paging_and_filter())
     failed = sum(1 for _, e in RESULTS if e is not None)
     print(f"{len(RESULTS) - failed} passed, {failed} failed")
     return 1 if failed else 0

@@ -32,6 +32,12 @@ pub mod directory_roles {
     pub const SECURITY_ADMINISTRATOR: Uuid = uuid!("194ae4cb-b126-40b2-bd5b-6091b380977d");
     pub const COMPLIANCE_ADMINISTRATOR: Uuid = uuid!("17315797-102d-40b4-93e0-432062caca18");
 
+    pub const GROUPS_ADMINISTRATOR: Uuid = uuid!("fdd7a751-b60b-444a-984c-02652fe8fa1c");
+    pub const USER_ADMINISTRATOR: Uuid = uuid!("fe930be7-5e62-47db-91af-98c3a49a38b1");
+    pub const APPLICATION_ADMINISTRATOR: Uuid = uuid!("9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3");
+    pub const CLOUD_APPLICATION_ADMINISTRATOR: Uuid = uuid!("158c047a-c907-4556-b7ef-446551a6b5f7");
+    pub const SHAREPOINT_ADMINISTRATOR: Uuid = uuid!("f28a1f50-f6e7-4571-818b-6a12f2af6b6c");
+
     /// Roles that manage all of entitlement management.
     pub const ADMINS: [Uuid; 2] = [GLOBAL_ADMINISTRATOR, IDENTITY_GOVERNANCE_ADMINISTRATOR];
     /// Roles that may read all catalog-scoped objects (`rbac-entitlement-management-catalog-reader`).
@@ -166,21 +172,53 @@ pub struct Requirement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     ListCatalogs,
-    ReadCatalog { catalog: Uuid },
+    ReadCatalog {
+        catalog: Uuid,
+    },
     CreateCatalog,
-    UpdateCatalog { catalog: Uuid },
-    DeleteCatalog { catalog: Uuid },
+    UpdateCatalog {
+        catalog: Uuid,
+    },
+    DeleteCatalog {
+        catalog: Uuid,
+    },
     ListAccessPackages,
-    ReadAccessPackage { catalog: Uuid },
-    CreateAccessPackage { catalog: Uuid },
-    UpdateAccessPackage { catalog: Uuid },
-    DeleteAccessPackage { catalog: Uuid },
-    MoveAccessPackage { from: Uuid, to: Uuid },
+    ReadAccessPackage {
+        catalog: Uuid,
+    },
+    CreateAccessPackage {
+        catalog: Uuid,
+    },
+    UpdateAccessPackage {
+        catalog: Uuid,
+    },
+    DeleteAccessPackage {
+        catalog: Uuid,
+    },
+    MoveAccessPackage {
+        from: Uuid,
+        to: Uuid,
+    },
+    /// Add, update or remove a catalog's resources (resource requests).
+    ManageCatalogResources {
+        catalog: Uuid,
+    },
+    /// Add or remove an access package's resource role scopes.
+    ManageRoleScopes {
+        catalog: Uuid,
+    },
+    ListResourceRequests,
     ReadRoleDefinitions,
     ListRoleAssignments,
-    ReadRoleAssignment { scope: AppScope },
-    CreateRoleAssignment { scope: AppScope },
-    DeleteRoleAssignment { scope: AppScope },
+    ReadRoleAssignment {
+        scope: AppScope,
+    },
+    CreateRoleAssignment {
+        scope: AppScope,
+    },
+    DeleteRoleAssignment {
+        scope: AppScope,
+    },
 }
 
 impl Operation {
@@ -207,6 +245,15 @@ impl Operation {
                 Task::ManageAccessPackages,
                 Scope::TwoCatalogs(from, to),
             ),
+            // "Add a resource to a catalog": IGA and Catalog owner only; an access package
+            // manager may not (§6.3 matrix).
+            ManageCatalogResources { catalog } => {
+                (Write, Task::ManageCatalog, Scope::Catalog(catalog))
+            }
+            ManageRoleScopes { catalog } => {
+                (Write, Task::ManageAccessPackages, Scope::Catalog(catalog))
+            }
+            ListResourceRequests => (Read, Task::Read, Scope::List),
             ReadRoleDefinitions => (Read, Task::Read, Scope::Permission),
             ListRoleAssignments => (Read, Task::Read, Scope::List),
             ReadRoleAssignment { scope } => (Read, Task::Read, app_scope(scope)),
@@ -352,6 +399,54 @@ pub fn missing(caller: &Caller, access: Access, state: &TenantState) -> GraphErr
         GraphError::UnAuthorized(REASON_NO_PERMISSION)
     } else {
         GraphError::UnAuthorized(REASON_NO_ROLE)
+    }
+}
+
+/// What a resource's origin lets the caller do, beyond the catalog role (§4.3 item 3,
+/// `graph-protocol.md` §6.2): owning it, a directory role able to modify it, or — for apps —
+/// the Graph permission over that kind of object.
+pub fn may_onboard(
+    caller: &Caller,
+    kind: crate::model::resources::OriginSystem,
+    owners: &[Uuid],
+) -> bool {
+    use crate::model::resources::OriginSystem::*;
+    use directory_roles::*;
+    if caller.kind == CallerKind::Unauthenticated {
+        return true;
+    }
+    if caller.object_id.is_some_and(|me| owners.contains(&me)) {
+        return true;
+    }
+    let (roles, app_permissions): (&[Uuid], &[&str]) = match kind {
+        AadGroup => (
+            &[
+                GLOBAL_ADMINISTRATOR,
+                GROUPS_ADMINISTRATOR,
+                USER_ADMINISTRATOR,
+            ],
+            &["Group.ReadWrite.All", "Directory.ReadWrite.All"],
+        ),
+        AadApplication => (
+            &[
+                GLOBAL_ADMINISTRATOR,
+                APPLICATION_ADMINISTRATOR,
+                CLOUD_APPLICATION_ADMINISTRATOR,
+            ],
+            &[
+                "Application.ReadWrite.All",
+                "AppRoleAssignment.ReadWrite.All",
+            ],
+        ),
+        SharePointOnline => (
+            &[GLOBAL_ADMINISTRATOR, SHAREPOINT_ADMINISTRATOR],
+            &["Sites.FullControl.All"],
+        ),
+    };
+    match caller.kind {
+        CallerKind::Delegated => caller.directory_roles.iter().any(|r| roles.contains(r)),
+        CallerKind::Application => app_permissions.iter().any(|p| caller.has_permission(p)),
+        CallerKind::Unauthenticated => true,
     }
 }
 

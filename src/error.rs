@@ -84,6 +84,18 @@ pub enum GraphError {
     #[error("A role assignment with the same principal, role and scope already exists.")]
     RoleAssignmentExists,
 
+    #[error("The caller is not the resource owner.")]
+    CallerNotResourceOwner,
+    #[error("The resource: {0} can not be deleted because there are active entitlements.")]
+    ResourceHasEntitlements(String),
+    #[error("The role was not found.")]
+    RoleNotFound,
+    /// [inf]
+    #[error("The resource is already in the catalog.")]
+    ResourceAlreadyInCatalog,
+    /// [inf]
+    #[error("The access package already grants this resource role at this scope.")]
+    RoleScopeExists,
     #[error("An internal emulator error occurred.")]
     Internal(String),
 }
@@ -128,6 +140,11 @@ impl GraphError {
             | CatalogHasAccessPackages(_)
             | DefaultCatalogImmutable(_)
             | RoleAssignmentExists => StatusCode::BAD_REQUEST,
+            CallerNotResourceOwner
+            | ResourceHasEntitlements(_)
+            | ResourceAlreadyInCatalog
+            | RoleScopeExists => StatusCode::BAD_REQUEST,
+            RoleNotFound => StatusCode::NOT_FOUND,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -162,6 +179,11 @@ impl GraphError {
             CatalogHasAccessPackages(_) => "InvalidDeleteCatalogHasAccessPackages",
             DefaultCatalogImmutable(_) => "InvalidOperationOnDefaultCatalog",
             RoleAssignmentExists => "RoleAssignmentAlreadyExists",
+            CallerNotResourceOwner => "CallerNotResourceOwner",
+            ResourceHasEntitlements(_) => "InvalidDeleteResourceHasEntitlements",
+            RoleNotFound => "RoleNotFound",
+            ResourceAlreadyInCatalog => "ResourceAlreadyOnboarded",
+            RoleScopeExists => "ResourceRoleScopeAlreadyExists",
             Internal(_) => "InternalServerError",
         }
     }

@@ -21,6 +21,7 @@ use crate::model::directory::{DirectoryRoleAssignment, Group, ServicePrincipal, 
 use crate::model::em::{
     AccessPackage, AppScope, Catalog, CatalogState, CatalogType, EmRoleAssignment, WireEnum,
 };
+use crate::model::resources::OriginSystem;
 use crate::store::{TenantInfo, TenantState};
 
 /// A fixture problem, located by file and JSON pointer.
@@ -44,7 +45,7 @@ impl fmt::Display for FixtureError {
 impl std::error::Error for FixtureError {}
 
 /// The files a fixture directory may hold, in load order.
-pub const FIXTURE_FILES: [&str; 9] = [
+pub const FIXTURE_FILES: [&str; 11] = [
     "tenant.json",
     "users.json",
     "groups.json",
@@ -54,6 +55,8 @@ pub const FIXTURE_FILES: [&str; 9] = [
     "catalogs.json",
     "accessPackages.json",
     "roleAssignments.json",
+    "resources.json",
+    "resourceRoleScopes.json",
 ];
 
 macro_rules! embedded {
@@ -72,7 +75,9 @@ const EMBEDDED_DEFAULT: &[(&str, &str)] = embedded!(
     "directoryRoleAssignments.json",
     "catalogs.json",
     "accessPackages.json",
-    "roleAssignments.json"
+    "roleAssignments.json",
+    "resources.json",
+    "resourceRoleScopes.json"
 );
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +135,31 @@ pub struct AccessPackageFixture {
     pub created_by: Option<String>,
 }
 
+/// A resource onboarded into a catalog; its roles and root scope are derived as the service
+/// derives them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceFixture {
+    pub id: Uuid,
+    pub catalog_id: Uuid,
+    pub origin_system: String,
+    pub origin_id: String,
+    #[serde(default)]
+    pub created_date_time: Option<Timestamp>,
+}
+
+/// A resource role an access package grants.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoleScopeFixture {
+    pub access_package_id: Uuid,
+    pub resource_id: Uuid,
+    pub role_origin_id: String,
+    /// Default: the resource's root scope.
+    #[serde(default)]
+    pub scope_origin_id: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RoleAssignmentFixture {
@@ -151,6 +181,8 @@ pub struct FixtureTenant {
     pub catalogs: Vec<(CatalogFixture, CatalogType, CatalogState)>,
     pub access_packages: Vec<AccessPackageFixture>,
     pub role_assignments: Vec<(RoleAssignmentFixture, AppScope)>,
+    pub resources: Vec<(ResourceFixture, OriginSystem)>,
+    pub role_scopes: Vec<RoleScopeFixture>,
 }
 
 /// Where fixture files come from.
@@ -303,6 +335,16 @@ impl FixtureTenant {
             "roleAssignments.json",
             path("roleAssignments.json"),
             load("roleAssignments.json")?,
+        )?;
+        let raw_resources: Vec<ResourceFixture> = list(
+            "resources.json",
+            path("resources.json"),
+            load("resources.json")?,
+        )?;
+        let role_scopes: Vec<RoleScopeFixture> = list(
+            "resourceRoleScopes.json",
+            path("resourceRoleScopes.json"),
+            load("resourceRoleScopes.json")?,
         )?;
 
         let err = |file: &str, pointer: String, message: String| FixtureError {
@@ -507,7 +549,53 @@ impl FixtureTenant {
             }
             role_assignments.push((a, scope));
         }
-        Ok(FixtureTenant {
+        let mut resources = Vec::new();
+        let mut resource_ids = HashSet::new();
+        for (i, r) in raw_resources.into_iter().enumerate() {
+            if !resource_ids.insert(r.id) {
+                return Err(err(
+                    "resources.json",
+                    format!("/{i}/id"),
+                    format!("duplicate resource id {}", r.id),
+                ));
+            }
+            if !catalog_ids.contains(&r.catalog_id) {
+                return Err(err(
+                    "resources.json",
+                    format!("/{i}/catalogId"),
+                    format!("catalog {} is not in catalogs.json", r.catalog_id),
+                ));
+            }
+            let system = OriginSystem::parse(&r.origin_system).ok_or_else(|| {
+                err(
+                    "resources.json",
+                    format!("/{i}/originSystem"),
+                    format!(
+                        "'{}' is not AadGroup, AadApplication or SharePointOnline",
+                        r.origin_system
+                    ),
+                )
+            })?;
+            let exists = match system {
+                OriginSystem::AadGroup => {
+                    Uuid::parse_str(&r.origin_id).is_ok_and(|g| groups.iter().any(|x| x.id == g))
+                }
+                OriginSystem::AadApplication => Uuid::parse_str(&r.origin_id)
+                    .is_ok_and(|g| service_principals.iter().any(|x| x.id == g)),
+                OriginSystem::SharePointOnline => sites
+                    .iter()
+                    .any(|x| x.web_url.eq_ignore_ascii_case(&r.origin_id)),
+            };
+            if !exists {
+                return Err(err(
+                    "resources.json",
+                    format!("/{i}/originId"),
+                    format!("no {} '{}' in the directory", system.name(), r.origin_id),
+                ));
+            }
+            resources.push((r, system));
+        }
+        let fixture = FixtureTenant {
             tenant,
             users,
             groups,
@@ -517,7 +605,77 @@ impl FixtureTenant {
             catalogs,
             access_packages,
             role_assignments,
-        })
+            resources,
+            role_scopes,
+        };
+        fixture.check_role_scopes(&path("resourceRoleScopes.json"))?;
+        Ok(fixture)
+    }
+
+    /// Role scopes name roles that only exist once resources are onboarded: check them against a
+    /// built tenant.
+    fn check_role_scopes(&self, file: &str) -> Result<(), FixtureError> {
+        let state = self.build_state(
+            Box::new(crate::ids::RandomIds),
+            Timestamp::from_datetime(time::OffsetDateTime::UNIX_EPOCH),
+        );
+        for (i, rs) in self.role_scopes.iter().enumerate() {
+            let e = |pointer: &str, message: String| FixtureError {
+                file: file.to_string(),
+                pointer: format!("/{i}/{pointer}"),
+                message,
+            };
+            let package = state.access_package(&rs.access_package_id).ok_or_else(|| {
+                e(
+                    "accessPackageId",
+                    format!(
+                        "access package {} is not in accessPackages.json",
+                        rs.access_package_id
+                    ),
+                )
+            })?;
+            let resource = state.resource(&rs.resource_id).ok_or_else(|| {
+                e(
+                    "resourceId",
+                    format!("resource {} is not in resources.json", rs.resource_id),
+                )
+            })?;
+            if resource.catalog_id != package.catalog_id {
+                return Err(e(
+                    "resourceId",
+                    "the resource is not in the access package's catalog".into(),
+                ));
+            }
+            if !state
+                .roles_of(&resource.id)
+                .any(|r| r.origin_id.eq_ignore_ascii_case(&rs.role_origin_id))
+            {
+                let known: Vec<&str> = state
+                    .roles_of(&resource.id)
+                    .map(|r| r.origin_id.as_str())
+                    .collect();
+                return Err(e(
+                    "roleOriginId",
+                    format!(
+                        "the resource has no role '{}' (it has: {})",
+                        rs.role_origin_id,
+                        known.join(", ")
+                    ),
+                ));
+            }
+            if let Some(scope) = &rs.scope_origin_id {
+                if !state
+                    .scopes_of(&resource.id)
+                    .any(|s| s.origin_id.eq_ignore_ascii_case(scope))
+                {
+                    return Err(e(
+                        "scopeOriginId",
+                        format!("the resource has no scope '{scope}'"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Builds a live tenant. `now` dates objects whose fixture gives no time.
@@ -574,6 +732,7 @@ impl FixtureTenant {
             state.insert_access_package(AccessPackage {
                 id: p.id,
                 catalog_id: p.catalog_id,
+                role_scopes: Vec::new(),
                 display_name: p.display_name.clone(),
                 description: p.description.clone(),
                 is_hidden: p.is_hidden,
@@ -591,6 +750,54 @@ impl FixtureTenant {
                 role_definition_id: a.role_definition_id,
                 scope: *scope,
             });
+        }
+        for (r, system) in &self.resources {
+            let added = r.created_date_time.unwrap_or(created);
+            if let Ok(crate::ops::resource::Onboarded {
+                resource,
+                roles,
+                scopes,
+                ..
+            }) = crate::ops::resource::describe(
+                &state,
+                r.id,
+                r.catalog_id,
+                *system,
+                &r.origin_id,
+                added,
+                None,
+            ) {
+                state.insert_resource(resource, roles, scopes);
+            }
+        }
+        for rs in &self.role_scopes {
+            let role = state
+                .roles_of(&rs.resource_id)
+                .find(|r| r.origin_id.eq_ignore_ascii_case(&rs.role_origin_id))
+                .map(|r| r.id);
+            let scope = state
+                .scopes_of(&rs.resource_id)
+                .find(|s| match &rs.scope_origin_id {
+                    Some(o) => s.origin_id.eq_ignore_ascii_case(o),
+                    None => s.is_root_scope,
+                })
+                .map(|s| s.id);
+            let created_at = self
+                .access_packages
+                .iter()
+                .find(|p| p.id == rs.access_package_id)
+                .and_then(|p| p.created_date_time)
+                .unwrap_or(created);
+            if let (Some(role_id), Some(scope_id), Some(p)) =
+                (role, scope, state.access_package_mut(&rs.access_package_id))
+            {
+                p.role_scopes.push(crate::model::resources::RoleScope {
+                    role_id,
+                    scope_id,
+                    created: created_at,
+                    created_by: None,
+                });
+            }
         }
         state
     }

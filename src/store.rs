@@ -15,6 +15,7 @@ use crate::ids::{ENTITY_STREAM, IdGen, IdSource};
 use crate::model::ApiVersion;
 use crate::model::directory::Directory;
 use crate::model::em::{AccessPackage, AppScope, Catalog, EmRoleAssignment};
+use crate::model::resources::{CatalogResource, ResourceRequest, ResourceRole, ResourceScope};
 use crate::model::table::Table;
 
 /// Graph documents no page size for EM collections; 100 is the common Graph default [inf].
@@ -40,6 +41,13 @@ pub struct TenantState {
     /// Sequence numbers (in `access_packages`) of each catalog's packages, in creation order.
     packages_by_catalog: HashMap<Uuid, BTreeSet<u64>>,
     role_assignments_by_principal: HashMap<Uuid, Vec<Uuid>>,
+    resources: Table<CatalogResource>,
+    /// Roles and scopes of every catalog resource, with the resource they belong to.
+    resource_roles: HashMap<Uuid, ResourceRole>,
+    resource_scopes: HashMap<Uuid, ResourceScope>,
+    roles_of: HashMap<Uuid, Vec<Uuid>>,
+    scopes_of: HashMap<Uuid, Vec<Uuid>>,
+    pub resource_requests: Table<ResourceRequest>,
     ids: Box<dyn IdGen>,
 }
 
@@ -64,6 +72,12 @@ impl TenantState {
             role_assignments: Table::default(),
             packages_by_catalog: HashMap::new(),
             role_assignments_by_principal: HashMap::new(),
+            resources: Table::default(),
+            resource_roles: HashMap::new(),
+            resource_scopes: HashMap::new(),
+            roles_of: HashMap::new(),
+            scopes_of: HashMap::new(),
+            resource_requests: Table::default(),
             ids,
         }
     }
@@ -165,6 +179,80 @@ impl TenantState {
             .collect()
     }
 
+    // ---- catalog resources ----
+
+    pub fn resources(&self) -> &Table<CatalogResource> {
+        &self.resources
+    }
+
+    pub fn resource(&self, id: &Uuid) -> Option<&CatalogResource> {
+        self.resources.get(id)
+    }
+
+    /// Adds a resource with its roles and scopes.
+    pub fn insert_resource(
+        &mut self,
+        resource: CatalogResource,
+        roles: Vec<ResourceRole>,
+        scopes: Vec<ResourceScope>,
+    ) {
+        let id = resource.id;
+        self.roles_of
+            .insert(id, roles.iter().map(|r| r.id).collect());
+        self.scopes_of
+            .insert(id, scopes.iter().map(|s| s.id).collect());
+        for role in roles {
+            self.resource_roles.insert(role.id, role);
+        }
+        for scope in scopes {
+            self.resource_scopes.insert(scope.id, scope);
+        }
+        self.resources.insert(resource);
+    }
+
+    pub fn remove_resource(&mut self, id: &Uuid) -> Option<CatalogResource> {
+        for role in self.roles_of.remove(id).unwrap_or_default() {
+            self.resource_roles.remove(&role);
+        }
+        for scope in self.scopes_of.remove(id).unwrap_or_default() {
+            self.resource_scopes.remove(&scope);
+        }
+        self.resources.remove(id)
+    }
+
+    pub fn resource_role(&self, id: &Uuid) -> Option<&ResourceRole> {
+        self.resource_roles.get(id)
+    }
+
+    pub fn resource_scope(&self, id: &Uuid) -> Option<&ResourceScope> {
+        self.resource_scopes.get(id)
+    }
+
+    /// A resource's roles, in the order the resource defines them.
+    pub fn roles_of(&self, resource: &Uuid) -> impl Iterator<Item = &ResourceRole> {
+        self.roles_of
+            .get(resource)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| self.resource_roles.get(r))
+    }
+
+    pub fn scopes_of(&self, resource: &Uuid) -> impl Iterator<Item = &ResourceScope> {
+        self.scopes_of
+            .get(resource)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| self.resource_scopes.get(s))
+    }
+
+    /// Whether any access package grants one of the resource's roles.
+    pub fn resource_in_use(&self, resource: &Uuid) -> bool {
+        let roles = self.roles_of.get(resource).cloned().unwrap_or_default();
+        self.access_packages
+            .iter()
+            .any(|p| p.role_scopes.iter().any(|rs| roles.contains(&rs.role_id)))
+    }
+
     // ---- EM role assignments ----
 
     pub fn role_assignments(&self) -> &Table<EmRoleAssignment> {
@@ -254,6 +342,19 @@ impl TenantState {
             "catalogs": sorted(self.catalogs.iter(), |c| (c.id.to_string(), c.to_json(ApiVersion::Beta))),
             "accessPackages": sorted(self.access_packages.iter(), |p| (p.id.to_string(), p.to_json(ApiVersion::Beta))),
             "roleAssignments": sorted(self.role_assignments.iter(), |a| (a.id.to_string(), a.to_json())),
+            "resources": sorted(self.resources.iter(), |r| {
+                let mut v = r.to_json(ApiVersion::Beta);
+                v["catalogId"] = json!(r.catalog_id);
+                v["roles"] = Value::Array(self.roles_of(&r.id).map(|x| x.to_json(ApiVersion::V1)).collect());
+                v["scopes"] = Value::Array(self.scopes_of(&r.id).map(|x| x.to_json(ApiVersion::V1)).collect());
+                (r.id.to_string(), v)
+            }),
+            "resourceRequests": sorted(self.resource_requests.iter(), |r| (r.id.to_string(), r.to_json(ApiVersion::Beta))),
+            "resourceRoleScopes": sorted(self.access_packages.iter().flat_map(|p| p.role_scopes.iter().map(move |rs| (p.id, rs))).collect::<Vec<_>>().iter(), |(p, rs)| {
+                let mut v = rs.to_json(ApiVersion::Beta);
+                v["accessPackageId"] = json!(p);
+                (format!("{p}/{}", rs.id()), v)
+            }),
         });
         canonicalize(out)
     }

@@ -14,4 +14,5 @@ mod determinism;
 mod errors;
 mod fixtures;
 mod odata;
+mod resources;
 mod roles;

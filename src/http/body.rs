@@ -89,6 +89,10 @@ impl BodyReader {
         Ok(BodyReader { fields: map })
     }
 
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+        self.fields.get(key)
+    }
+
     pub(crate) fn has(&self, key: &str) -> bool {
         self.fields.contains_key(key)
     }

@@ -16,10 +16,12 @@ use crate::error::GraphError;
 use crate::model::ApiVersion;
 use crate::model::em::WireEnum;
 use crate::model::em::{CatalogState, CatalogType};
+use crate::model::resources::{OriginSystem, ResourceRequestType};
 use crate::odata::page::{self, Resource};
 use crate::odata::{EvalCx, Query};
 use crate::ops::access_package::{AccessPackagePatch, NewAccessPackage};
 use crate::ops::catalog::{CatalogPatch, NewCatalog};
+use crate::ops::resource::{NewResourceRequest, ResourceRef, RoleScopeInput};
 use crate::ops::role::NewRoleAssignment;
 use crate::ops::{self, OpCtx, Patch, Rows};
 use crate::store::{Tenant, TenantState};
@@ -216,7 +218,55 @@ pub(crate) fn dispatch(
             .tenant
             .read(|s| call.single(t, s, ops::role::get_assignment(s, &op, id)?)),
         (Target::RoleAssignment(id), Method::DELETE) => delete_role_assignment(call, *id),
+        (Target::ResourceRequests, Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::resource::list_requests(s, &op)?)),
+        (Target::ResourceRequests, Method::POST) => create_resource_request(call, t),
+        (Target::ResourceRequest(id), Method::GET) => call
+            .tenant
+            .read(|s| call.single(t, s, ops::resource::get_request(s, &op, id)?)),
+        (Target::CatalogResources(c), Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::resource::list_resources(s, &op, c)?)),
+        (Target::CatalogResource(c, r), Method::GET) => call
+            .tenant
+            .read(|s| call.single(t, s, ops::resource::get_resource(s, &op, c, r)?)),
+        (Target::CatalogResourceRoles(c, r), Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::resource::roles_of_resource(s, &op, c, r)?)),
+        (Target::CatalogResourceScopes(c, r), Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::resource::scopes_of_resource(s, &op, c, r)?)),
+        (Target::CatalogRoles(c), Method::GET) => {
+            require_origin_system(&call.query)?;
+            call.tenant
+                .read(|s| call.listing(t, s, ops::resource::list_roles(s, &op, c)?))
+        }
+        (Target::CatalogScopes(c), Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::resource::list_scopes(s, &op, c)?)),
+        (Target::RoleScopes(p), Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::resource::list_role_scopes(s, &op, p)?)),
+        (Target::RoleScopes(p), Method::POST) => create_role_scope(call, t, *p),
+        (Target::RoleScope(p, id), Method::GET) => call.tenant.read(|s| {
+            let mut rows = ops::resource::list_role_scopes(s, &op, p)?;
+            match rows.find(|(_, rs)| rs.id().eq_ignore_ascii_case(id)) {
+                Some((_, rs)) => call.single(t, s, rs),
+                None => Err(GraphError::ResourceNotFound),
+            }
+        }),
+        (Target::RoleScope(p, id), Method::DELETE) => {
+            call.tenant
+                .write(|s| ops::resource::remove_role_scope(s, &op, p, id))?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+        }
         (Target::Count(inner), Method::GET) => call.tenant.read(|s| match &**inner {
+            Target::ResourceRequests => call.count(s, ops::resource::list_requests(s, &op)?),
+            Target::CatalogResources(c) => call.count(s, ops::resource::list_resources(s, &op, c)?),
+            Target::CatalogRoles(c) => call.count(s, ops::resource::list_roles(s, &op, c)?),
+            Target::CatalogScopes(c) => call.count(s, ops::resource::list_scopes(s, &op, c)?),
+            Target::RoleScopes(p) => call.count(s, ops::resource::list_role_scopes(s, &op, p)?),
             Target::Catalogs => call.count(s, ops::catalog::list(s, &op)?),
             Target::CatalogAccessPackages(id) => {
                 call.count(s, ops::catalog::list_packages(s, &op, id)?)
@@ -440,4 +490,180 @@ fn delete_role_assignment(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError
     call.tenant
         .write(|s| ops::role::delete_assignment(s, &call.op(), &id))?;
     Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+// ---- resources and role scopes ----
+
+/// Listing a catalog's resource roles needs an `originSystem` filter (graph-protocol.md §3.2;
+/// the error text is [inf]).
+fn require_origin_system(q: &Query) -> Result<(), GraphError> {
+    fn mentions(e: &crate::odata::Expr) -> bool {
+        use crate::odata::Expr::*;
+        match e {
+            Path(p) => p.len() == 1 && p[0].eq_ignore_ascii_case("originSystem"),
+            Compare(_, a, b) | And(a, b) | Or(a, b) => mentions(a) || mentions(b),
+            In(a, _) | Not(a) => mentions(a),
+            _ => false,
+        }
+    }
+    if q.filter.as_ref().is_some_and(mentions) {
+        Ok(())
+    } else {
+        Err(GraphError::InvalidFilter(
+            "a filter on originSystem is required to list resource roles.".into(),
+        ))
+    }
+}
+
+/// A nested object of the body (`resource`, `role`, …), or nothing.
+fn nested<'b>(
+    r: &'b BodyReader,
+    key: &str,
+) -> Result<Option<&'b serde_json::Map<String, serde_json::Value>>, GraphError> {
+    match r.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Object(m)) => Ok(Some(m)),
+        Some(_) => Err(GraphError::invalid_model(format!(
+            "'{key}' must be an object"
+        ))),
+    }
+}
+
+fn text_of(
+    m: &serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> Result<Option<String>, GraphError> {
+    match m.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(GraphError::invalid_model(format!(
+            "'{key}' must be a string"
+        ))),
+    }
+}
+
+fn guid_of(
+    m: &serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> Result<Option<Uuid>, GraphError> {
+    Ok(text_of(m, key)?.map(|t| Uuid::parse_str(&t).unwrap_or(Uuid::nil())))
+}
+
+fn origin_of(
+    m: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<OriginSystem>, GraphError> {
+    match text_of(m, "originSystem")? {
+        None => Ok(None),
+        Some(t) => OriginSystem::parse(&t).map(Some).ok_or_else(|| {
+            GraphError::invalid_model(format!(
+                "'{t}' is not AadGroup, AadApplication or SharePointOnline"
+            ))
+        }),
+    }
+}
+
+fn resource_ref(
+    m: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Result<ResourceRef, GraphError> {
+    let Some(m) = m else {
+        return Ok(ResourceRef::default());
+    };
+    Ok(ResourceRef {
+        id: guid_of(m, "id")?,
+        origin_system: origin_of(m)?,
+        origin_id: text_of(m, "originId")?,
+    })
+}
+
+fn create_resource_request(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
+    let v = call.version;
+    let allowed: &[&str] = v.pick(
+        &["requestType", "resource", "catalog"],
+        &[
+            "requestType",
+            "accessPackageResource",
+            "catalogId",
+            "justification",
+            "executeImmediately",
+            "isValidationOnly",
+            "expirationDateTime",
+        ],
+    );
+    let r = call.reader(allowed)?;
+    let request_type = r
+        .opt_enum("requestType", ResourceRequestType::parse_any_case)?
+        .ok_or_else(|| GraphError::invalid_model("'requestType' is required"))?;
+    let catalog = match v {
+        ApiVersion::V1 => r.nested_id("catalog")?,
+        ApiVersion::Beta => r.opt_guid("catalogId")?,
+    }
+    .ok_or_else(|| {
+        GraphError::invalid_model(v.pick(
+            "'catalog' ({\"id\": …}) is required",
+            "'catalogId' is required",
+        ))
+    })?
+    .unwrap_or(NO_SUCH_CATALOG);
+    let resource = nested(&r, v.pick("resource", "accessPackageResource"))?
+        .ok_or_else(|| GraphError::invalid_model("the resource is required"))?;
+    let new = NewResourceRequest {
+        catalog_id: catalog,
+        request_type,
+        resource: resource_ref(Some(resource))?,
+        justification: r.opt_string("justification")?,
+        is_validation_only: r.opt_bool("isValidationOnly")?.unwrap_or(false),
+        execute_immediately: r.opt_bool("executeImmediately")?.unwrap_or(false),
+    };
+    let request = call
+        .tenant
+        .write(|s| ops::resource::request(s, &call.op(), new))?;
+    Ok(Reply::created(
+        call.entity_context(target),
+        request.to_json(v),
+        call.location(target, request.id),
+    ))
+}
+
+fn create_role_scope(call: &Call<'_>, target: &Target, package: Uuid) -> Result<Reply, GraphError> {
+    let v = call.version;
+    let (role_key, scope_key, resource_key) = v.pick(
+        ("role", "scope", "resource"),
+        (
+            "accessPackageResourceRole",
+            "accessPackageResourceScope",
+            "accessPackageResource",
+        ),
+    );
+    let r = call.reader(&[role_key, scope_key])?;
+    let role = nested(&r, role_key)?
+        .ok_or_else(|| GraphError::invalid_model(format!("'{role_key}' is required")))?;
+    let scope = nested(&r, scope_key)?;
+    let resource = match role.get(resource_key) {
+        Some(serde_json::Value::Object(m)) => Some(m),
+        _ => None,
+    };
+    let input = RoleScopeInput {
+        role_id: guid_of(role, "id")?,
+        role_origin_id: text_of(role, "originId")?,
+        role_origin_system: origin_of(role)?,
+        resource: resource_ref(resource)?,
+        scope_id: scope.map(|m| guid_of(m, "id")).transpose()?.flatten(),
+        scope_origin_id: scope.map(|m| text_of(m, "originId")).transpose()?.flatten(),
+    };
+    let role_scope = call
+        .tenant
+        .write(|s| ops::resource::add_role_scope(s, &call.op(), &package, input))?;
+    let location = call.ctx.absolute(
+        v,
+        &format!(
+            "identityGovernance/entitlementManagement/accessPackages('{package}')/{}('{}')",
+            v.pick("resourceRoleScopes", "accessPackageResourceRoleScopes"),
+            role_scope.id()
+        ),
+    );
+    Ok(Reply::created(
+        call.entity_context(target),
+        role_scope.to_json(v),
+        location,
+    ))
 }

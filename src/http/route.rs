@@ -25,6 +25,17 @@ pub(crate) enum Target {
     RoleDefinition(Uuid),
     RoleAssignments,
     RoleAssignment(Uuid),
+    ResourceRequests,
+    ResourceRequest(Uuid),
+    CatalogResources(Uuid),
+    CatalogResource(Uuid, Uuid),
+    CatalogResourceRoles(Uuid, Uuid),
+    CatalogResourceScopes(Uuid, Uuid),
+    CatalogRoles(Uuid),
+    CatalogScopes(Uuid),
+    RoleScopes(Uuid),
+    /// A role scope's id is `{roleId}_{scopeId}`, not a GUID.
+    RoleScope(Uuid, String),
     /// `<collection>/$count`.
     Count(Box<Target>),
     /// A navigation the EM backend does not route (v1.0 `accessPackages/{id}/assignmentPolicies`):
@@ -51,6 +62,41 @@ impl Target {
             Target::RoleAssignments | Target::RoleAssignment(_) => {
                 "roleManagement/entitlementManagement/roleAssignments".into()
             }
+            Target::ResourceRequests | Target::ResourceRequest(_) => {
+                format!(
+                    "{em}/{}",
+                    version.pick("resourceRequests", "accessPackageResourceRequests")
+                )
+            }
+            Target::CatalogResources(c) | Target::CatalogResource(c, _) => {
+                format!(
+                    "{em}/{catalogs}('{c}')/{}",
+                    version.pick("resources", "accessPackageResources")
+                )
+            }
+            Target::CatalogResourceRoles(c, r) => {
+                format!("{em}/{catalogs}('{c}')/resources('{r}')/roles")
+            }
+            Target::CatalogResourceScopes(c, r) => {
+                format!("{em}/{catalogs}('{c}')/resources('{r}')/scopes")
+            }
+            Target::CatalogRoles(c) => {
+                format!(
+                    "{em}/{catalogs}('{c}')/{}",
+                    version.pick("resourceRoles", "accessPackageResourceRoles")
+                )
+            }
+            Target::CatalogScopes(c) => {
+                format!(
+                    "{em}/{catalogs}('{c}')/{}",
+                    version.pick("resourceScopes", "accessPackageResourceScopes")
+                )
+            }
+            // beta's documented context is the bare set name (B2.6).
+            Target::RoleScopes(p) | Target::RoleScope(p, _) => version.pick(
+                format!("{em}/accessPackages('{p}')/resourceRoleScopes"),
+                "accessPackageResourceRoleScopes".to_string(),
+            ),
             Target::Count(inner) => inner.entity_set(version),
             Target::Unrouted(_) => String::new(),
         }
@@ -105,6 +151,27 @@ impl<'a> Cursor<'a> {
         s
     }
 
+    /// A string key (role scopes), from parentheses or the next segment.
+    fn key_text(&mut self, collection_key: Option<&'a str>) -> Option<String> {
+        let raw = match collection_key {
+            Some(k) => k,
+            None => {
+                let seg = self.segments.get(self.pos)?;
+                if seg.raw.eq_ignore_ascii_case("$count") {
+                    return None;
+                }
+                self.pos += 1;
+                seg.raw
+            }
+        };
+        Some(
+            raw.strip_prefix("id=")
+                .unwrap_or(raw)
+                .trim_matches('\'')
+                .to_string(),
+        )
+    }
+
     /// The key of an entity: from parentheses on the collection segment, or the next segment.
     fn key(&mut self, collection_key: Option<&'a str>) -> Result<Option<Uuid>, GraphError> {
         if let Some(k) = collection_key {
@@ -134,7 +201,7 @@ fn not_yet(what: &str) -> GraphError {
 }
 
 /// Root segments Graph serves that this emulator does not (yet).
-const OTHER_GRAPH_ROOTS: [&str; 12] = [
+const OTHER_GRAPH_ROOTS: &[&str] = &[
     "users",
     "groups",
     "me",
@@ -150,14 +217,12 @@ const OTHER_GRAPH_ROOTS: [&str; 12] = [
 ];
 
 /// v1.0 EM collections not emulated yet (each arrives with its issue).
-const V1_EM_PENDING: [&str; 15] = [
+const V1_EM_PENDING: &[&str] = &[
     "assignmentPolicies",
     "assignmentRequests",
     "assignments",
-    "resourceRequests",
     "resourceEnvironments",
     "resources",
-    "resourceRoleScopes",
     "connectedOrganizations",
     "settings",
     "accessPackageAssignmentApprovals",
@@ -167,15 +232,13 @@ const V1_EM_PENDING: [&str; 15] = [
     "resourceRoles",
     "resourceScopes",
 ];
-const BETA_EM_PENDING: [&str; 16] = [
+const BETA_EM_PENDING: &[&str] = &[
     "accessPackageAssignmentPolicies",
     "accessPackageAssignmentRequests",
     "accessPackageAssignments",
     "accessPackageAssignmentResourceRoles",
-    "accessPackageResourceRequests",
     "accessPackageResourceEnvironments",
     "accessPackageResources",
-    "accessPackageResourceRoleScopes",
     "connectedOrganizations",
     "settings",
     "accessPackageAssignmentApprovals",
@@ -185,21 +248,12 @@ const BETA_EM_PENDING: [&str; 16] = [
     "assignmentRequests",
     "externalOriginResourceConnectors",
 ];
-const V1_CATALOG_PENDING: [&str; 4] = [
-    "resources",
-    "resourceRoles",
-    "resourceScopes",
-    "customWorkflowExtensions",
-];
-const BETA_CATALOG_PENDING: [&str; 5] = [
-    "accessPackageResources",
-    "accessPackageResourceRoles",
-    "accessPackageResourceScopes",
+const V1_CATALOG_PENDING: &[&str] = &["customWorkflowExtensions"];
+const BETA_CATALOG_PENDING: &[&str] = &[
     "accessPackageCustomWorkflowExtensions",
     "customAccessPackageWorkflowExtensions",
 ];
-const V1_PACKAGE_PENDING: [&str; 7] = [
-    "resourceRoleScopes",
+const V1_PACKAGE_PENDING: &[&str] = &[
     "incompatibleAccessPackages",
     "incompatibleGroups",
     "accessPackagesIncompatibleWith",
@@ -207,8 +261,7 @@ const V1_PACKAGE_PENDING: [&str; 7] = [
     "catalog",
     "assignments",
 ];
-const BETA_PACKAGE_PENDING: [&str; 7] = [
-    "accessPackageResourceRoleScopes",
+const BETA_PACKAGE_PENDING: &[&str] = &[
     "incompatibleAccessPackages",
     "incompatibleGroups",
     "accessPackagesIncompatibleWith",
@@ -216,7 +269,7 @@ const BETA_PACKAGE_PENDING: [&str; 7] = [
     "accessPackageCatalog",
     "accessPackageAssignmentPolicies",
 ];
-const RBAC_PENDING: [&str; 7] = [
+const RBAC_PENDING: &[&str] = &[
     "roleAssignmentSchedules",
     "roleAssignmentScheduleInstances",
     "roleAssignmentScheduleRequests",
@@ -308,7 +361,43 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
                 Some(pid) => finish(cur, Target::CatalogAccessPackage(id, pid)),
             };
         }
-        let pending_list: &[&str] = version.pick(&V1_CATALOG_PENDING, &BETA_CATALOG_PENDING);
+        if is(&nav, version.pick("resources", "accessPackageResources")) {
+            let Some(rid) = cur.key(nav.key)? else {
+                return collection(cur, Target::CatalogResources(id));
+            };
+            return match cur.next() {
+                None => Ok(Target::CatalogResource(id, rid)),
+                Some(sub) if is(&sub, version.pick("roles", "accessPackageResourceRoles")) => {
+                    collection(cur, Target::CatalogResourceRoles(id, rid))
+                }
+                Some(sub) if is(&sub, version.pick("scopes", "accessPackageResourceScopes")) => {
+                    collection(cur, Target::CatalogResourceScopes(id, rid))
+                }
+                Some(sub)
+                    if is(&sub, "refresh")
+                        || is(&sub, "uploadSessions")
+                        || is(&sub, "environment") =>
+                {
+                    Err(not_yet(&format!("resources/{{id}}/{}", sub.name)))
+                }
+                Some(sub) => Err(not_found(&sub)),
+            };
+        }
+        if is(
+            &nav,
+            version.pick("resourceRoles", "accessPackageResourceRoles"),
+        ) && nav.key.is_none()
+        {
+            return collection(cur, Target::CatalogRoles(id));
+        }
+        if is(
+            &nav,
+            version.pick("resourceScopes", "accessPackageResourceScopes"),
+        ) && nav.key.is_none()
+        {
+            return collection(cur, Target::CatalogScopes(id));
+        }
+        let pending_list: &[&str] = version.pick(V1_CATALOG_PENDING, BETA_CATALOG_PENDING);
         if pending(pending_list, &nav) {
             return Err(not_yet(&format!("{catalogs_name}/{{id}}/{}", nav.name)));
         }
@@ -329,6 +418,15 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
         let Some(nav) = cur.next() else {
             return Ok(Target::AccessPackage(id));
         };
+        if is(
+            &nav,
+            version.pick("resourceRoleScopes", "accessPackageResourceRoleScopes"),
+        ) {
+            return match cur.key_text(nav.key) {
+                None => collection(cur, Target::RoleScopes(id)),
+                Some(rs) => finish(cur, Target::RoleScope(id, rs)),
+            };
+        }
         if version == ApiVersion::Beta && is(&nav, "moveToCatalog") {
             return finish(cur, Target::MoveToCatalog(id));
         }
@@ -339,13 +437,20 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
                 "https://elm.iga.azure.com/api/v1/accessPackages('{id}')/assignmentPolicies"
             )));
         }
-        let pending_list: &[&str] = version.pick(&V1_PACKAGE_PENDING, &BETA_PACKAGE_PENDING);
+        let pending_list: &[&str] = version.pick(V1_PACKAGE_PENDING, BETA_PACKAGE_PENDING);
         if pending(pending_list, &nav) {
             return Err(not_yet(&format!("accessPackages/{{id}}/{}", nav.name)));
         }
         return Err(not_found(&nav));
     }
-    let pending_list: &[&str] = version.pick(&V1_EM_PENDING, &BETA_EM_PENDING);
+    if name.eq_ignore_ascii_case(version.pick("resourceRequests", "accessPackageResourceRequests"))
+    {
+        return match cur.key(key)? {
+            None => collection(cur, Target::ResourceRequests),
+            Some(id) => finish(cur, Target::ResourceRequest(id)),
+        };
+    }
+    let pending_list: &[&str] = version.pick(V1_EM_PENDING, BETA_EM_PENDING);
     if pending(pending_list, &seg) {
         return Err(not_yet(seg.name));
     }
@@ -369,7 +474,7 @@ fn resolve_rbac(cur: &mut Cursor<'_>) -> Result<Target, GraphError> {
             Some(id) => finish(cur, Target::RoleAssignment(id)),
         };
     }
-    if pending(&RBAC_PENDING, &seg) {
+    if pending(RBAC_PENDING, &seg) {
         return Err(not_yet(seg.name));
     }
     Err(not_found(&seg))

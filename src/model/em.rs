@@ -179,6 +179,8 @@ impl Catalog {
 pub struct AccessPackage {
     pub id: Uuid,
     pub catalog_id: Uuid,
+    /// The resource roles this package grants, in the order they were added.
+    pub role_scopes: Vec<crate::model::resources::RoleScope>,
     pub display_name: String,
     pub description: Option<String>,
     pub is_hidden: bool,

@@ -3,6 +3,7 @@
 pub mod directory;
 pub mod em;
 pub mod queryable;
+pub mod resources;
 pub mod table;
 
 pub use em::ApiVersion;

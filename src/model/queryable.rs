@@ -124,6 +124,14 @@ impl Resource for Catalog {
                     .map(|p| shape(p, item.select.as_deref(), &item.expand, cx))
                     .collect(),
             )),
+            "resources" | "accessPackageResources" => Some(Value::Array(
+                cx.state
+                    .resources()
+                    .iter()
+                    .filter(|r| r.catalog_id == self.id)
+                    .map(|r| shape(r, item.select.as_deref(), &item.expand, cx))
+                    .collect(),
+            )),
             _ => not_emulated_yet(),
         }
     }
@@ -234,6 +242,12 @@ impl Resource for AccessPackage {
                         shape(c, item.select.as_deref(), &item.expand, cx)
                     }),
             ),
+            "resourceRoleScopes" | "accessPackageResourceRoleScopes" => Some(Value::Array(
+                self.role_scopes
+                    .iter()
+                    .map(|rs| shape(rs, item.select.as_deref(), &item.expand, cx))
+                    .collect(),
+            )),
             _ => not_emulated_yet(),
         }
     }
@@ -366,5 +380,401 @@ impl Resource for EmRoleDefinition {
 
     fn expand(&self, _: &str, _: &Expand, _: &EvalCx<'_>) -> Option<Value> {
         None
+    }
+}
+
+// ---- catalog resources ----
+
+use super::resources::{CatalogResource, ResourceRequest, ResourceRole, ResourceScope, RoleScope};
+
+const RESOURCE_V1: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("createdDateTime", Ty::Date),
+    field("modifiedDateTime", Ty::Date),
+    field("originId", Ty::Str),
+    field("originSystem", Ty::Str),
+    field("attributes", Ty::Json),
+    field("roles", Ty::NavMany("accessPackageResourceRole")),
+    field("scopes", Ty::NavMany("accessPackageResourceScope")),
+    field("environment", Ty::Nav("accessPackageResourceEnvironment")),
+];
+const RESOURCE_BETA: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("url", Ty::Str),
+    field("resourceType", Ty::Str),
+    field("originId", Ty::Str),
+    field("originSystem", Ty::Str),
+    field("isPendingOnboarding", Ty::Bool),
+    field("addedBy", Ty::Str),
+    field("addedOn", Ty::Date),
+    field("attributes", Ty::Json),
+    field(
+        "accessPackageResourceRoles",
+        Ty::NavMany("accessPackageResourceRole"),
+    ),
+    field(
+        "accessPackageResourceScopes",
+        Ty::NavMany("accessPackageResourceScope"),
+    ),
+    field(
+        "accessPackageResourceEnvironment",
+        Ty::Nav("accessPackageResourceEnvironment"),
+    ),
+];
+
+impl Queryable for CatalogResource {
+    const TYPE_NAME: &'static str = "microsoft.graph.accessPackageResource";
+
+    fn fields(version: ApiVersion) -> &'static [Field] {
+        version.pick(RESOURCE_V1, RESOURCE_BETA)
+    }
+
+    fn value<'a>(&'a self, field: &str, _cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "displayName" => s(&self.display_name),
+            "description" => opt(&self.description),
+            "url" => opt(&self.url),
+            "resourceType" => s(self.resource_type),
+            "originId" => s(&self.origin_id),
+            "originSystem" => s(self.origin_system.name()),
+            "isPendingOnboarding" => Prop::Bool(false),
+            "addedBy" => opt(&self.added_by),
+            "addedOn" | "createdDateTime" | "modifiedDateTime" => Prop::Date(self.added),
+            "attributes" => Prop::Json(Cow::Owned(json!([]))),
+            _ => Prop::Null,
+        }
+    }
+}
+
+impl Resource for CatalogResource {
+    fn render(&self, cx: &EvalCx<'_>) -> Value {
+        self.to_json(cx.version)
+    }
+
+    fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value> {
+        match field {
+            "roles" | "accessPackageResourceRoles" => Some(Value::Array(
+                cx.state
+                    .roles_of(&self.id)
+                    .map(|r| shape(r, item.select.as_deref(), &item.expand, cx))
+                    .collect(),
+            )),
+            "scopes" | "accessPackageResourceScopes" => Some(Value::Array(
+                cx.state
+                    .scopes_of(&self.id)
+                    .map(|r| shape(r, item.select.as_deref(), &item.expand, cx))
+                    .collect(),
+            )),
+            // One environment per tenant is all the emulator models [inf].
+            _ => Some(Value::Null),
+        }
+    }
+}
+
+const ROLE_V1: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("originId", Ty::Str),
+    field("originSystem", Ty::Str),
+    field("resource", Ty::Nav("accessPackageResource")),
+];
+const ROLE_BETA: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("originId", Ty::Str),
+    field("originSystem", Ty::Str),
+    field("accessPackageResource", Ty::Nav("accessPackageResource")),
+];
+
+impl Queryable for ResourceRole {
+    const TYPE_NAME: &'static str = "microsoft.graph.accessPackageResourceRole";
+
+    fn fields(version: ApiVersion) -> &'static [Field] {
+        version.pick(ROLE_V1, ROLE_BETA)
+    }
+
+    fn value<'a>(&'a self, field: &str, cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "displayName" => s(&self.display_name),
+            "description" => opt(&self.description),
+            "originId" => s(&self.origin_id),
+            "originSystem" => s(self.origin_system.name()),
+            "resource" | "accessPackageResource" => cx
+                .state
+                .resource(&self.resource_id)
+                .map_or(Prop::Null, |r| {
+                    Prop::Json(Cow::Owned(r.to_json(cx.version)))
+                }),
+            _ => Prop::Null,
+        }
+    }
+
+    fn nav_id(&self, field: &str) -> Option<Uuid> {
+        matches!(field, "resource" | "accessPackageResource").then_some(self.resource_id)
+    }
+}
+
+impl Resource for ResourceRole {
+    fn render(&self, cx: &EvalCx<'_>) -> Value {
+        self.to_json(cx.version)
+    }
+
+    fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value> {
+        match field {
+            "resource" | "accessPackageResource" => Some(
+                cx.state
+                    .resource(&self.resource_id)
+                    .map_or(Value::Null, |r| {
+                        shape(r, item.select.as_deref(), &item.expand, cx)
+                    }),
+            ),
+            _ => None,
+        }
+    }
+}
+
+const SCOPE_V1: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("originId", Ty::Str),
+    field("originSystem", Ty::Str),
+    field("isRootScope", Ty::Bool),
+    field("resource", Ty::Nav("accessPackageResource")),
+];
+const SCOPE_BETA: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("originId", Ty::Str),
+    field("originSystem", Ty::Str),
+    field("isRootScope", Ty::Bool),
+    field("accessPackageResource", Ty::Nav("accessPackageResource")),
+];
+
+impl Queryable for ResourceScope {
+    const TYPE_NAME: &'static str = "microsoft.graph.accessPackageResourceScope";
+
+    fn fields(version: ApiVersion) -> &'static [Field] {
+        version.pick(SCOPE_V1, SCOPE_BETA)
+    }
+
+    fn value<'a>(&'a self, field: &str, cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "displayName" => s(&self.display_name),
+            "description" => s(&self.description),
+            "originId" => s(&self.origin_id),
+            "originSystem" => s(self.origin_system.name()),
+            "isRootScope" => Prop::Bool(self.is_root_scope),
+            "resource" | "accessPackageResource" => cx
+                .state
+                .resource(&self.resource_id)
+                .map_or(Prop::Null, |r| {
+                    Prop::Json(Cow::Owned(r.to_json(cx.version)))
+                }),
+            _ => Prop::Null,
+        }
+    }
+
+    fn nav_id(&self, field: &str) -> Option<Uuid> {
+        matches!(field, "resource" | "accessPackageResource").then_some(self.resource_id)
+    }
+}
+
+impl Resource for ResourceScope {
+    fn render(&self, cx: &EvalCx<'_>) -> Value {
+        self.to_json(cx.version)
+    }
+
+    fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value> {
+        match field {
+            "resource" | "accessPackageResource" => Some(
+                cx.state
+                    .resource(&self.resource_id)
+                    .map_or(Value::Null, |r| {
+                        shape(r, item.select.as_deref(), &item.expand, cx)
+                    }),
+            ),
+            _ => None,
+        }
+    }
+}
+
+const REQUEST_V1: &[Field] = &[
+    field("id", Ty::Guid),
+    field("requestType", Ty::Enum),
+    field("state", Ty::Enum),
+    field("createdDateTime", Ty::Date),
+    field("catalog", Ty::Nav("accessPackageCatalog")),
+    field("resource", Ty::Nav("accessPackageResource")),
+];
+const REQUEST_BETA: &[Field] = &[
+    field("id", Ty::Guid),
+    field("catalogId", Ty::Guid),
+    field("requestType", Ty::Enum),
+    field("requestState", Ty::Enum),
+    field("requestStatus", Ty::Str),
+    field("justification", Ty::Str),
+    field("isValidationOnly", Ty::Bool),
+    field("executeImmediately", Ty::Bool),
+    field("expirationDateTime", Ty::Date),
+    field("accessPackageResource", Ty::Nav("accessPackageResource")),
+];
+
+impl Queryable for ResourceRequest {
+    const TYPE_NAME: &'static str = "microsoft.graph.accessPackageResourceRequest";
+
+    fn fields(version: ApiVersion) -> &'static [Field] {
+        version.pick(REQUEST_V1, REQUEST_BETA)
+    }
+
+    fn value<'a>(&'a self, field: &str, cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "catalogId" => Prop::Guid(self.catalog_id),
+            "requestType" => Prop::Enum(Cow::Borrowed(self.request_type.v1_name())),
+            "state" | "requestState" => Prop::Enum(Cow::Borrowed("delivered")),
+            "requestStatus" => s("Fulfilled"),
+            "justification" => opt(&self.justification),
+            "isValidationOnly" => Prop::Bool(self.is_validation_only),
+            "executeImmediately" => Prop::Bool(self.execute_immediately),
+            "createdDateTime" => Prop::Date(self.created),
+            "catalog" => cx
+                .state
+                .catalogs
+                .get(&self.catalog_id)
+                .map_or(Prop::Null, |c| {
+                    Prop::Json(Cow::Owned(c.to_json(cx.version)))
+                }),
+            _ => Prop::Null,
+        }
+    }
+
+    fn nav_id(&self, field: &str) -> Option<Uuid> {
+        match field {
+            "catalog" => Some(self.catalog_id),
+            "resource" | "accessPackageResource" => self.resource_id,
+            _ => None,
+        }
+    }
+}
+
+impl Resource for ResourceRequest {
+    fn render(&self, cx: &EvalCx<'_>) -> Value {
+        self.to_json(cx.version)
+    }
+
+    fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value> {
+        match field {
+            "catalog" => Some(
+                cx.state
+                    .catalogs
+                    .get(&self.catalog_id)
+                    .map_or(Value::Null, |c| {
+                        shape(c, item.select.as_deref(), &item.expand, cx)
+                    }),
+            ),
+            _ => Some(
+                self.resource_id
+                    .and_then(|r| cx.state.resource(&r))
+                    .map_or(Value::Null, |r| {
+                        shape(r, item.select.as_deref(), &item.expand, cx)
+                    }),
+            ),
+        }
+    }
+}
+
+const ROLE_SCOPE_V1: &[Field] = &[
+    field("id", Ty::Str),
+    field("createdDateTime", Ty::Date),
+    field("role", Ty::Nav("accessPackageResourceRole")),
+    field("scope", Ty::Nav("accessPackageResourceScope")),
+];
+const ROLE_SCOPE_BETA: &[Field] = &[
+    field("id", Ty::Str),
+    field("createdBy", Ty::Str),
+    field("createdDateTime", Ty::Date),
+    field("modifiedBy", Ty::Str),
+    field("modifiedDateTime", Ty::Date),
+    field(
+        "accessPackageResourceRole",
+        Ty::Nav("accessPackageResourceRole"),
+    ),
+    field(
+        "accessPackageResourceScope",
+        Ty::Nav("accessPackageResourceScope"),
+    ),
+];
+
+impl Queryable for RoleScope {
+    const TYPE_NAME: &'static str = "microsoft.graph.accessPackageResourceRoleScope";
+
+    fn fields(version: ApiVersion) -> &'static [Field] {
+        version.pick(ROLE_SCOPE_V1, ROLE_SCOPE_BETA)
+    }
+
+    fn value<'a>(&'a self, field: &str, cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Str(Cow::Owned(self.id())),
+            "createdBy" | "modifiedBy" => opt(&self.created_by),
+            "createdDateTime" | "modifiedDateTime" => Prop::Date(self.created),
+            "role" | "accessPackageResourceRole" => cx
+                .state
+                .resource_role(&self.role_id)
+                .map_or(Prop::Null, |r| {
+                    Prop::Json(Cow::Owned(r.to_json(cx.version)))
+                }),
+            "scope" | "accessPackageResourceScope" => cx
+                .state
+                .resource_scope(&self.scope_id)
+                .map_or(Prop::Null, |r| {
+                    Prop::Json(Cow::Owned(r.to_json(cx.version)))
+                }),
+            _ => Prop::Null,
+        }
+    }
+
+    fn nav_id(&self, field: &str) -> Option<Uuid> {
+        match field {
+            "role" | "accessPackageResourceRole" => Some(self.role_id),
+            "scope" | "accessPackageResourceScope" => Some(self.scope_id),
+            _ => None,
+        }
+    }
+}
+
+impl Resource for RoleScope {
+    fn render(&self, cx: &EvalCx<'_>) -> Value {
+        self.to_json(cx.version)
+    }
+
+    fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value> {
+        match field {
+            "role" | "accessPackageResourceRole" => Some(
+                cx.state
+                    .resource_role(&self.role_id)
+                    .map_or(Value::Null, |r| {
+                        shape(r, item.select.as_deref(), &item.expand, cx)
+                    }),
+            ),
+            "scope" | "accessPackageResourceScope" => Some(
+                cx.state
+                    .resource_scope(&self.scope_id)
+                    .map_or(Value::Null, |r| {
+                        shape(r, item.select.as_deref(), &item.expand, cx)
+                    }),
+            ),
+            _ => None,
+        }
     }
 }

@@ -90,6 +90,7 @@ pub fn create(
     let package = AccessPackage {
         id: state.next_id(),
         catalog_id: new.catalog_id,
+        role_scopes: Vec::new(),
         display_name: new.display_name,
         description: new.description,
         // Server defaults (§4.2 #3, B2.1).

@@ -4,6 +4,7 @@
 
 pub mod access_package;
 pub mod catalog;
+pub mod resource;
 pub mod role;
 
 use crate::auth::Caller;

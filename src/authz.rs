@@ -208,6 +208,10 @@ pub enum Operation {
         catalog: Uuid,
     },
     ListResourceRequests,
+    /// Create, replace or delete an assignment policy of a package in the catalog.
+    ManagePolicies {
+        catalog: Uuid,
+    },
     ReadRoleDefinitions,
     ListRoleAssignments,
     ReadRoleAssignment {
@@ -254,6 +258,9 @@ impl Operation {
                 (Write, Task::ManageAccessPackages, Scope::Catalog(catalog))
             }
             ListResourceRequests => (Read, Task::Read, Scope::List),
+            ManagePolicies { catalog } => {
+                (Write, Task::ManageAccessPackages, Scope::Catalog(catalog))
+            }
             ReadRoleDefinitions => (Read, Task::Read, Scope::Permission),
             ListRoleAssignments => (Read, Task::Read, Scope::List),
             ReadRoleAssignment { scope } => (Read, Task::Read, app_scope(scope)),

@@ -45,7 +45,7 @@ impl fmt::Display for FixtureError {
 impl std::error::Error for FixtureError {}
 
 /// The files a fixture directory may hold, in load order.
-pub const FIXTURE_FILES: [&str; 11] = [
+pub const FIXTURE_FILES: [&str; 12] = [
     "tenant.json",
     "users.json",
     "groups.json",
@@ -57,6 +57,7 @@ pub const FIXTURE_FILES: [&str; 11] = [
     "roleAssignments.json",
     "resources.json",
     "resourceRoleScopes.json",
+    "assignmentPolicies.json",
 ];
 
 macro_rules! embedded {
@@ -77,7 +78,8 @@ const EMBEDDED_DEFAULT: &[(&str, &str)] = embedded!(
     "accessPackages.json",
     "roleAssignments.json",
     "resources.json",
-    "resourceRoleScopes.json"
+    "resourceRoleScopes.json",
+    "assignmentPolicies.json"
 );
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +185,8 @@ pub struct FixtureTenant {
     pub role_assignments: Vec<(RoleAssignmentFixture, AppScope)>,
     pub resources: Vec<(ResourceFixture, OriginSystem)>,
     pub role_scopes: Vec<RoleScopeFixture>,
+    /// Policies in v1.0's shape, with their ids.
+    pub policies: Vec<(Uuid, crate::ops::policy::PolicyInput, Option<Timestamp>)>,
 }
 
 /// Where fixture files come from.
@@ -595,6 +599,59 @@ impl FixtureTenant {
             }
             resources.push((r, system));
         }
+        let raw_policies: Vec<serde_json::Map<String, serde_json::Value>> = list(
+            "assignmentPolicies.json",
+            path("assignmentPolicies.json"),
+            load("assignmentPolicies.json")?,
+        )?;
+        let mut policies = Vec::new();
+        for (i, m) in raw_policies.iter().enumerate() {
+            let e = |pointer: &str, message: String| {
+                err("assignmentPolicies.json", format!("/{i}{pointer}"), message)
+            };
+            let id = m
+                .get("id")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|t| Uuid::parse_str(t).ok())
+                .ok_or_else(|| e("/id", "every fixture policy needs a GUID id".into()))?;
+            let unknown: Vec<&String> = m
+                .keys()
+                .filter(|k| {
+                    !["id", "createdDateTime", "modifiedDateTime"].contains(&k.as_str())
+                        && !crate::ops::policy::POLICY_FIELDS_V1.contains(&k.as_str())
+                })
+                .collect();
+            if let Some(k) = unknown.first() {
+                return Err(e(
+                    &format!("/{k}"),
+                    "unknown property (policies use v1.0's shape)".into(),
+                ));
+            }
+            let mut n = 0u32;
+            let mut ids = || {
+                n += 1;
+                crate::model::resources::derived_id(id, "question", &n.to_string())
+            };
+            let input = crate::ops::policy::PolicyInput::from_v1(m, &mut ids)
+                .map_err(|g| e("", g.detail().unwrap_or("invalid policy").to_string()))?;
+            if !input
+                .access_package_id
+                .is_some_and(|p| package_ids.contains(&p))
+            {
+                return Err(e(
+                    "/accessPackage/id",
+                    "the access package is not in accessPackages.json".into(),
+                ));
+            }
+            let created = m
+                .get("createdDateTime")
+                .and_then(serde_json::Value::as_str)
+                .map(|t| {
+                    Timestamp::parse(t).map_err(|_| e("/createdDateTime", "not a date-time".into()))
+                })
+                .transpose()?;
+            policies.push((id, input, created));
+        }
         let fixture = FixtureTenant {
             tenant,
             users,
@@ -607,6 +664,7 @@ impl FixtureTenant {
             role_assignments,
             resources,
             role_scopes,
+            policies,
         };
         fixture.check_role_scopes(&path("resourceRoleScopes.json"))?;
         Ok(fixture)
@@ -769,6 +827,32 @@ impl FixtureTenant {
             ) {
                 state.insert_resource(resource, roles, scopes);
             }
+        }
+        for (id, input, at) in &self.policies {
+            let at = at.unwrap_or(created);
+            let Some(package) = input.access_package_id else {
+                continue;
+            };
+            state.policies.insert(crate::model::policy::Policy {
+                id: *id,
+                access_package_id: package,
+                display_name: input.display_name.clone(),
+                description: input.description.clone(),
+                target_scope: input.target_scope,
+                allowed_targets: input.allowed_targets.clone(),
+                automatic: input.automatic.clone(),
+                expiration: input.expiration.clone(),
+                requestor: input.requestor.clone(),
+                approval: input.approval.clone(),
+                review_v1: input.review_v1.clone(),
+                review_beta: input.review_beta.clone(),
+                questions: input.questions.clone(),
+                notification: input.notification.clone(),
+                created: at,
+                modified: at,
+                created_by: None,
+                modified_by: None,
+            });
         }
         for rs in &self.role_scopes {
             let role = state

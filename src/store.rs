@@ -48,6 +48,7 @@ pub struct TenantState {
     roles_of: HashMap<Uuid, Vec<Uuid>>,
     scopes_of: HashMap<Uuid, Vec<Uuid>>,
     pub resource_requests: Table<ResourceRequest>,
+    pub policies: Table<crate::model::policy::Policy>,
     ids: Box<dyn IdGen>,
 }
 
@@ -78,6 +79,7 @@ impl TenantState {
             roles_of: HashMap::new(),
             scopes_of: HashMap::new(),
             resource_requests: Table::default(),
+            policies: Table::default(),
             ids,
         }
     }
@@ -118,6 +120,15 @@ impl TenantState {
 
     pub fn remove_access_package(&mut self, id: &Uuid) -> Option<AccessPackage> {
         let seq = self.access_packages.seq_of(id)?;
+        let policies: Vec<Uuid> = self
+            .policies
+            .iter()
+            .filter(|p| p.access_package_id == *id)
+            .map(|p| p.id)
+            .collect();
+        for policy in policies {
+            self.policies.remove(&policy);
+        }
         let package = self.access_packages.remove(id)?;
         if let Some(set) = self.packages_by_catalog.get_mut(&package.catalog_id) {
             set.remove(&seq);
@@ -349,6 +360,7 @@ impl TenantState {
                 v["scopes"] = Value::Array(self.scopes_of(&r.id).map(|x| x.to_json(ApiVersion::V1)).collect());
                 (r.id.to_string(), v)
             }),
+            "policies": sorted(self.policies.iter(), |p| (p.id.to_string(), p.to_json(ApiVersion::V1))),
             "resourceRequests": sorted(self.resource_requests.iter(), |r| (r.id.to_string(), r.to_json(ApiVersion::Beta))),
             "resourceRoleScopes": sorted(self.access_packages.iter().flat_map(|p| p.role_scopes.iter().map(move |rs| (p.id, rs))).collect::<Vec<_>>().iter(), |(p, rs)| {
                 let mut v = rs.to_json(ApiVersion::Beta);

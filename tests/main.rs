@@ -14,5 +14,6 @@ mod determinism;
 mod errors;
 mod fixtures;
 mod odata;
+mod policies;
 mod resources;
 mod roles;

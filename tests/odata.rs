@@ -79,7 +79,10 @@ async fn documented_filters() {
     // The Python SDK's exact query string (real-clients.md §1.3).
     let sdk = t.get(&format!("{EM_V1}/accessPackages?$expand=assignmentPolicies&$filter=displayName%20eq%20%27Marketing%20Campaign%27&$top=2")).await;
     assert_eq!(names(&sdk), ["Marketing Campaign"]);
-    assert_eq!(sdk.body["value"][0]["assignmentPolicies"], json!([]));
+    assert_eq!(
+        sdk.body["value"][0]["assignmentPolicies"][0]["displayName"],
+        "Specific users"
+    );
     let dates = t.get(&format!("{EM_V1}/accessPackages?$filter=createdDateTime ge 2026-01-01T00:00:00Z and createdDateTime lt 2026-01-02T00:00:00Z")).await;
     assert_eq!(names(&dates).len(), 2);
 }

@@ -89,6 +89,11 @@ impl BodyReader {
         Ok(BodyReader { fields: map })
     }
 
+    /// The remaining (allowed) properties, for bodies read by a domain parser.
+    pub(crate) fn into_map(self) -> Map<String, Value> {
+        self.fields
+    }
+
     pub(crate) fn get(&self, key: &str) -> Option<&Value> {
         self.fields.get(key)
     }

@@ -261,7 +261,20 @@ pub(crate) fn dispatch(
                 .write(|s| ops::resource::remove_role_scope(s, &op, p, id))?;
             Ok(Reply::Empty(StatusCode::NO_CONTENT))
         }
+        (Target::Policies, Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::policy::list(s, &op)?)),
+        (Target::Policies, Method::POST) => write_policy(call, t, None),
+        (Target::Policy(id), Method::GET) => call
+            .tenant
+            .read(|s| call.single(t, s, ops::policy::get(s, &op, id)?)),
+        (Target::Policy(id), Method::PUT) => write_policy(call, t, Some(*id)),
+        (Target::Policy(id), Method::DELETE) => {
+            call.tenant.write(|s| ops::policy::delete(s, &op, id))?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+        }
         (Target::Count(inner), Method::GET) => call.tenant.read(|s| match &**inner {
+            Target::Policies => call.count(s, ops::policy::list(s, &op)?),
             Target::ResourceRequests => call.count(s, ops::resource::list_requests(s, &op)?),
             Target::CatalogResources(c) => call.count(s, ops::resource::list_resources(s, &op, c)?),
             Target::CatalogRoles(c) => call.count(s, ops::resource::list_roles(s, &op, c)?),
@@ -666,4 +679,34 @@ fn create_role_scope(call: &Call<'_>, target: &Target, package: Uuid) -> Result<
         role_scope.to_json(v),
         location,
     ))
+}
+
+// ---- assignment policies ----
+
+/// POST (create, 201) or PUT (full replace, 200 with the policy as the docs give it).
+fn write_policy(call: &Call<'_>, target: &Target, id: Option<Uuid>) -> Result<Reply, GraphError> {
+    use crate::ops::policy::{POLICY_FIELDS_BETA, POLICY_FIELDS_V1, PolicyInput};
+    let v = call.version;
+    let r = call.reader(v.pick(POLICY_FIELDS_V1, POLICY_FIELDS_BETA))?;
+    let map = r.into_map();
+    call.tenant.write(|s| {
+        let mut ids = || s.next_id();
+        let input = match v {
+            ApiVersion::V1 => PolicyInput::from_v1(&map, &mut ids),
+            ApiVersion::Beta => PolicyInput::from_beta(&map, &mut ids),
+        }?;
+        let policy = match id {
+            None => ops::policy::create(s, &call.op(), input, v)?,
+            Some(id) => ops::policy::replace(s, &call.op(), &id, input, v)?,
+        };
+        let body = policy.to_json(v);
+        Ok(match id {
+            None => Reply::created(
+                call.entity_context(target),
+                body,
+                call.location(target, policy.id),
+            ),
+            Some(_) => Reply::ok(call.entity_context(target), body),
+        })
+    })
 }

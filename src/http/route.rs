@@ -36,6 +36,8 @@ pub(crate) enum Target {
     RoleScopes(Uuid),
     /// A role scope's id is `{roleId}_{scopeId}`, not a GUID.
     RoleScope(Uuid, String),
+    Policies,
+    Policy(Uuid),
     /// `<collection>/$count`.
     Count(Box<Target>),
     /// A navigation the EM backend does not route (v1.0 `accessPackages/{id}/assignmentPolicies`):
@@ -97,6 +99,12 @@ impl Target {
                 format!("{em}/accessPackages('{p}')/resourceRoleScopes"),
                 "accessPackageResourceRoleScopes".to_string(),
             ),
+            Target::Policies | Target::Policy(_) => {
+                format!(
+                    "{em}/{}",
+                    version.pick("assignmentPolicies", "accessPackageAssignmentPolicies")
+                )
+            }
             Target::Count(inner) => inner.entity_set(version),
             Target::Unrouted(_) => String::new(),
         }
@@ -218,7 +226,6 @@ const OTHER_GRAPH_ROOTS: &[&str] = &[
 
 /// v1.0 EM collections not emulated yet (each arrives with its issue).
 const V1_EM_PENDING: &[&str] = &[
-    "assignmentPolicies",
     "assignmentRequests",
     "assignments",
     "resourceEnvironments",
@@ -233,7 +240,6 @@ const V1_EM_PENDING: &[&str] = &[
     "resourceScopes",
 ];
 const BETA_EM_PENDING: &[&str] = &[
-    "accessPackageAssignmentPolicies",
     "accessPackageAssignmentRequests",
     "accessPackageAssignments",
     "accessPackageAssignmentResourceRoles",
@@ -442,6 +448,30 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
             return Err(not_yet(&format!("accessPackages/{{id}}/{}", nav.name)));
         }
         return Err(not_found(&nav));
+    }
+    if name
+        .eq_ignore_ascii_case(version.pick("assignmentPolicies", "accessPackageAssignmentPolicies"))
+    {
+        let Some(id) = cur.key(key)? else {
+            return collection(cur, Target::Policies);
+        };
+        return match cur.next() {
+            None => Ok(Target::Policy(id)),
+            // GET assignmentPolicies/{id}/questions fails on the real service (#3025); the
+            // backend does not route it (issue decision).
+            Some(nav) if version == ApiVersion::V1 && is(&nav, "questions") => {
+                Ok(Target::Unrouted(format!(
+                    "https://elm.iga.azure.com/api/v1/assignmentPolicies('{id}')/questions"
+                )))
+            }
+            Some(nav)
+                if is(&nav, "customExtensionStageSettings")
+                    || is(&nav, "customExtensionHandlers") =>
+            {
+                Err(not_yet(&format!("policies/{{id}}/{}", nav.name)))
+            }
+            Some(nav) => Err(not_found(&nav)),
+        };
     }
     if name.eq_ignore_ascii_case(version.pick("resourceRequests", "accessPackageResourceRequests"))
     {

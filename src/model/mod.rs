@@ -2,6 +2,7 @@
 
 pub mod directory;
 pub mod em;
+pub mod policy;
 pub mod queryable;
 pub mod resources;
 pub mod table;

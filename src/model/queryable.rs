@@ -248,6 +248,11 @@ impl Resource for AccessPackage {
                     .map(|rs| shape(rs, item.select.as_deref(), &item.expand, cx))
                     .collect(),
             )),
+            "assignmentPolicies" | "accessPackageAssignmentPolicies" => Some(Value::Array(
+                crate::ops::policy::of_package(cx.state, &self.id)
+                    .map(|p| shape(p, item.select.as_deref(), &item.expand, cx))
+                    .collect(),
+            )),
             _ => not_emulated_yet(),
         }
     }
@@ -775,6 +780,128 @@ impl Resource for RoleScope {
                     }),
             ),
             _ => None,
+        }
+    }
+}
+
+// ---- assignment policies ----
+
+use super::policy::Policy;
+
+const POLICY_V1: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("allowedTargetScope", Ty::Enum),
+    field("createdDateTime", Ty::Date),
+    field("modifiedDateTime", Ty::Date),
+    field("automaticRequestSettings", Ty::Json),
+    field("reviewSettings", Ty::Json),
+    field("specificAllowedTargets", Ty::Json),
+    field("expiration", Ty::Json),
+    field("requestorSettings", Ty::Json),
+    field("requestApprovalSettings", Ty::Json),
+    field("notificationSettings", Ty::Json),
+    field("accessPackage", Ty::Nav("accessPackage")),
+    field("catalog", Ty::Nav("accessPackageCatalog")),
+    field("questions", Ty::NavMany("accessPackageQuestion")),
+    field(
+        "customExtensionStageSettings",
+        Ty::NavMany("customExtensionStageSetting"),
+    ),
+];
+const POLICY_BETA: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("canExtend", Ty::Bool),
+    field("durationInDays", Ty::Int),
+    field("expirationDateTime", Ty::Date),
+    field("accessPackageId", Ty::Guid),
+    field("accessReviewSettings", Ty::Json),
+    field("questions", Ty::Json),
+    field("requestorSettings", Ty::Json),
+    field("requestApprovalSettings", Ty::Json),
+    field("createdBy", Ty::Str),
+    field("createdDateTime", Ty::Date),
+    field("modifiedBy", Ty::Str),
+    field("modifiedDateTime", Ty::Date),
+    field("accessPackage", Ty::Nav("accessPackage")),
+    field("accessPackageCatalog", Ty::Nav("accessPackageCatalog")),
+    field(
+        "customExtensionHandlers",
+        Ty::NavMany("customExtensionHandler"),
+    ),
+    field(
+        "customExtensionStageSettings",
+        Ty::NavMany("customExtensionStageSetting"),
+    ),
+];
+
+impl Queryable for Policy {
+    const TYPE_NAME: &'static str = "microsoft.graph.accessPackageAssignmentPolicy";
+
+    fn fields(version: ApiVersion) -> &'static [Field] {
+        version.pick(POLICY_V1, POLICY_BETA)
+    }
+
+    fn value<'a>(&'a self, field: &str, cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "accessPackageId" => Prop::Guid(self.access_package_id),
+            "displayName" => s(&self.display_name),
+            "description" => opt(&self.description),
+            "allowedTargetScope" => Prop::Enum(Cow::Borrowed(self.target_scope.v1_name())),
+            "canExtend" => Prop::Bool(self.requestor.self_update),
+            "createdBy" => opt(&self.created_by),
+            "modifiedBy" => opt(&self.modified_by),
+            "createdDateTime" => Prop::Date(self.created),
+            "modifiedDateTime" => Prop::Date(self.modified),
+            "accessPackage" => cx
+                .state
+                .access_package(&self.access_package_id)
+                .map_or(Prop::Null, |p| {
+                    Prop::Json(Cow::Owned(p.to_json(cx.version)))
+                }),
+            other => {
+                let rendered = self.to_json(cx.version);
+                Prop::Json(Cow::Owned(
+                    rendered.get(other).cloned().unwrap_or(Value::Null),
+                ))
+            }
+        }
+    }
+
+    fn nav_id(&self, field: &str) -> Option<Uuid> {
+        (field == "accessPackage").then_some(self.access_package_id)
+    }
+}
+
+impl Resource for Policy {
+    fn render(&self, cx: &EvalCx<'_>) -> Value {
+        self.to_json(cx.version)
+    }
+
+    fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value> {
+        let package = cx.state.access_package(&self.access_package_id);
+        match field {
+            "accessPackage" => Some(package.map_or(Value::Null, |p| {
+                shape(p, item.select.as_deref(), &item.expand, cx)
+            })),
+            "catalog" | "accessPackageCatalog" => Some(
+                package
+                    .and_then(|p| cx.state.catalogs.get(&p.catalog_id))
+                    .map_or(Value::Null, |c| {
+                        shape(c, item.select.as_deref(), &item.expand, cx)
+                    }),
+            ),
+            "questions" => Some(Value::Array(
+                self.questions
+                    .iter()
+                    .map(|q| crate::odata::page::project(q.to_v1(), item.select.as_deref()))
+                    .collect(),
+            )),
+            _ => not_emulated_yet(),
         }
     }
 }

@@ -212,6 +212,13 @@ pub enum Operation {
     ManagePolicies {
         catalog: Uuid,
     },
+    /// Connected organizations and settings: Identity Governance Administrator territory (§6.2).
+    ReadTenantObjects,
+    ManageTenantObjects,
+    /// Incompatible packages and groups of a package.
+    ManageIncompatibilities {
+        catalog: Uuid,
+    },
     ReadRoleDefinitions,
     ListRoleAssignments,
     ReadRoleAssignment {
@@ -258,9 +265,11 @@ impl Operation {
                 (Write, Task::ManageAccessPackages, Scope::Catalog(catalog))
             }
             ListResourceRequests => (Read, Task::Read, Scope::List),
-            ManagePolicies { catalog } => {
+            ManagePolicies { catalog } | ManageIncompatibilities { catalog } => {
                 (Write, Task::ManageAccessPackages, Scope::Catalog(catalog))
             }
+            ReadTenantObjects => (Read, Task::Read, Scope::Tenant),
+            ManageTenantObjects => (Write, Task::Administer, Scope::Tenant),
             ReadRoleDefinitions => (Read, Task::Read, Scope::Permission),
             ListRoleAssignments => (Read, Task::Read, Scope::List),
             ReadRoleAssignment { scope } => (Read, Task::Read, app_scope(scope)),

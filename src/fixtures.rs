@@ -791,6 +791,8 @@ impl FixtureTenant {
                 id: p.id,
                 catalog_id: p.catalog_id,
                 role_scopes: Vec::new(),
+                incompatible_packages: Vec::new(),
+                incompatible_groups: Vec::new(),
                 display_name: p.display_name.clone(),
                 description: p.description.clone(),
                 is_hidden: p.is_hidden,

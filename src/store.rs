@@ -49,6 +49,8 @@ pub struct TenantState {
     scopes_of: HashMap<Uuid, Vec<Uuid>>,
     pub resource_requests: Table<ResourceRequest>,
     pub policies: Table<crate::model::policy::Policy>,
+    pub connected_organizations: Table<crate::model::org::ConnectedOrganization>,
+    pub settings: crate::model::org::Settings,
     ids: Box<dyn IdGen>,
 }
 
@@ -80,6 +82,8 @@ impl TenantState {
             scopes_of: HashMap::new(),
             resource_requests: Table::default(),
             policies: Table::default(),
+            connected_organizations: Table::default(),
+            settings: crate::model::org::Settings::default(),
             ids,
         }
     }
@@ -130,6 +134,17 @@ impl TenantState {
             self.policies.remove(&policy);
         }
         let package = self.access_packages.remove(id)?;
+        let others: Vec<Uuid> = self
+            .access_packages
+            .iter()
+            .filter(|p| p.incompatible_packages.contains(id))
+            .map(|p| p.id)
+            .collect();
+        for other in others {
+            if let Some(p) = self.access_packages.get_mut(&other) {
+                p.incompatible_packages.retain(|x| x != id);
+            }
+        }
         if let Some(set) = self.packages_by_catalog.get_mut(&package.catalog_id) {
             set.remove(&seq);
         }
@@ -360,6 +375,13 @@ impl TenantState {
                 v["scopes"] = Value::Array(self.scopes_of(&r.id).map(|x| x.to_json(ApiVersion::V1)).collect());
                 (r.id.to_string(), v)
             }),
+            "connectedOrganizations": sorted(self.connected_organizations.iter(), |o| {
+                let mut v = o.to_json(ApiVersion::V1);
+                v["internalSponsors"] = json!(o.internal_sponsors);
+                v["externalSponsors"] = json!(o.external_sponsors);
+                (o.id.to_string(), v)
+            }),
+            "settings": self.settings.to_json(ApiVersion::V1),
             "policies": sorted(self.policies.iter(), |p| (p.id.to_string(), p.to_json(ApiVersion::V1))),
             "resourceRequests": sorted(self.resource_requests.iter(), |r| (r.id.to_string(), r.to_json(ApiVersion::Beta))),
             "resourceRoleScopes": sorted(self.access_packages.iter().flat_map(|p| p.role_scopes.iter().map(move |rs| (p.id, rs))).collect::<Vec<_>>().iter(), |(p, rs)| {

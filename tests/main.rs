@@ -14,6 +14,7 @@ mod determinism;
 mod errors;
 mod fixtures;
 mod odata;
+mod organizations;
 mod policies;
 mod resources;
 mod roles;

@@ -16,11 +16,14 @@ use crate::error::GraphError;
 use crate::model::ApiVersion;
 use crate::model::em::WireEnum;
 use crate::model::em::{CatalogState, CatalogType};
+use crate::model::org::{ExternalUserLifecycleAction, OrgState};
 use crate::model::resources::{OriginSystem, ResourceRequestType};
 use crate::odata::page::{self, Resource};
 use crate::odata::{EvalCx, Query};
+use crate::ops::access_package::Incompatible;
 use crate::ops::access_package::{AccessPackagePatch, NewAccessPackage};
 use crate::ops::catalog::{CatalogPatch, NewCatalog};
+use crate::ops::org::{NewOrganization, OrganizationPatch};
 use crate::ops::resource::{NewResourceRequest, ResourceRef, RoleScopeInput};
 use crate::ops::role::NewRoleAssignment;
 use crate::ops::{self, OpCtx, Patch, Rows};
@@ -273,8 +276,97 @@ pub(crate) fn dispatch(
             call.tenant.write(|s| ops::policy::delete(s, &op, id))?;
             Ok(Reply::Empty(StatusCode::NO_CONTENT))
         }
+        (Target::Incompatible(p, which), Method::GET) => call.tenant.read(|s| match which {
+            Incompatible::Packages => {
+                call.listing(t, s, ops::access_package::incompatible_packages(s, &op, p)?)
+            }
+            Incompatible::Groups => {
+                call.listing(t, s, ops::access_package::incompatible_groups(s, &op, p)?)
+            }
+        }),
+        (Target::IncompatibleWith(p), Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::access_package::incompatible_with(s, &op, p)?)),
+        (Target::IncompatibleRef(p, which, None), Method::POST) => {
+            let other = ref_target(call)?;
+            call.tenant
+                .write(|s| ops::access_package::add_incompatible(s, &op, p, *which, other))?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+        }
+        (Target::IncompatibleRef(p, which, Some(other)), Method::DELETE) => {
+            call.tenant
+                .write(|s| ops::access_package::remove_incompatible(s, &op, p, *which, other))?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+        }
+        (Target::Organizations, Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::org::list(s, &op)?)),
+        (Target::Organizations, Method::POST) => create_organization(call, t),
+        (Target::Organization(id), Method::GET) => call
+            .tenant
+            .read(|s| call.single(t, s, ops::org::get(s, &op, id)?)),
+        (Target::Organization(id), Method::PATCH) => update_organization(call, t, *id),
+        (Target::Organization(id), Method::DELETE) => {
+            call.tenant.write(|s| ops::org::delete(s, &op, id))?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+        }
+        (Target::Sponsors(id, which), Method::GET) => call.tenant.read(|s| {
+            let items = ops::org::sponsors(s, &op, id, *which)?
+                .iter()
+                .map(|sp| ops::org::directory_object(s, sp))
+                .collect();
+            Ok(Reply::Collection {
+                context: call.ctx.context_url(call.version, "directoryObjects"),
+                count: None,
+                next_link: None,
+                items,
+            })
+        }),
+        (Target::SponsorRef(id, which, None), Method::POST) => {
+            let sponsor = ref_target(call)?;
+            call.tenant
+                .write(|s| ops::org::add_sponsor(s, &op, id, *which, sponsor))?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+        }
+        (Target::SponsorRef(id, which, Some(sponsor)), Method::DELETE) => {
+            call.tenant
+                .write(|s| ops::org::remove_sponsor(s, &op, id, *which, sponsor))?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+        }
+        (Target::Settings, Method::GET) => {
+            // "settings supports no query options" (§4.11).
+            if let Some((name, _)) = call
+                .raw_query
+                .and_then(|q| q.split('&').next())
+                .and_then(|p| p.split_once('='))
+            {
+                if name.starts_with('$') || name.starts_with("%24") {
+                    return Err(GraphError::QueryOptionNotAllowed(
+                        name.trim_start_matches('$')
+                            .trim_start_matches("%24")
+                            .to_string(),
+                    ));
+                }
+            }
+            let v = call.version;
+            let body = call
+                .tenant
+                .read(|s| ops::org::settings(s, &op).map(|x| x.to_json(v)))?;
+            Ok(Reply::ok(
+                call.entity_context(t).replace("/$entity", ""),
+                body,
+            ))
+        }
+        (Target::Settings, Method::PATCH) => update_settings(call),
         (Target::Count(inner), Method::GET) => call.tenant.read(|s| match &**inner {
             Target::Policies => call.count(s, ops::policy::list(s, &op)?),
+            Target::Organizations => call.count(s, ops::org::list(s, &op)?),
+            Target::Incompatible(p, Incompatible::Packages) => {
+                call.count(s, ops::access_package::incompatible_packages(s, &op, p)?)
+            }
+            Target::Incompatible(p, Incompatible::Groups) => {
+                call.count(s, ops::access_package::incompatible_groups(s, &op, p)?)
+            }
             Target::ResourceRequests => call.count(s, ops::resource::list_requests(s, &op)?),
             Target::CatalogResources(c) => call.count(s, ops::resource::list_resources(s, &op, c)?),
             Target::CatalogRoles(c) => call.count(s, ops::resource::list_roles(s, &op, c)?),
@@ -709,4 +801,115 @@ fn write_policy(call: &Call<'_>, target: &Target, id: Option<Uuid>) -> Result<Re
             Some(_) => Reply::ok(call.entity_context(target), body),
         })
     })
+}
+
+// ---- $ref, connected organizations, settings ----
+
+/// The object a `$ref` body names: the last key of its `@odata.id` URL
+/// (`…/accessPackages/{id}`, `…/groups('{id}')`, `…/users/{id}`); a URL naming nothing parses to
+/// an id nothing has.
+fn ref_target(call: &Call<'_>) -> Result<Uuid, GraphError> {
+    let map = json_object(call.headers, call.body)?;
+    let url = match map.get("@odata.id") {
+        Some(serde_json::Value::String(u)) => u.clone(),
+        _ => return Err(GraphError::invalid_model("a $ref body needs '@odata.id'")),
+    };
+    let last = url.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    let key = last
+        .rsplit('(')
+        .next()
+        .unwrap_or(last)
+        .trim_end_matches(')')
+        .trim_matches('\'');
+    Ok(Uuid::parse_str(key).unwrap_or(Uuid::nil()))
+}
+
+fn identity_sources_of(r: &BodyReader) -> Result<Option<Vec<serde_json::Value>>, GraphError> {
+    match r.get("identitySources") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Array(a)) => Ok(Some(a.clone())),
+        Some(_) => Err(GraphError::invalid_model(
+            "'identitySources' must be an array",
+        )),
+    }
+}
+
+const ORGANIZATION_FIELDS: &[&str] = &["displayName", "description", "identitySources", "state"];
+
+fn create_organization(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
+    let v = call.version;
+    let r = call.reader(ORGANIZATION_FIELDS)?;
+    let new = NewOrganization {
+        display_name: r.required_name("displayName")?,
+        description: r.opt_string("description")?,
+        identity_sources: identity_sources_of(&r)?.unwrap_or_default(),
+        state: r.opt_enum("state", OrgState::parse_any_case)?,
+    };
+    let org = call
+        .tenant
+        .write(|s| ops::org::create(s, &call.op(), new))?;
+    Ok(Reply::created(
+        call.entity_context(target),
+        org.to_json(v),
+        call.location(target, org.id),
+    ))
+}
+
+/// PATCH answers 202 Accepted with the organization (connectedorganization-update.md).
+fn update_organization(call: &Call<'_>, target: &Target, id: Uuid) -> Result<Reply, GraphError> {
+    let v = call.version;
+    let r = call.reader(ORGANIZATION_FIELDS)?;
+    let patch = OrganizationPatch {
+        display_name: r.patch_name("displayName")?,
+        description: r.patch_nullable_string("description")?,
+        identity_sources: identity_sources_of(&r)?.map_or(Patch::Keep, Patch::Set),
+        state: r
+            .opt_enum("state", OrgState::parse_any_case)?
+            .map_or(Patch::Keep, Patch::Set),
+    };
+    let org = call
+        .tenant
+        .write(|s| ops::org::update(s, &call.op(), &id, patch))?;
+    Ok(Reply::Entity {
+        status: StatusCode::ACCEPTED,
+        context: call.entity_context(target),
+        body: org.to_json(v),
+        location: None,
+    })
+}
+
+fn update_settings(call: &Call<'_>) -> Result<Reply, GraphError> {
+    let v = call.version;
+    let r = call.reader(v.pick(
+        &[
+            "externalUserLifecycleAction",
+            "durationUntilExternalUserDeletedAfterBlocked",
+        ],
+        &[
+            "externalUserLifecycleAction",
+            "daysUntilExternalUserDeletedAfterBlocked",
+        ],
+    ))?;
+    let action = r.opt_enum(
+        "externalUserLifecycleAction",
+        ExternalUserLifecycleAction::parse_any_case,
+    )?;
+    let days = match v {
+        ApiVersion::V1 => match r.opt_string("durationUntilExternalUserDeletedAfterBlocked")? {
+            Some(d) => Some(crate::model::policy::duration_days(&d).ok_or_else(|| {
+                GraphError::invalid_model(format!("'{d}' is not an ISO 8601 duration"))
+            })?),
+            None => None,
+        },
+        ApiVersion::Beta => match r.get("daysUntilExternalUserDeletedAfterBlocked") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(n) => Some(
+                n.as_i64()
+                    .ok_or_else(|| GraphError::invalid_model("the days must be an integer"))?,
+            ),
+        },
+    };
+    call.tenant
+        .write(|s| ops::org::update_settings(s, &call.op(), action, days))?;
+    Ok(Reply::Empty(StatusCode::NO_CONTENT))
 }

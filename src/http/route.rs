@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 use crate::error::GraphError;
 use crate::model::ApiVersion;
+use crate::ops::access_package::Incompatible;
+use crate::ops::org::Sponsors;
 
 /// What a Graph path addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +40,15 @@ pub(crate) enum Target {
     RoleScope(Uuid, String),
     Policies,
     Policy(Uuid),
+    Incompatible(Uuid, Incompatible),
+    /// `…/incompatibleAccessPackages/$ref` (POST) and `…/{other}/$ref` (DELETE).
+    IncompatibleRef(Uuid, Incompatible, Option<Uuid>),
+    IncompatibleWith(Uuid),
+    Organizations,
+    Organization(Uuid),
+    Sponsors(Uuid, Sponsors),
+    SponsorRef(Uuid, Sponsors, Option<Uuid>),
+    Settings,
     /// `<collection>/$count`.
     Count(Box<Target>),
     /// A navigation the EM backend does not route (v1.0 `accessPackages/{id}/assignmentPolicies`):
@@ -105,6 +116,29 @@ impl Target {
                     version.pick("assignmentPolicies", "accessPackageAssignmentPolicies")
                 )
             }
+            Target::Incompatible(p, Incompatible::Packages)
+            | Target::IncompatibleRef(p, Incompatible::Packages, _) => {
+                format!("{em}/accessPackages('{p}')/incompatibleAccessPackages")
+            }
+            Target::Incompatible(p, Incompatible::Groups)
+            | Target::IncompatibleRef(p, Incompatible::Groups, _) => {
+                format!("{em}/accessPackages('{p}')/incompatibleGroups")
+            }
+            Target::IncompatibleWith(p) => {
+                format!("{em}/accessPackages('{p}')/accessPackagesIncompatibleWith")
+            }
+            Target::Organizations | Target::Organization(_) => {
+                format!("{em}/connectedOrganizations")
+            }
+            Target::Sponsors(o, w) | Target::SponsorRef(o, w, _) => format!(
+                "{em}/connectedOrganizations('{o}')/{}",
+                if *w == Sponsors::Internal {
+                    "internalSponsors"
+                } else {
+                    "externalSponsors"
+                }
+            ),
+            Target::Settings => format!("{em}/settings"),
             Target::Count(inner) => inner.entity_set(version),
             Target::Unrouted(_) => String::new(),
         }
@@ -230,8 +264,6 @@ const V1_EM_PENDING: &[&str] = &[
     "assignments",
     "resourceEnvironments",
     "resources",
-    "connectedOrganizations",
-    "settings",
     "accessPackageAssignmentApprovals",
     "subjects",
     "accessPackageSuggestions",
@@ -245,8 +277,6 @@ const BETA_EM_PENDING: &[&str] = &[
     "accessPackageAssignmentResourceRoles",
     "accessPackageResourceEnvironments",
     "accessPackageResources",
-    "connectedOrganizations",
-    "settings",
     "accessPackageAssignmentApprovals",
     "subjects",
     "accessPackageSuggestions",
@@ -259,18 +289,8 @@ const BETA_CATALOG_PENDING: &[&str] = &[
     "accessPackageCustomWorkflowExtensions",
     "customAccessPackageWorkflowExtensions",
 ];
-const V1_PACKAGE_PENDING: &[&str] = &[
-    "incompatibleAccessPackages",
-    "incompatibleGroups",
-    "accessPackagesIncompatibleWith",
-    "getApplicablePolicyRequirements",
-    "catalog",
-    "assignments",
-];
+const V1_PACKAGE_PENDING: &[&str] = &["getApplicablePolicyRequirements", "catalog", "assignments"];
 const BETA_PACKAGE_PENDING: &[&str] = &[
-    "incompatibleAccessPackages",
-    "incompatibleGroups",
-    "accessPackagesIncompatibleWith",
     "getApplicablePolicyRequirements",
     "accessPackageCatalog",
     "accessPackageAssignmentPolicies",
@@ -409,6 +429,40 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
         }
         return Err(not_found(&nav));
     }
+    if name.eq_ignore_ascii_case("settings") {
+        return finish(cur, Target::Settings);
+    }
+    if name.eq_ignore_ascii_case("connectedOrganizations") {
+        let Some(id) = cur.key(key)? else {
+            return collection(cur, Target::Organizations);
+        };
+        let Some(nav) = cur.next() else {
+            return Ok(Target::Organization(id));
+        };
+        let which = if is(&nav, "internalSponsors") {
+            Sponsors::Internal
+        } else if is(&nav, "externalSponsors") {
+            Sponsors::External
+        } else {
+            return Err(not_found(&nav));
+        };
+        return match cur.next() {
+            None => Ok(Target::Sponsors(id, which)),
+            Some(r) if r.raw.eq_ignore_ascii_case("$ref") => {
+                finish(cur, Target::SponsorRef(id, which, None))
+            }
+            Some(sponsor) => {
+                let sponsor = parse_key(sponsor.raw)?;
+                match cur.next() {
+                    Some(r) if r.raw.eq_ignore_ascii_case("$ref") => {
+                        finish(cur, Target::SponsorRef(id, which, Some(sponsor)))
+                    }
+                    Some(extra) => Err(not_found(&extra)),
+                    None => Err(not_yet("a single sponsor")),
+                }
+            }
+        };
+    }
     if name.eq_ignore_ascii_case("accessPackages") {
         if key.is_none()
             && cur
@@ -424,6 +478,36 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
         let Some(nav) = cur.next() else {
             return Ok(Target::AccessPackage(id));
         };
+        for (name, which) in [
+            ("incompatibleAccessPackages", Incompatible::Packages),
+            ("incompatibleGroups", Incompatible::Groups),
+        ] {
+            if is(&nav, name) {
+                return match cur.next() {
+                    None => Ok(Target::Incompatible(id, which)),
+                    Some(r) if r.raw.eq_ignore_ascii_case("$count") => finish(
+                        cur,
+                        Target::Count(Box::new(Target::Incompatible(id, which))),
+                    ),
+                    Some(r) if r.raw.eq_ignore_ascii_case("$ref") => {
+                        finish(cur, Target::IncompatibleRef(id, which, None))
+                    }
+                    Some(other) => {
+                        let other = parse_key(other.raw)?;
+                        match cur.next() {
+                            Some(r) if r.raw.eq_ignore_ascii_case("$ref") => {
+                                finish(cur, Target::IncompatibleRef(id, which, Some(other)))
+                            }
+                            Some(extra) => Err(not_found(&extra)),
+                            None => Err(not_yet("a single incompatible item")),
+                        }
+                    }
+                };
+            }
+        }
+        if is(&nav, "accessPackagesIncompatibleWith") {
+            return collection(cur, Target::IncompatibleWith(id));
+        }
         if is(
             &nav,
             version.pick("resourceRoleScopes", "accessPackageResourceRoleScopes"),

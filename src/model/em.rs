@@ -181,6 +181,9 @@ pub struct AccessPackage {
     pub catalog_id: Uuid,
     /// The resource roles this package grants, in the order they were added.
     pub role_scopes: Vec<crate::model::resources::RoleScope>,
+    /// Packages whose assignees may not request this one, and groups whose members may not.
+    pub incompatible_packages: Vec<Uuid>,
+    pub incompatible_groups: Vec<Uuid>,
     pub display_name: String,
     pub description: Option<String>,
     pub is_hidden: bool,

@@ -253,6 +253,28 @@ impl Resource for AccessPackage {
                     .map(|p| shape(p, item.select.as_deref(), &item.expand, cx))
                     .collect(),
             )),
+            "incompatibleAccessPackages" => Some(Value::Array(
+                self.incompatible_packages
+                    .iter()
+                    .filter_map(|p| cx.state.access_package(p))
+                    .map(|p| shape(p, item.select.as_deref(), &item.expand, cx))
+                    .collect(),
+            )),
+            "accessPackagesIncompatibleWith" => Some(Value::Array(
+                cx.state
+                    .access_packages()
+                    .iter()
+                    .filter(|p| p.incompatible_packages.contains(&self.id))
+                    .map(|p| shape(p, item.select.as_deref(), &item.expand, cx))
+                    .collect(),
+            )),
+            "incompatibleGroups" => Some(Value::Array(
+                self.incompatible_groups
+                    .iter()
+                    .filter_map(|g| cx.state.directory.groups.get(g))
+                    .map(|g| shape(g, item.select.as_deref(), &item.expand, cx))
+                    .collect(),
+            )),
             _ => not_emulated_yet(),
         }
     }
@@ -903,5 +925,131 @@ impl Resource for Policy {
             )),
             _ => not_emulated_yet(),
         }
+    }
+}
+
+// ---- directory groups (incompatible groups) and connected organizations ----
+
+use super::directory::Group;
+use super::org::ConnectedOrganization;
+
+const GROUP: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("mailNickname", Ty::Str),
+    field("securityEnabled", Ty::Bool),
+    field("mailEnabled", Ty::Bool),
+    field("groupTypes", Ty::Json),
+];
+
+impl Queryable for Group {
+    const TYPE_NAME: &'static str = "microsoft.graph.group";
+
+    fn fields(_: ApiVersion) -> &'static [Field] {
+        GROUP
+    }
+
+    fn value<'a>(&'a self, field: &str, _cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "displayName" => s(&self.display_name),
+            "description" => opt(&self.description),
+            "mailNickname" => opt(&self.mail_nickname),
+            "securityEnabled" => Prop::Bool(self.security_enabled),
+            "mailEnabled" => Prop::Bool(self.mail_enabled),
+            "groupTypes" => Prop::Json(Cow::Owned(json!(self.group_types))),
+            _ => Prop::Null,
+        }
+    }
+}
+
+impl Resource for Group {
+    /// A2.11 shows `id` and `displayName`; the directory's usual group fields follow.
+    fn render(&self, _: &EvalCx<'_>) -> Value {
+        json!({
+            "id": self.id,
+            "displayName": self.display_name,
+            "description": self.description,
+            "mailNickname": self.mail_nickname,
+            "securityEnabled": self.security_enabled,
+            "mailEnabled": self.mail_enabled,
+            "groupTypes": self.group_types,
+        })
+    }
+
+    fn expand(&self, _: &str, _: &Expand, _: &EvalCx<'_>) -> Option<Value> {
+        None
+    }
+}
+
+const ORGANIZATION_V1: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("createdDateTime", Ty::Date),
+    field("modifiedDateTime", Ty::Date),
+    field("identitySources", Ty::Json),
+    field("state", Ty::Enum),
+    field("internalSponsors", Ty::NavMany("directoryObject")),
+    field("externalSponsors", Ty::NavMany("directoryObject")),
+];
+const ORGANIZATION_BETA: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("createdDateTime", Ty::Date),
+    field("modifiedDateTime", Ty::Date),
+    field("createdBy", Ty::Str),
+    field("modifiedBy", Ty::Str),
+    field("identitySources", Ty::Json),
+    field("state", Ty::Enum),
+    field("internalSponsors", Ty::NavMany("directoryObject")),
+    field("externalSponsors", Ty::NavMany("directoryObject")),
+];
+
+impl Queryable for ConnectedOrganization {
+    const TYPE_NAME: &'static str = "microsoft.graph.connectedOrganization";
+
+    fn fields(version: ApiVersion) -> &'static [Field] {
+        version.pick(ORGANIZATION_V1, ORGANIZATION_BETA)
+    }
+
+    fn value<'a>(&'a self, field: &str, _cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "displayName" => s(&self.display_name),
+            "description" => opt(&self.description),
+            "createdDateTime" => Prop::Date(self.created),
+            "modifiedDateTime" => Prop::Date(self.modified),
+            "createdBy" => opt(&self.created_by),
+            "modifiedBy" => opt(&self.modified_by),
+            "identitySources" => Prop::Json(Cow::Owned(json!(self.identity_sources))),
+            "state" => Prop::Enum(Cow::Borrowed(self.state.v1_name())),
+            _ => Prop::Null,
+        }
+    }
+}
+
+impl Resource for ConnectedOrganization {
+    fn render(&self, cx: &EvalCx<'_>) -> Value {
+        self.to_json(cx.version)
+    }
+
+    fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value> {
+        let list = match field {
+            "internalSponsors" => &self.internal_sponsors,
+            _ => &self.external_sponsors,
+        };
+        Some(Value::Array(
+            list.iter()
+                .map(|id| {
+                    crate::odata::page::project(
+                        crate::ops::org::directory_object(cx.state, id),
+                        item.select.as_deref(),
+                    )
+                })
+                .collect(),
+        ))
     }
 }

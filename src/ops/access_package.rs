@@ -91,6 +91,8 @@ pub fn create(
         id: state.next_id(),
         catalog_id: new.catalog_id,
         role_scopes: Vec::new(),
+        incompatible_packages: Vec::new(),
+        incompatible_groups: Vec::new(),
         display_name: new.display_name,
         description: new.description,
         // Server defaults (§4.2 #3, B2.1).
@@ -177,6 +179,125 @@ pub fn move_to_catalog(
             package.modified = ctx.now;
             package.modified_by = ctx.caller.actor.clone();
         }
+    }
+    Ok(())
+}
+
+/// Which incompatibility list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Incompatible {
+    Packages,
+    Groups,
+}
+
+/// The packages this one is incompatible with (`incompatibleAccessPackages`).
+pub fn incompatible_packages<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<Rows<'s, AccessPackage>, GraphError> {
+    let package = get(state, ctx, id)?;
+    let mut rows: Vec<(u64, &AccessPackage)> = package
+        .incompatible_packages
+        .iter()
+        .filter_map(|o| Some((state.access_packages().seq_of(o)?, state.access_package(o)?)))
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    Ok(Box::new(rows.into_iter()))
+}
+
+/// The packages that list this one (`accessPackagesIncompatibleWith`, read-only).
+pub fn incompatible_with<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<Rows<'s, AccessPackage>, GraphError> {
+    get(state, ctx, id)?;
+    let id = *id;
+    Ok(Box::new(state.access_packages().range_after(None).filter(
+        move |(_, p)| p.incompatible_packages.contains(&id),
+    )))
+}
+
+pub fn incompatible_groups<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<Rows<'s, crate::model::directory::Group>, GraphError> {
+    let package = get(state, ctx, id)?;
+    let groups = &state.directory.groups;
+    let mut rows: Vec<_> = package
+        .incompatible_groups
+        .iter()
+        .filter_map(|g| Some((groups.seq_of(g)?, groups.get(g)?)))
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    Ok(Box::new(rows.into_iter()))
+}
+
+/// `POST …/$ref`: an existing package (not itself) or group.
+pub fn add_incompatible(
+    state: &mut TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+    which: Incompatible,
+    other: Uuid,
+) -> Result<(), GraphError> {
+    let catalog = find(state, ctx, id, Access::Write)?.catalog_id;
+    authz::authorize(
+        ctx.caller,
+        Operation::ManageIncompatibilities { catalog },
+        state,
+    )?;
+    let exists = match which {
+        Incompatible::Packages => state.access_package(&other).is_some(),
+        Incompatible::Groups => state.directory.groups.contains(&other),
+    };
+    if !exists {
+        return Err(GraphError::ResourceNotFound);
+    }
+    if which == Incompatible::Packages && other == *id {
+        return Err(GraphError::invalid_model(
+            "an access package cannot be incompatible with itself",
+        ));
+    }
+    let Some(package) = state.access_package_mut(id) else {
+        return Err(GraphError::ResourceNotFound);
+    };
+    let list = match which {
+        Incompatible::Packages => &mut package.incompatible_packages,
+        Incompatible::Groups => &mut package.incompatible_groups,
+    };
+    if !list.contains(&other) {
+        list.push(other);
+    }
+    Ok(())
+}
+
+pub fn remove_incompatible(
+    state: &mut TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+    which: Incompatible,
+    other: &Uuid,
+) -> Result<(), GraphError> {
+    let catalog = find(state, ctx, id, Access::Write)?.catalog_id;
+    authz::authorize(
+        ctx.caller,
+        Operation::ManageIncompatibilities { catalog },
+        state,
+    )?;
+    let Some(package) = state.access_package_mut(id) else {
+        return Err(GraphError::ResourceNotFound);
+    };
+    let list = match which {
+        Incompatible::Packages => &mut package.incompatible_packages,
+        Incompatible::Groups => &mut package.incompatible_groups,
+    };
+    let before = list.len();
+    list.retain(|x| x != other);
+    if list.len() == before {
+        return Err(GraphError::ResourceNotFound);
     }
     Ok(())
 }

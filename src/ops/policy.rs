@@ -6,7 +6,7 @@
 //! reason in `x-emulator-detail`: 0–3 stages (v1.0) or 1–2 (beta) when approval is required;
 //! expiration durations of 0–3660 days; a positive `durationBeforeAutomaticDenial`; escalation only
 //! with a decision window of at least 4 days and an escalation time inside it; every referenced
-//! user and group must exist; connected organizations are not emulated yet, so naming one fails.
+//! user, group and connected organization must exist.
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -577,7 +577,9 @@ impl PolicyInput {
                 (SubjectKind::SingleServicePrincipal, Some(id)) => {
                     state.directory.service_principals.contains(&id)
                 }
-                (SubjectKind::ConnectedOrganizationMembers, _) => false,
+                (SubjectKind::ConnectedOrganizationMembers, Some(id)) => {
+                    state.connected_organizations.contains(&id)
+                }
                 _ => true,
             };
             if !exists {

@@ -850,6 +850,7 @@ impl FixtureTenant {
                 review_beta: input.review_beta.clone(),
                 questions: input.questions.clone(),
                 notification: input.notification.clone(),
+                extension_stages: input.extension_stages.clone(),
                 created: at,
                 modified: at,
                 created_by: None,

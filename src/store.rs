@@ -50,6 +50,7 @@ pub struct TenantState {
     pub resource_requests: Table<ResourceRequest>,
     pub policies: Table<crate::model::policy::Policy>,
     pub connected_organizations: Table<crate::model::org::ConnectedOrganization>,
+    pub extensions: Table<crate::model::extension::CustomExtension>,
     pub settings: crate::model::org::Settings,
     ids: Box<dyn IdGen>,
 }
@@ -83,6 +84,7 @@ impl TenantState {
             resource_requests: Table::default(),
             policies: Table::default(),
             connected_organizations: Table::default(),
+            extensions: Table::default(),
             settings: crate::model::org::Settings::default(),
             ids,
         }
@@ -382,6 +384,11 @@ impl TenantState {
                 (o.id.to_string(), v)
             }),
             "settings": self.settings.to_json(ApiVersion::V1),
+            "customWorkflowExtensions": sorted(self.extensions.iter(), |x| {
+                let mut v = x.to_json(ApiVersion::V1);
+                v["catalogId"] = json!(x.catalog_id);
+                (x.id.to_string(), v)
+            }),
             "policies": sorted(self.policies.iter(), |p| (p.id.to_string(), p.to_json(ApiVersion::V1))),
             "resourceRequests": sorted(self.resource_requests.iter(), |r| (r.id.to_string(), r.to_json(ApiVersion::Beta))),
             "resourceRoleScopes": sorted(self.access_packages.iter().flat_map(|p| p.role_scopes.iter().map(move |rs| (p.id, rs))).collect::<Vec<_>>().iter(), |(p, rs)| {

@@ -12,6 +12,7 @@ mod catalogs;
 mod control;
 mod determinism;
 mod errors;
+mod extensions;
 mod fixtures;
 mod odata;
 mod organizations;

@@ -358,6 +358,23 @@ pub(crate) fn dispatch(
             ))
         }
         (Target::Settings, Method::PATCH) => update_settings(call),
+        (Target::Extensions(c, legacy), Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::extension::list(s, &op, c, *legacy)?)),
+        (Target::Extensions(c, legacy), Method::POST) => {
+            write_extension(call, t, *c, *legacy, None)
+        }
+        (Target::Extension(c, _, x), Method::GET) => call
+            .tenant
+            .read(|s| call.single(t, s, ops::extension::get(s, &op, c, x)?)),
+        (Target::Extension(c, legacy, x), Method::PUT | Method::PATCH) => {
+            write_extension(call, t, *c, *legacy, Some(*x))
+        }
+        (Target::Extension(c, _, x), Method::DELETE) => {
+            call.tenant
+                .write(|s| ops::extension::delete(s, &op, c, x))?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+        }
         (Target::Count(inner), Method::GET) => call.tenant.read(|s| match &**inner {
             Target::Policies => call.count(s, ops::policy::list(s, &op)?),
             Target::Organizations => call.count(s, ops::org::list(s, &op)?),
@@ -912,4 +929,67 @@ fn update_settings(call: &Call<'_>) -> Result<Reply, GraphError> {
     call.tenant
         .write(|s| ops::org::update_settings(s, &call.op(), action, days))?;
     Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+// ---- custom workflow extensions ----
+
+const EXTENSION_FIELDS: &[&str] = &[
+    "displayName",
+    "description",
+    "endpointConfiguration",
+    "authenticationConfiguration",
+    "clientConfiguration",
+    "callbackConfiguration",
+];
+
+/// POST (201) or PUT/PATCH (200 with the extension, A1.10).
+fn write_extension(
+    call: &Call<'_>,
+    target: &Target,
+    catalog: Uuid,
+    legacy: bool,
+    id: Option<Uuid>,
+) -> Result<Reply, GraphError> {
+    use crate::model::extension::ExtensionKind;
+    use crate::ops::extension::ExtensionInput;
+    let v = call.version;
+    let map = json_object(call.headers, call.body)?;
+    // The docs' examples wrap the body in "value" (a documented doc bug, A1.9); unwrap it.
+    let map = match map.get("value") {
+        Some(serde_json::Value::Object(inner)) if map.len() == 1 => inner.clone(),
+        _ => map,
+    };
+    let kind = match map.get("@odata.type").and_then(serde_json::Value::as_str) {
+        Some(t) => Some(ExtensionKind::parse(t).ok_or_else(|| {
+            GraphError::invalid_model(format!("'{t}' is not a custom extension type"))
+        })?),
+        None => None,
+    };
+    let r = BodyReader::new(map, v, EXTENSION_FIELDS)?;
+    let object =
+        |key: &str| -> Result<Option<serde_json::Map<String, serde_json::Value>>, GraphError> {
+            nested(&r, key).map(|o| o.cloned())
+        };
+    let input = ExtensionInput {
+        kind,
+        display_name: r.opt_string("displayName")?,
+        description: r.opt_string("description")?,
+        endpoint: object("endpointConfiguration")?,
+        authentication: object("authenticationConfiguration")?,
+        client: object("clientConfiguration")?,
+        callback: object("callbackConfiguration")?,
+    };
+    let extension = call.tenant.write(|s| match id {
+        None => ops::extension::create(s, &call.op(), &catalog, input, legacy),
+        Some(id) => ops::extension::update(s, &call.op(), &catalog, &id, input),
+    })?;
+    let body = extension.to_json(v);
+    Ok(match id {
+        None => Reply::created(
+            call.entity_context(target),
+            body,
+            call.location(target, extension.id),
+        ),
+        Some(_) => Reply::ok(call.entity_context(target), body),
+    })
 }

@@ -49,6 +49,9 @@ pub(crate) enum Target {
     Sponsors(Uuid, Sponsors),
     SponsorRef(Uuid, Sponsors, Option<Uuid>),
     Settings,
+    /// A catalog's custom workflow extensions; `true` = beta's legacy collection.
+    Extensions(Uuid, bool),
+    Extension(Uuid, bool, Uuid),
     /// `<collection>/$count`.
     Count(Box<Target>),
     /// A navigation the EM backend does not route (v1.0 `accessPackages/{id}/assignmentPolicies`):
@@ -139,6 +142,14 @@ impl Target {
                 }
             ),
             Target::Settings => format!("{em}/settings"),
+            Target::Extensions(c, legacy) | Target::Extension(c, legacy, _) => format!(
+                "{em}/{catalogs}('{c}')/{}",
+                match (version, legacy) {
+                    (ApiVersion::V1, _) => "customWorkflowExtensions",
+                    (ApiVersion::Beta, false) => "accessPackageCustomWorkflowExtensions",
+                    (ApiVersion::Beta, true) => "customAccessPackageWorkflowExtensions",
+                }
+            ),
             Target::Count(inner) => inner.entity_set(version),
             Target::Unrouted(_) => String::new(),
         }
@@ -284,11 +295,8 @@ const BETA_EM_PENDING: &[&str] = &[
     "assignmentRequests",
     "externalOriginResourceConnectors",
 ];
-const V1_CATALOG_PENDING: &[&str] = &["customWorkflowExtensions"];
-const BETA_CATALOG_PENDING: &[&str] = &[
-    "accessPackageCustomWorkflowExtensions",
-    "customAccessPackageWorkflowExtensions",
-];
+const V1_CATALOG_PENDING: &[&str] = &[];
+const BETA_CATALOG_PENDING: &[&str] = &[];
 const V1_PACKAGE_PENDING: &[&str] = &["getApplicablePolicyRequirements", "catalog", "assignments"];
 const BETA_PACKAGE_PENDING: &[&str] = &[
     "getApplicablePolicyRequirements",
@@ -408,6 +416,23 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
                 }
                 Some(sub) => Err(not_found(&sub)),
             };
+        }
+        for (name, legacy) in [
+            (
+                version.pick(
+                    "customWorkflowExtensions",
+                    "accessPackageCustomWorkflowExtensions",
+                ),
+                false,
+            ),
+            ("customAccessPackageWorkflowExtensions", true),
+        ] {
+            if is(&nav, name) && (!legacy || version == ApiVersion::Beta) {
+                return match cur.key(nav.key)? {
+                    None => collection(cur, Target::Extensions(id, legacy)),
+                    Some(x) => finish(cur, Target::Extension(id, legacy, x)),
+                };
+            }
         }
         if is(
             &nav,

@@ -2,6 +2,7 @@
 
 pub mod directory;
 pub mod em;
+pub mod extension;
 pub mod org;
 pub mod policy;
 pub mod queryable;

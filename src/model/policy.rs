@@ -439,6 +439,8 @@ pub struct Policy {
     pub review_beta: Option<Value>,
     pub questions: Vec<Question>,
     pub notification: Option<Value>,
+    /// `customExtensionStageSettings` (beta also `customExtensionHandlers`): stage → extension.
+    pub extension_stages: Vec<(String, Uuid)>,
     pub created: Timestamp,
     pub modified: Timestamp,
     pub created_by: Actor,

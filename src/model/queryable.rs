@@ -923,6 +923,18 @@ impl Resource for Policy {
                     .map(|q| crate::odata::page::project(q.to_v1(), item.select.as_deref()))
                     .collect(),
             )),
+            "customExtensionStageSettings" | "customExtensionHandlers" => Some(Value::Array(
+                self.extension_stages
+                    .iter()
+                    .map(|(stage, ext)| {
+                        json!({
+                            "id": crate::model::resources::derived_id(self.id, "stage", &format!("{stage}:{ext}")),
+                            "stage": stage,
+                            "customExtension": cx.state.extensions.get(ext).map_or(Value::Null, |x| shape(x, item.select.as_deref(), &item.expand, cx)),
+                        })
+                    })
+                    .collect(),
+            )),
             _ => not_emulated_yet(),
         }
     }
@@ -1051,5 +1063,55 @@ impl Resource for ConnectedOrganization {
                 })
                 .collect(),
         ))
+    }
+}
+
+// ---- custom workflow extensions ----
+
+use super::extension::CustomExtension;
+
+const EXTENSION: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("createdDateTime", Ty::Date),
+    field("lastModifiedDateTime", Ty::Date),
+    field("clientConfiguration", Ty::Json),
+    field("endpointConfiguration", Ty::Json),
+    field("authenticationConfiguration", Ty::Json),
+    field("callbackConfiguration", Ty::Json),
+];
+
+impl Queryable for CustomExtension {
+    const TYPE_NAME: &'static str = "microsoft.graph.customCalloutExtension";
+
+    fn fields(_: ApiVersion) -> &'static [Field] {
+        EXTENSION
+    }
+
+    fn value<'a>(&'a self, field: &str, cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "displayName" => s(&self.display_name),
+            "description" => opt(&self.description),
+            "createdDateTime" => Prop::Date(self.created),
+            "lastModifiedDateTime" => Prop::Date(self.modified),
+            other => Prop::Json(Cow::Owned(
+                self.to_json(cx.version)
+                    .get(other)
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            )),
+        }
+    }
+}
+
+impl Resource for CustomExtension {
+    fn render(&self, cx: &EvalCx<'_>) -> Value {
+        self.to_json(cx.version)
+    }
+
+    fn expand(&self, _: &str, _: &Expand, _: &EvalCx<'_>) -> Option<Value> {
+        None
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod access_package;
 pub mod catalog;
+pub mod extension;
 pub mod org;
 pub mod policy;
 pub mod resource;

@@ -265,6 +265,30 @@ pub struct PolicyInput {
     pub review_beta: Option<Value>,
     pub questions: Vec<Question>,
     pub notification: Option<Value>,
+    pub extension_stages: Vec<(String, Uuid)>,
+}
+
+/// `[{"stage": "…", "customExtension": {"id": "…"}}]`.
+fn extension_stages(list: &[Value]) -> Result<Vec<(String, Uuid)>, GraphError> {
+    let mut out = Vec::new();
+    for v in list {
+        let m = v
+            .as_object()
+            .ok_or_else(|| bad("a custom extension stage setting must be an object"))?;
+        let stage = string(m, "stage")?
+            .ok_or_else(|| bad("a custom extension stage setting needs its stage"))?;
+        let stage = crate::model::extension::EXTENSION_STAGES
+            .iter()
+            .find(|s| s.eq_ignore_ascii_case(&stage))
+            .ok_or_else(|| bad(format!("'{stage}' is not a custom extension stage")))?;
+        let id = obj(m, "customExtension")?
+            .and_then(|c| c.get("id"))
+            .and_then(Value::as_str)
+            .map(|t| Uuid::parse_str(t).unwrap_or(Uuid::nil()))
+            .ok_or_else(|| bad("a custom extension stage setting needs customExtension.id"))?;
+        out.push((stage.to_string(), id));
+    }
+    Ok(out)
 }
 
 /// Properties a policy body may carry, per version (others: v1.0 refuses, beta drops).
@@ -402,6 +426,7 @@ impl PolicyInput {
             review_beta: None,
             questions: questions(arr(m, "questions")?, ApiVersion::V1, ids)?,
             notification: obj(m, "notificationSettings")?.map(|o| Value::Object(o.clone())),
+            extension_stages: extension_stages(arr(m, "customExtensionStageSettings")?)?,
         })
     }
 
@@ -505,11 +530,30 @@ impl PolicyInput {
             questions: questions(arr(m, "questions")?, ApiVersion::Beta, ids)?,
             notification: obj(m, "accessPackageNotificationSettings")?
                 .map(|o| Value::Object(o.clone())),
+            extension_stages: {
+                let mut all = extension_stages(arr(m, "customExtensionStageSettings")?)?;
+                all.extend(extension_stages(arr(m, "customExtensionHandlers")?)?);
+                all
+            },
         })
     }
 
     /// The rules of the module docs, and that every named principal exists.
-    fn validate(&self, state: &TenantState, version: ApiVersion) -> Result<(), GraphError> {
+    fn validate(
+        &self,
+        state: &TenantState,
+        version: ApiVersion,
+        catalog: Uuid,
+    ) -> Result<(), GraphError> {
+        // Every stage setting must name an extension of the package's catalog (§4.8).
+        for (_, ext) in &self.extension_stages {
+            if state.extensions.get(ext).is_none_or(|x| x.catalog_id != catalog)
+            {
+                return Err(bad(format!(
+                    "custom extension {ext} is not in the access package's catalog"
+                )));
+            }
+        }
         if self.display_name.trim().is_empty() {
             return Err(bad("'displayName' is required"));
         }
@@ -674,7 +718,7 @@ pub fn create(
 ) -> Result<Policy, GraphError> {
     let (package, catalog) = package_catalog(state, ctx, input.access_package_id)?;
     authz::authorize(ctx.caller, Operation::ManagePolicies { catalog }, state)?;
-    input.validate(state, version)?;
+    input.validate(state, version, catalog)?;
     let policy = build(state.next_id(), package, input, ctx, None);
     state.policies.insert(policy.clone());
     Ok(policy)
@@ -702,6 +746,7 @@ fn build(
         review_beta: input.review_beta,
         questions: input.questions,
         notification: input.notification,
+        extension_stages: input.extension_stages,
         created: previous.map_or(ctx.now, |p| p.created),
         modified: ctx.now,
         created_by: previous.map_or_else(|| ctx.caller.actor.clone(), |p| p.created_by.clone()),
@@ -723,7 +768,7 @@ pub fn replace(
     if input.access_package_id.is_some_and(|p| p != package) {
         return Err(bad("a policy cannot move to another access package"));
     }
-    input.validate(state, version)?;
+    input.validate(state, version, catalog)?;
     let policy = build(*id, package, input, ctx, Some(current));
     state.policies.insert(policy.clone());
     Ok(policy)

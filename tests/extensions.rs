@@ -1,0 +1,201 @@
+//! Custom workflow extensions and the policies that use them.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::*;
+use crate::snap;
+
+fn request_extension() -> Value {
+    json!({"@odata.type": "#microsoft.graph.accessPackageAssignmentRequestWorkflowExtension", "displayName": "test_action_0124_email", "description": "this is for graph testing only",
+        "endpointConfiguration": {"@odata.type": "#microsoft.graph.logicAppTriggerEndpointConfiguration", "subscriptionId": "38ab2ccc-3747-4567-b36b-9478f5602f0d", "resourceGroupName": "test", "logicAppWorkflowName": "elm-extension-email"},
+        "authenticationConfiguration": {"@odata.type": "#microsoft.graph.azureAdPopTokenAuthentication"},
+        "callbackConfiguration": {"@odata.type": "microsoft.graph.customExtensionCallbackConfiguration", "durationBeforeTimeout": "PT1H"}})
+}
+
+#[tokio::test]
+async fn create_read_update_in_both_versions() {
+    let t = TestTenant::start().await;
+    let path = format!("{EM_V1}/catalogs/{MARKETING}/customWorkflowExtensions");
+    let created = t.post(&path, request_extension()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    snap!("extensions_v1_create", created);
+    assert!(
+        created.body["endpointConfiguration"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://")
+    );
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let beta = t
+        .get(&format!(
+            "{EM_BETA}/accessPackageCatalogs/{MARKETING}/accessPackageCustomWorkflowExtensions"
+        ))
+        .await;
+    assert_eq!(beta.body["value"][0]["id"], id.as_str());
+    let legacy = t
+        .get(&format!(
+            "{EM_BETA}/accessPackageCatalogs/{MARKETING}/customAccessPackageWorkflowExtensions"
+        ))
+        .await;
+    assert_eq!(legacy.body["value"], json!([]));
+    // The docs wrap update bodies in "value" (A1.10); PUT answers 200 with the extension.
+    let put = t.json_as(Method::PUT, &format!("{path}/{id}"), t.token.as_deref(),
+        Some(json!({"value": {"@odata.type": "#microsoft.graph.accessPackageAssignmentRequestWorkflowExtension", "displayName": "renamed", "description": "d"}}))).await;
+    assert_eq!(
+        (put.status, put.body["displayName"].as_str()),
+        (StatusCode::OK, Some("renamed"))
+    );
+    assert_eq!(
+        put.body["endpointConfiguration"], created.body["endpointConfiguration"],
+        "fields not sent are kept"
+    );
+    let patched = t
+        .patch(
+            &format!("{path}/{id}"),
+            json!({"clientConfiguration": {"timeoutInMilliseconds": 500, "maximumRetries": 1}}),
+        )
+        .await;
+    assert_eq!(
+        patched.body["clientConfiguration"]["timeoutInMilliseconds"],
+        500
+    );
+    let other_catalog = t
+        .get(&format!(
+            "{EM_V1}/catalogs/{GENERAL}/customWorkflowExtensions/{id}"
+        ))
+        .await;
+    assert_eq!(other_catalog.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn extension_validation_and_rights() {
+    let t = TestTenant::start().await;
+    let before = t.state().await;
+    let path = format!("{EM_V1}/catalogs/{MARKETING}/customWorkflowExtensions");
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut b = request_extension();
+        f(&mut b);
+        b
+    };
+    for (what, body) in [
+        (
+            "no type",
+            with(&|b| {
+                b.as_object_mut().unwrap().remove("@odata.type");
+            }),
+        ),
+        (
+            "timeout",
+            with(&|b| b["clientConfiguration"] = json!({"timeoutInMilliseconds": 5000})),
+        ),
+        (
+            "retries",
+            with(&|b| b["clientConfiguration"] = json!({"maximumRetries": 2})),
+        ),
+        (
+            "callback on an assignment extension",
+            with(&|b| {
+                b["@odata.type"] =
+                    json!("#microsoft.graph.accessPackageAssignmentWorkflowExtension")
+            }),
+        ),
+        (
+            "http endpoint without url",
+            with(&|b| {
+                b["endpointConfiguration"] =
+                    json!({"@odata.type": "#microsoft.graph.httpRequestEndpoint"})
+            }),
+        ),
+        (
+            "no authentication",
+            with(&|b| {
+                b.as_object_mut()
+                    .unwrap()
+                    .remove("authenticationConfiguration");
+            }),
+        ),
+    ] {
+        let resp = t.post(&path, body).await;
+        assert_eq!(
+            (resp.status, resp.code()),
+            (StatusCode::BAD_REQUEST, "InvalidModel"),
+            "{what}"
+        );
+    }
+    let manager = t.token_for(AP_MANAGER);
+    let denied = t
+        .json_as(
+            Method::POST,
+            &path,
+            Some(&manager),
+            Some(request_extension()),
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert_eq!(t.state().await, before);
+}
+
+#[tokio::test]
+async fn policies_reference_extensions_that_then_cannot_be_deleted() {
+    let t = TestTenant::start().await;
+    let ext = t
+        .post(
+            &format!("{EM_V1}/catalogs/{MARKETING}/customWorkflowExtensions"),
+            request_extension(),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stages = json!([{"stage": "assignmentRequestCreated", "customExtension": {"id": ext}}]);
+    let wrong_catalog = t.post(&format!("{EM_V1}/assignmentPolicies"), json!({"displayName": "p", "accessPackage": {"id": CAMPAIGN_PACKAGE}, "customExtensionStageSettings": stages})).await;
+    assert_eq!(
+        wrong_catalog.code(),
+        "InvalidModel",
+        "the extension is in Marketing, the package in General"
+    );
+    let bad_stage = t.post(&format!("{EM_V1}/assignmentPolicies"), json!({"displayName": "p", "accessPackage": {"id": ANALYTICS_PACKAGE}, "customExtensionStageSettings": [{"stage": "whenever", "customExtension": {"id": ext}}]})).await;
+    assert_eq!(bad_stage.code(), "InvalidModel");
+    let policy = t.post(&format!("{EM_V1}/assignmentPolicies"), json!({"displayName": "p", "accessPackage": {"id": ANALYTICS_PACKAGE}, "customExtensionStageSettings": stages})).await;
+    assert_eq!(policy.status, StatusCode::CREATED, "{}", policy.text);
+    assert!(
+        policy.body.get("customExtensionStageSettings").is_none(),
+        "not returned without $expand (§4.4 #7)"
+    );
+    let pid = policy.body["id"].as_str().unwrap().to_string();
+    let expanded = t
+        .get(&format!(
+            "{EM_V1}/assignmentPolicies/{pid}?$expand=customExtensionStageSettings"
+        ))
+        .await;
+    assert_eq!(
+        expanded.body["customExtensionStageSettings"][0]["stage"],
+        "assignmentRequestCreated"
+    );
+    assert_eq!(
+        expanded.body["customExtensionStageSettings"][0]["customExtension"]["id"],
+        ext.as_str()
+    );
+    let refused = t
+        .delete(&format!(
+            "{EM_V1}/catalogs/{MARKETING}/customWorkflowExtensions/{ext}"
+        ))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        t.delete(&format!("{EM_V1}/assignmentPolicies/{pid}"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        t.delete(&format!(
+            "{EM_V1}/catalogs/{MARKETING}/customWorkflowExtensions/{ext}"
+        ))
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+}

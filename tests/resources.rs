@@ -433,3 +433,39 @@ async fn resource_roles_need_an_origin_system_filter() {
         .await;
     assert_eq!(by_origin.body["value"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn deleting_an_empty_catalog_takes_its_resources() {
+    let t = TestTenant::start().await;
+    let catalog = t
+        .post(&format!("{EM_V1}/catalogs"), json!({"displayName": "temp"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        t.post(
+            &format!("{EM_V1}/resourceRequests"),
+            add_v1("AadGroup", MARKETING_GROUP, &catalog)
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    assert!(t.state().await.contains(&catalog));
+    assert_eq!(
+        t.delete(&format!("{EM_V1}/catalogs/{catalog}"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let state: Value = serde_json::from_str(&t.state().await).unwrap();
+    assert!(
+        state["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["catalogId"] != catalog.as_str())
+    );
+}

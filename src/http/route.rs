@@ -49,6 +49,8 @@ pub(crate) enum Target {
     Sponsors(Uuid, Sponsors),
     SponsorRef(Uuid, Sponsors, Option<Uuid>),
     Settings,
+    /// beta's `accessPackages/{id}/accessPackageAssignmentPolicies` navigation.
+    PackagePolicies(Uuid),
     /// A catalog's custom workflow extensions; `true` = beta's legacy collection.
     Extensions(Uuid, bool),
     Extension(Uuid, bool, Uuid),
@@ -142,6 +144,9 @@ impl Target {
                 }
             ),
             Target::Settings => format!("{em}/settings"),
+            Target::PackagePolicies(p) => {
+                format!("{em}/accessPackages('{p}')/accessPackageAssignmentPolicies")
+            }
             Target::Extensions(c, legacy) | Target::Extension(c, legacy, _) => format!(
                 "{em}/{catalogs}('{c}')/{}",
                 match (version, legacy) {
@@ -298,11 +303,7 @@ const BETA_EM_PENDING: &[&str] = &[
 const V1_CATALOG_PENDING: &[&str] = &[];
 const BETA_CATALOG_PENDING: &[&str] = &[];
 const V1_PACKAGE_PENDING: &[&str] = &["getApplicablePolicyRequirements", "catalog", "assignments"];
-const BETA_PACKAGE_PENDING: &[&str] = &[
-    "getApplicablePolicyRequirements",
-    "accessPackageCatalog",
-    "accessPackageAssignmentPolicies",
-];
+const BETA_PACKAGE_PENDING: &[&str] = &["getApplicablePolicyRequirements", "accessPackageCatalog"];
 const RBAC_PENDING: &[&str] = &[
     "roleAssignmentSchedules",
     "roleAssignmentScheduleInstances",
@@ -529,6 +530,9 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
                     }
                 };
             }
+        }
+        if version == ApiVersion::Beta && is(&nav, "accessPackageAssignmentPolicies") {
+            return collection(cur, Target::PackagePolicies(id));
         }
         if is(&nav, "accessPackagesIncompatibleWith") {
             return collection(cur, Target::IncompatibleWith(id));

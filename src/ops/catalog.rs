@@ -195,6 +195,26 @@ pub fn delete(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(),
         ));
     }
     state.catalogs.remove(id);
+    // Its resources and extensions go with it: nothing else can reference them once no package
+    // remains.
+    let resources: Vec<Uuid> = state
+        .resources()
+        .iter()
+        .filter(|r| r.catalog_id == *id)
+        .map(|r| r.id)
+        .collect();
+    for r in resources {
+        state.remove_resource(&r);
+    }
+    let extensions: Vec<Uuid> = state
+        .extensions
+        .iter()
+        .filter(|x| x.catalog_id == *id)
+        .map(|x| x.id)
+        .collect();
+    for x in extensions {
+        state.extensions.remove(&x);
+    }
     state.remove_role_assignments_for(AppScope::Catalog(*id));
     Ok(())
 }

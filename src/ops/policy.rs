@@ -547,7 +547,10 @@ impl PolicyInput {
     ) -> Result<(), GraphError> {
         // Every stage setting must name an extension of the package's catalog (§4.8).
         for (_, ext) in &self.extension_stages {
-            if state.extensions.get(ext).is_none_or(|x| x.catalog_id != catalog)
+            if state
+                .extensions
+                .get(ext)
+                .is_none_or(|x| x.catalog_id != catalog)
             {
                 return Err(bad(format!(
                     "custom extension {ext} is not in the access package's catalog"

@@ -94,6 +94,9 @@ pub struct TenantFile {
     /// Items per page of every listing (default 100).
     #[serde(default)]
     pub page_size: Option<usize>,
+    /// Answer policy PUTs with 204 instead of 200 + body (default false).
+    #[serde(default)]
+    pub policy_put_no_content: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -761,6 +764,7 @@ impl FixtureTenant {
         if let Some(size) = self.tenant.page_size {
             state.page_size = size;
         }
+        state.policy_put_no_content = self.tenant.policy_put_no_content;
         // Every tenant has the built-in General catalog.
         if !self
             .catalogs

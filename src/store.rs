@@ -34,6 +34,9 @@ pub struct TenantState {
     pub info: TenantInfo,
     /// Items per page of every listing (server-driven paging); `$top` asks for fewer.
     pub page_size: usize,
+    /// Answer a policy PUT with 204 and no body (what Terraform's beta code expects,
+    /// `real-clients.md` §5.2) instead of the documented 200 + policy.
+    pub policy_put_no_content: bool,
     pub directory: Directory,
     pub catalogs: Table<Catalog>,
     access_packages: Table<AccessPackage>,
@@ -51,6 +54,7 @@ pub struct TenantState {
     pub policies: Table<crate::model::policy::Policy>,
     pub connected_organizations: Table<crate::model::org::ConnectedOrganization>,
     pub extensions: Table<crate::model::extension::CustomExtension>,
+    pub environments: Vec<crate::model::resources::ResourceEnvironment>,
     pub settings: crate::model::org::Settings,
     ids: Box<dyn IdGen>,
 }
@@ -67,9 +71,14 @@ impl std::fmt::Debug for TenantState {
 
 impl TenantState {
     pub fn new(info: TenantInfo, directory: Directory, ids: Box<dyn IdGen>) -> Self {
+        let environment = crate::model::resources::ResourceEnvironment::default_for(
+            info.id,
+            &info.default_domain,
+        );
         TenantState {
             info,
             page_size: DEFAULT_PAGE_SIZE,
+            policy_put_no_content: false,
             directory,
             catalogs: Table::default(),
             access_packages: Table::default(),
@@ -85,6 +94,7 @@ impl TenantState {
             policies: Table::default(),
             connected_organizations: Table::default(),
             extensions: Table::default(),
+            environments: vec![environment],
             settings: crate::model::org::Settings::default(),
             ids,
         }

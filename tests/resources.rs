@@ -469,3 +469,47 @@ async fn deleting_an_empty_catalog_takes_its_resources() {
             .all(|r| r["catalogId"] != catalog.as_str())
     );
 }
+
+#[tokio::test]
+async fn root_resource_collections_and_environments() {
+    let t = TestTenant::start().await;
+    let all = t.get(&format!("{EM_V1}/resources?$expand=roles")).await;
+    assert_eq!(all.body["value"][0]["id"], FIXTURE_RESOURCE);
+    assert_eq!(all.body["value"][0]["roles"].as_array().unwrap().len(), 2);
+    let one = t
+        .get(&format!(
+            "{EM_BETA}/accessPackageResources/{FIXTURE_RESOURCE}"
+        ))
+        .await;
+    assert_eq!(one.body["resourceType"], "Security Group");
+    let scopes = t
+        .get(&format!("{EM_V1}/resources/{FIXTURE_RESOURCE}/scopes"))
+        .await;
+    assert_eq!(scopes.body["value"][0]["isRootScope"], true);
+    // A catalog owner of Marketing does not see General's resources.
+    let owner = t.token_for(CATALOG_OWNER);
+    let scoped = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/resources"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(scoped.body["value"], json!([]));
+    let envs = t
+        .get(&format!(
+            "{EM_V1}/resourceEnvironments?$filter=originSystem eq 'SharePointOnline'"
+        ))
+        .await;
+    assert_eq!(envs.status, StatusCode::OK);
+    snap!("resources_environments", envs);
+    let unfiltered = t
+        .get(&format!("{EM_BETA}/accessPackageResourceEnvironments"))
+        .await;
+    assert_eq!(
+        unfiltered.code(),
+        "InvalidFilter",
+        "the docs require the originSystem filter"
+    );
+}

@@ -209,10 +209,12 @@ pub(super) async fn state(
 struct SettingsBody {
     #[serde(default)]
     page_size: Option<usize>,
+    #[serde(default)]
+    policy_put_no_content: Option<bool>,
 }
 
 fn settings_json(t: &Tenant) -> Value {
-    t.read(|s| json!({"tenant": s.info.id, "pageSize": s.page_size}))
+    t.read(|s| json!({"tenant": s.info.id, "pageSize": s.page_size, "policyPutNoContent": s.policy_put_no_content}))
 }
 
 /// `GET /_emulator/settings[?tenant=ID]`: the tenant's emulator settings.
@@ -269,6 +271,9 @@ pub(super) async fn update_settings(
             return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
         }
         tenant.write(|s| s.page_size = size);
+    }
+    if let Some(flag) = req.policy_put_no_content {
+        tenant.write(|s| s.policy_put_no_content = flag);
     }
     Json(settings_json(&tenant)).into_response()
 }

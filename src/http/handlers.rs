@@ -358,6 +358,33 @@ pub(crate) fn dispatch(
             ))
         }
         (Target::Settings, Method::PATCH) => update_settings(call),
+        (Target::AllResources, Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::resource::list_all_resources(s, &op)?)),
+        (Target::AnyResource(id), Method::GET) => call
+            .tenant
+            .read(|s| call.single(t, s, ops::resource::get_any_resource(s, &op, id)?)),
+        (Target::AnyResourceRoles(id), Method::GET) => call.tenant.read(|s| {
+            let r = ops::resource::get_any_resource(s, &op, id)?;
+            call.listing(
+                t,
+                s,
+                ops::resource::roles_of_resource(s, &op, &r.catalog_id, id)?,
+            )
+        }),
+        (Target::AnyResourceScopes(id), Method::GET) => call.tenant.read(|s| {
+            let r = ops::resource::get_any_resource(s, &op, id)?;
+            call.listing(
+                t,
+                s,
+                ops::resource::scopes_of_resource(s, &op, &r.catalog_id, id)?,
+            )
+        }),
+        (Target::Environments, Method::GET) => {
+            require_origin_system(&call.query)?;
+            call.tenant
+                .read(|s| call.listing(t, s, ops::resource::environments(s, &op)?))
+        }
         (Target::Extensions(c, legacy), Method::GET) => call
             .tenant
             .read(|s| call.listing(t, s, ops::extension::list(s, &op, c, *legacy)?)),
@@ -632,7 +659,7 @@ fn require_origin_system(q: &Query) -> Result<(), GraphError> {
         Ok(())
     } else {
         Err(GraphError::InvalidFilter(
-            "a filter on originSystem is required to list resource roles.".into(),
+            "a filter on originSystem is required to list this collection.".into(),
         ))
     }
 }
@@ -815,6 +842,7 @@ fn write_policy(call: &Call<'_>, target: &Target, id: Option<Uuid>) -> Result<Re
                 body,
                 call.location(target, policy.id),
             ),
+            Some(_) if s.policy_put_no_content => Reply::Empty(StatusCode::NO_CONTENT),
             Some(_) => Reply::ok(call.entity_context(target), body),
         })
     })

@@ -49,6 +49,12 @@ pub(crate) enum Target {
     Sponsors(Uuid, Sponsors),
     SponsorRef(Uuid, Sponsors, Option<Uuid>),
     Settings,
+    /// The root `resources` collection (all readable catalogs).
+    AllResources,
+    AnyResource(Uuid),
+    AnyResourceRoles(Uuid),
+    AnyResourceScopes(Uuid),
+    Environments,
     /// beta's `accessPackages/{id}/accessPackageAssignmentPolicies` navigation.
     PackagePolicies(Uuid),
     /// A catalog's custom workflow extensions; `true` = beta's legacy collection.
@@ -144,6 +150,20 @@ impl Target {
                 }
             ),
             Target::Settings => format!("{em}/settings"),
+            Target::AllResources | Target::AnyResource(_) => {
+                format!(
+                    "{em}/{}",
+                    version.pick("resources", "accessPackageResources")
+                )
+            }
+            Target::AnyResourceRoles(r) => format!("{em}/resources('{r}')/roles"),
+            Target::AnyResourceScopes(r) => format!("{em}/resources('{r}')/scopes"),
+            Target::Environments => {
+                format!(
+                    "{em}/{}",
+                    version.pick("resourceEnvironments", "accessPackageResourceEnvironments")
+                )
+            }
             Target::PackagePolicies(p) => {
                 format!("{em}/accessPackages('{p}')/accessPackageAssignmentPolicies")
             }
@@ -278,8 +298,6 @@ const OTHER_GRAPH_ROOTS: &[&str] = &[
 const V1_EM_PENDING: &[&str] = &[
     "assignmentRequests",
     "assignments",
-    "resourceEnvironments",
-    "resources",
     "accessPackageAssignmentApprovals",
     "subjects",
     "accessPackageSuggestions",
@@ -291,8 +309,6 @@ const BETA_EM_PENDING: &[&str] = &[
     "accessPackageAssignmentRequests",
     "accessPackageAssignments",
     "accessPackageAssignmentResourceRoles",
-    "accessPackageResourceEnvironments",
-    "accessPackageResources",
     "accessPackageAssignmentApprovals",
     "subjects",
     "accessPackageSuggestions",
@@ -454,6 +470,27 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
             return Err(not_yet(&format!("{catalogs_name}/{{id}}/{}", nav.name)));
         }
         return Err(not_found(&nav));
+    }
+    if name.eq_ignore_ascii_case(version.pick("resources", "accessPackageResources")) {
+        let Some(id) = cur.key(key)? else {
+            return collection(cur, Target::AllResources);
+        };
+        return match cur.next() {
+            None => Ok(Target::AnyResource(id)),
+            Some(sub) if version == ApiVersion::V1 && is(&sub, "roles") => {
+                collection(cur, Target::AnyResourceRoles(id))
+            }
+            Some(sub) if version == ApiVersion::V1 && is(&sub, "scopes") => {
+                collection(cur, Target::AnyResourceScopes(id))
+            }
+            Some(sub) => Err(not_found(&sub)),
+        };
+    }
+    if name.eq_ignore_ascii_case(
+        version.pick("resourceEnvironments", "accessPackageResourceEnvironments"),
+    ) && key.is_none()
+    {
+        return collection(cur, Target::Environments);
     }
     if name.eq_ignore_ascii_case("settings") {
         return finish(cur, Target::Settings);

@@ -1115,3 +1115,46 @@ impl Resource for CustomExtension {
         None
     }
 }
+
+// ---- resource environments ----
+
+use super::resources::ResourceEnvironment;
+
+const ENVIRONMENT: &[Field] = &[
+    field("id", Ty::Guid),
+    field("displayName", Ty::Str),
+    field("description", Ty::Str),
+    field("originSystem", Ty::Str),
+    field("originId", Ty::Str),
+    field("isDefaultEnvironment", Ty::Bool),
+    field("connectionInfo", Ty::Json),
+];
+
+impl Queryable for ResourceEnvironment {
+    const TYPE_NAME: &'static str = "microsoft.graph.accessPackageResourceEnvironment";
+
+    fn fields(_: ApiVersion) -> &'static [Field] {
+        ENVIRONMENT
+    }
+
+    fn value<'a>(&'a self, field: &str, _cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "displayName" | "description" => s(&self.display_name),
+            "originSystem" => s("SharePointOnline"),
+            "originId" => s(&self.origin_id),
+            "isDefaultEnvironment" => Prop::Bool(true),
+            _ => Prop::Json(Cow::Owned(json!({"url": self.origin_id}))),
+        }
+    }
+}
+
+impl Resource for ResourceEnvironment {
+    fn render(&self, cx: &EvalCx<'_>) -> Value {
+        self.to_json(cx.version)
+    }
+
+    fn expand(&self, _: &str, _: &Expand, _: &EvalCx<'_>) -> Option<Value> {
+        None
+    }
+}

@@ -249,3 +249,37 @@ impl RoleScope {
         }
     }
 }
+
+/// A SharePoint geography a site resource lives in (`accessPackageResourceEnvironment`). The
+/// emulator models the tenant's one default environment.
+#[derive(Debug, Clone)]
+pub struct ResourceEnvironment {
+    pub id: Uuid,
+    pub display_name: String,
+    pub origin_id: String,
+}
+
+impl ResourceEnvironment {
+    /// The default environment of a tenant named by its domain (`contoso.onmicrosoft.com`).
+    pub fn default_for(tenant: Uuid, domain: &str) -> Self {
+        let prefix = domain.split('.').next().unwrap_or("tenant");
+        ResourceEnvironment {
+            id: derived_id(tenant, "environment", "SharePointOnline"),
+            display_name: format!("https://{prefix}.sharepoint.com/"),
+            origin_id: format!("https://{prefix}-admin.sharepoint.com/"),
+        }
+    }
+
+    /// A6.3.
+    pub fn to_json(&self, _version: ApiVersion) -> Value {
+        json!({
+            "id": self.id,
+            "displayName": self.display_name,
+            "description": self.display_name,
+            "originSystem": "SharePointOnline",
+            "originId": self.origin_id,
+            "isDefaultEnvironment": true,
+            "connectionInfo": {"url": self.origin_id},
+        })
+    }
+}

@@ -568,3 +568,50 @@ pub fn list_role_scopes<'s>(
             .map(|(i, rs)| (i as u64, rs)),
     ))
 }
+
+/// Every resource the caller may read, across catalogs (the root `resources` collection).
+pub fn list_all_resources<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+) -> Result<Rows<'s, CatalogResource>, GraphError> {
+    let grant = authz::authorize(ctx.caller, Operation::ListCatalogs, state)?;
+    Ok(Box::new(
+        state
+            .resources()
+            .range_after(None)
+            .filter(move |(_, r)| grant.covers(&r.catalog_id)),
+    ))
+}
+
+pub fn get_any_resource<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<&'s CatalogResource, GraphError> {
+    let r = state
+        .resource(id)
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Read, state))?;
+    authz::authorize(
+        ctx.caller,
+        Operation::ReadCatalog {
+            catalog: r.catalog_id,
+        },
+        state,
+    )?;
+    Ok(r)
+}
+
+/// The tenant's SharePoint environments (the docs require an `originSystem` filter).
+pub fn environments<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+) -> Result<Rows<'s, crate::model::resources::ResourceEnvironment>, GraphError> {
+    authz::authorize(ctx.caller, Operation::ListCatalogs, state)?;
+    Ok(Box::new(
+        state
+            .environments
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i as u64, e)),
+    ))
+}

@@ -145,6 +145,9 @@ pub fn role_definition(id: &Uuid) -> Option<&'static EmRoleDefinition> {
 pub enum Access {
     Read,
     Write,
+    /// End-user ("My Access") calls: `EntitlementMgmt-SubjectAccess.ReadWrite` suffices for
+    /// delegated callers (`graph-protocol.md` §6.1 step 1).
+    Subject,
 }
 
 /// Where the role part of the check applies.
@@ -219,6 +222,15 @@ pub enum Operation {
     ManageIncompatibilities {
         catalog: Uuid,
     },
+    /// Admin requests (adminAdd/adminUpdate/adminRemove), cancelling others' requests.
+    ManageAssignments {
+        catalog: Uuid,
+    },
+    /// Reading assignments and requests of packages in a catalog; listings filter by grant.
+    ReadAssignments {
+        catalog: Uuid,
+    },
+    ListAssignments,
     ReadRoleDefinitions,
     ListRoleAssignments,
     ReadRoleAssignment {
@@ -268,6 +280,11 @@ impl Operation {
             ManagePolicies { catalog } | ManageIncompatibilities { catalog } => {
                 (Write, Task::ManageAccessPackages, Scope::Catalog(catalog))
             }
+            ManageAssignments { catalog } => {
+                (Write, Task::ManageAssignments, Scope::Catalog(catalog))
+            }
+            ReadAssignments { catalog } => (Read, Task::Read, Scope::Catalog(catalog)),
+            ListAssignments => (Read, Task::Read, Scope::List),
             ReadTenantObjects => (Read, Task::Read, Scope::Tenant),
             ManageTenantObjects => (Write, Task::Administer, Scope::Tenant),
             ReadRoleDefinitions => (Read, Task::Read, Scope::Permission),
@@ -315,6 +332,11 @@ fn has_graph_permission(caller: &Caller, access: Access) -> bool {
     match access {
         Access::Read => caller.has_permission(READ_ALL) || caller.has_permission(READ_WRITE_ALL),
         Access::Write => caller.has_permission(READ_WRITE_ALL),
+        Access::Subject => {
+            caller.has_permission(READ_WRITE_ALL)
+                || (caller.kind == CallerKind::Delegated
+                    && caller.has_permission(crate::auth::permissions::SUBJECT_ACCESS))
+        }
     }
 }
 

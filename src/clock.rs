@@ -123,6 +123,10 @@ impl<'de> Deserialize<'de> for Timestamp {
 /// The source of governance time. Implementations must be cheap: every request reads it once.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
+    /// Moves governance time forward (never backward).
+    fn advance(&self, by: Duration);
+    /// Sets governance time; refuses to go backward.
+    fn set(&self, to: Timestamp) -> Result<(), String>;
 }
 
 /// Wall-clock time. Used for token lifetimes (which must not follow the virtual clock) and by
@@ -131,13 +135,29 @@ pub fn wall_clock_now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-/// Wall time.
+/// Wall time plus an offset that tests can advance (`POST /_emulator/clock`).
 #[derive(Debug, Default)]
-pub struct SystemClock;
+pub struct SystemClock {
+    offset: Mutex<Duration>,
+}
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        Timestamp::from_datetime(wall_clock_now())
+        let offset = *self.offset.lock().unwrap_or_else(|p| p.into_inner());
+        Timestamp::from_datetime(wall_clock_now() + offset)
+    }
+
+    fn advance(&self, by: Duration) {
+        *self.offset.lock().unwrap_or_else(|p| p.into_inner()) += by;
+    }
+
+    fn set(&self, to: Timestamp) -> Result<(), String> {
+        let now = self.now();
+        if to < now {
+            return Err(format!("time never moves backwards: it is already {now}"));
+        }
+        self.advance((to.datetime() - now.datetime()).unsigned_abs());
+        Ok(())
     }
 }
 
@@ -169,6 +189,22 @@ impl Clock for ManualClock {
         let current = *now;
         *now += self.step;
         Timestamp::from_datetime(current)
+    }
+
+    fn advance(&self, by: Duration) {
+        ManualClock::advance(self, by);
+    }
+
+    fn set(&self, to: Timestamp) -> Result<(), String> {
+        let mut now = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if to.datetime() < *now {
+            return Err(format!(
+                "time never moves backwards: it is already {}",
+                Timestamp::from_datetime(*now)
+            ));
+        }
+        *now = to.datetime();
+        Ok(())
     }
 }
 

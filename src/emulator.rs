@@ -185,7 +185,7 @@ impl EmulatorBuilder {
     pub fn build_state(&self) -> Result<AppState, StartError> {
         let fixture = Arc::new(self.fixtures.load()?);
         let clock: Arc<dyn Clock> = match &self.clock {
-            ClockChoice::System => Arc::new(SystemClock),
+            ClockChoice::System => Arc::new(SystemClock::default()),
             ClockChoice::Fixed { start, step } => Arc::new(ManualClock::new(*start, *step)),
         };
         let tenants = Tenants::default();

@@ -96,6 +96,18 @@ pub enum GraphError {
     /// [inf]
     #[error("The access package already grants this resource role at this scope.")]
     RoleScopeExists,
+    /// A lifecycle rule refused the request: one table of codes and texts lives in
+    /// `ops::lifecycle::Refusal` ([inf] except the captured policy-requirements text).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    /// The directory's own not-found (`graph-protocol.md` §1.3, directory table).
+    #[error(
+        "Resource '{0}' does not exist or one of its queried reference-property objects are not present."
+    )]
+    DirectoryNotFound(uuid::Uuid),
+    /// 409: another approver of the stage already decided (approvalstage-update.md) [inf code].
+    #[error("The approval stage has already been decided.")]
+    AlreadyDecided,
     #[error("An internal emulator error occurred.")]
     Internal(String),
 }
@@ -145,6 +157,9 @@ impl GraphError {
             | ResourceAlreadyInCatalog
             | RoleScopeExists => StatusCode::BAD_REQUEST,
             RoleNotFound => StatusCode::NOT_FOUND,
+            Refused { .. } => StatusCode::BAD_REQUEST,
+            DirectoryNotFound(_) => StatusCode::NOT_FOUND,
+            AlreadyDecided => StatusCode::CONFLICT,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -182,6 +197,9 @@ impl GraphError {
             CallerNotResourceOwner => "CallerNotResourceOwner",
             ResourceHasEntitlements(_) => "InvalidDeleteResourceHasEntitlements",
             RoleNotFound => "RoleNotFound",
+            Refused { code, .. } => code,
+            DirectoryNotFound(_) => "Request_ResourceNotFound",
+            AlreadyDecided => "Conflict",
             ResourceAlreadyInCatalog => "ResourceAlreadyOnboarded",
             RoleScopeExists => "ResourceRoleScopeAlreadyExists",
             Internal(_) => "InternalServerError",

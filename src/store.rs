@@ -55,6 +55,12 @@ pub struct TenantState {
     pub connected_organizations: Table<crate::model::org::ConnectedOrganization>,
     pub extensions: Table<crate::model::extension::CustomExtension>,
     pub environments: Vec<crate::model::resources::ResourceEnvironment>,
+    pub requests: Table<crate::model::lifecycle::Request>,
+    pub assignments: Table<crate::model::lifecycle::Assignment>,
+    /// Set when a request or assignment has work the next call must do (deliveries, removals).
+    pub work_pending: bool,
+    /// The earliest approval deadline or assignment end, so each call checks the clock in O(1).
+    pub next_due: Option<Timestamp>,
     pub settings: crate::model::org::Settings,
     ids: Box<dyn IdGen>,
 }
@@ -95,6 +101,10 @@ impl TenantState {
             connected_organizations: Table::default(),
             extensions: Table::default(),
             environments: vec![environment],
+            requests: Table::default(),
+            assignments: Table::default(),
+            work_pending: false,
+            next_due: None,
             settings: crate::model::org::Settings::default(),
             ids,
         }
@@ -394,6 +404,8 @@ impl TenantState {
                 (o.id.to_string(), v)
             }),
             "settings": self.settings.to_json(ApiVersion::V1),
+            "assignmentRequests": sorted(self.requests.iter(), |r| (r.id.to_string(), r.to_json(ApiVersion::Beta))),
+            "assignments": sorted(self.assignments.iter(), |a| (a.id.to_string(), a.to_json(ApiVersion::Beta))),
             "customWorkflowExtensions": sorted(self.extensions.iter(), |x| {
                 let mut v = x.to_json(ApiVersion::V1);
                 v["catalogId"] = json!(x.catalog_id);

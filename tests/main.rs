@@ -14,6 +14,7 @@ mod determinism;
 mod errors;
 mod extensions;
 mod fixtures;
+mod lifecycle;
 mod odata;
 mod organizations;
 mod policies;

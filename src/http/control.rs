@@ -277,3 +277,61 @@ pub(super) async fn update_settings(
     }
     Json(settings_json(&tenant)).into_response()
 }
+
+/// `GET /_emulator/clock`: governance time.
+pub(super) async fn clock(State(shared): State<AppState>) -> Json<Value> {
+    Json(json!({"now": shared.clock.now()}))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClockBody {
+    /// An ISO 8601 duration (`P30D`, `PT1H`).
+    #[serde(default)]
+    advance: Option<String>,
+    /// An RFC 3339 time, not earlier than now.
+    #[serde(default)]
+    set: Option<String>,
+}
+
+/// `POST /_emulator/clock {"advance": "P30D"} | {"set": "…"}`: move governance time, then run
+/// everything that became due (approval timeouts, expirations) in every tenant.
+pub(super) async fn move_clock(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req: ClockBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return control_error(
+                &shared,
+                &headers,
+                StatusCode::BAD_REQUEST,
+                format!("invalid clock request: {e}"),
+            );
+        }
+    };
+    let result = match (req.advance, req.set) {
+        (Some(iso), None) => match iso8601::duration(&iso) {
+            Ok(d) => {
+                shared.clock.advance(d.into());
+                Ok(())
+            }
+            Err(_) => Err(format!("'{iso}' is not an ISO 8601 duration")),
+        },
+        (None, Some(t)) => match crate::clock::Timestamp::parse(&t) {
+            Ok(ts) => shared.clock.set(ts),
+            Err(_) => Err(format!("'{t}' is not an RFC 3339 time")),
+        },
+        _ => Err("give exactly one of 'advance' or 'set'".into()),
+    };
+    if let Err(message) = result {
+        return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+    }
+    let now = shared.clock.now();
+    for tenant in shared.tenants.all() {
+        crate::ops::lifecycle::settle(&tenant, now);
+    }
+    Json(json!({"now": now})).into_response()
+}

@@ -41,7 +41,12 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
             Ok(bytes) => run(&ctx, &parts, resolved, &bytes),
             Err(e) => Err(e),
         },
-        Err(e) => Err(e),
+        Err(e) => {
+            // Drain the unread body so the keep-alive connection stays usable for the
+            // client's next request (an unread body makes hyper close it silently).
+            let _ = read_body(shared, &parts.headers, body).await;
+            Err(e)
+        }
     };
     match result {
         Ok(reply) => render_reply(&ctx, reply),
@@ -127,6 +132,9 @@ fn run(
         caller,
         tenant,
     } = resolved;
+    // Work the clock made due (deliveries, deadlines, expirations) happens before the call
+    // observes the tenant, so a read right after a request sees it processed (§4.5).
+    crate::ops::lifecycle::settle(&tenant, ctx.now);
     let mut call = Call {
         ctx,
         version,

@@ -165,10 +165,11 @@ pub(crate) fn dispatch(
     if let Target::Unrouted(url) = &target {
         return Err(GraphError::NoHttpResource(url.clone()));
     }
-    let access = if *method == Method::GET {
-        Access::Read
-    } else {
-        Access::Write
+    let access = match (&target, method.clone()) {
+        (Target::Requests | Target::RequestCancel(_), Method::POST) => Access::Subject,
+        (Target::MyRequests(_) | Target::MyAssignments(_), _) => Access::Subject,
+        (_, Method::GET) => Access::Read,
+        _ => Access::Write,
     };
     authz::precheck(call.caller, access)?;
     call.query = Query::parse(call.raw_query)?;
@@ -358,6 +359,129 @@ pub(crate) fn dispatch(
             ))
         }
         (Target::Settings, Method::PATCH) => update_settings(call),
+        (Target::Requests, Method::GET) => call.tenant.read(|s| {
+            let rows = ops::lifecycle::list_requests(s, &op, filters_by_package(&call.query))?;
+            call.listing(t, s, rows)
+        }),
+        (Target::Requests, Method::POST) => create_request(call, t),
+        (Target::Request(id), Method::GET) => call
+            .tenant
+            .read(|s| call.single(t, s, ops::lifecycle::get_request(s, &op, id)?)),
+        (Target::Request(id), Method::DELETE) => {
+            call.tenant
+                .write(|s| ops::lifecycle::delete_request(s, &op, id))?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+        }
+        (Target::RequestCancel(id), Method::POST) => {
+            call.tenant.write(|s| ops::lifecycle::cancel(s, &op, id))?;
+            // The page prints "200 Status OK" with no body (A4.5).
+            Ok(Reply::Empty(StatusCode::OK))
+        }
+        (Target::MyRequests(on), Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::lifecycle::my_requests(s, &op, on)?)),
+        (Target::Assignments, Method::GET) => call.tenant.read(|s| {
+            let rows = ops::lifecycle::list_assignments(s, &op, filters_by_package(&call.query))?;
+            call.listing(t, s, rows)
+        }),
+        (Target::Assignment(id), Method::GET) => call
+            .tenant
+            .read(|s| call.single(t, s, ops::lifecycle::get_assignment(s, &op, id)?)),
+        (Target::MyAssignments(on), Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::lifecycle::my_assignments(s, &op, on)?)),
+        (Target::Approval(id), Method::GET) => call.tenant.read(|s| {
+            let r = ops::lifecycle::approval(s, &op, id)?;
+            Ok(Reply::ok(call.entity_context(t), approval_json(call, s, r)))
+        }),
+        (Target::ApprovalStages(id), Method::GET) => call.tenant.read(|s| {
+            let r = ops::lifecycle::approval(s, &op, id)?;
+            let items = r.stages.iter().map(|st| stage_json(call, s, st)).collect();
+            Ok(Reply::Collection {
+                context: call
+                    .ctx
+                    .context_url(call.version, &t.entity_set(call.version)),
+                count: None,
+                next_link: None,
+                items,
+            })
+        }),
+        (Target::ApprovalStage(id, sid), Method::GET) => call.tenant.read(|s| {
+            let r = ops::lifecycle::approval(s, &op, id)?;
+            let st = r
+                .stages
+                .iter()
+                .find(|x| x.id == *sid)
+                .ok_or(GraphError::ResourceNotFound)?;
+            Ok(Reply::ok(call.entity_context(t), stage_json(call, s, st)))
+        }),
+        (Target::ApprovalStage(id, sid), Method::PATCH) => decide(call, *id, *sid),
+        (Target::MyApprovals, Method::GET) => call.tenant.read(|s| {
+            let rows = ops::lifecycle::my_requests(s, &op, "approver")?;
+            let items = rows.map(|(_, r)| approval_json(call, s, r)).collect();
+            Ok(Reply::Collection {
+                context: call
+                    .ctx
+                    .context_url(call.version, &t.entity_set(call.version)),
+                count: None,
+                next_link: None,
+                items,
+            })
+        }),
+        (Target::DirectoryUser(id), Method::GET) => call.tenant.read(|s| {
+            let u = s
+                .directory
+                .users
+                .get(id)
+                .ok_or(GraphError::DirectoryNotFound(*id))?;
+            Ok(Reply::ok(
+                call.ctx.context_url(call.version, "users/$entity"),
+                user_json(u),
+            ))
+        }),
+        (Target::DirectoryGroup(id), Method::GET) => call.tenant.read(|s| {
+            let g = s
+                .directory
+                .groups
+                .get(id)
+                .ok_or(GraphError::DirectoryNotFound(*id))?;
+            let cx = call.cx(s);
+            Ok(Reply::ok(
+                call.ctx.context_url(call.version, "groups/$entity"),
+                g.render(&cx),
+            ))
+        }),
+        (Target::GroupMembers(id) | Target::GroupOwners(id), Method::GET) => {
+            call.tenant.read(|s| {
+                let g = s
+                    .directory
+                    .groups
+                    .get(id)
+                    .ok_or(GraphError::DirectoryNotFound(*id))?;
+                let owners = matches!(t, Target::GroupOwners(_));
+                let (base, prefix) = if owners {
+                    (&g.owners, "Owner_")
+                } else {
+                    (&g.members, "Member_")
+                };
+                let mut ids: Vec<Uuid> = base.clone();
+                for u in ops::lifecycle::granted(s, id, prefix) {
+                    if !ids.contains(&u) {
+                        ids.push(u);
+                    }
+                }
+                let items = ids
+                    .iter()
+                    .map(|u| ops::org::directory_object(s, u))
+                    .collect();
+                Ok(Reply::Collection {
+                    context: call.ctx.context_url(call.version, "directoryObjects"),
+                    count: None,
+                    next_link: None,
+                    items,
+                })
+            })
+        }
         (Target::AllResources, Method::GET) => call
             .tenant
             .read(|s| call.listing(t, s, ops::resource::list_all_resources(s, &op)?)),
@@ -1020,4 +1144,197 @@ fn write_extension(
         ),
         Some(_) => Reply::ok(call.entity_context(target), body),
     })
+}
+
+// ---- lifecycle ----
+
+/// Whether a `$filter` pins `accessPackage/id` (what catalog-scoped callers must send).
+fn filters_by_package(q: &Query) -> bool {
+    fn is_package_id(e: &crate::odata::Expr) -> bool {
+        matches!(e, crate::odata::Expr::Path(p)
+            if (p.len() == 2 && p[0].eq_ignore_ascii_case("accessPackage") && p[1].eq_ignore_ascii_case("id"))
+                || (p.len() == 1 && p[0].eq_ignore_ascii_case("accessPackageId")))
+    }
+    fn pins(e: &crate::odata::Expr) -> bool {
+        use crate::odata::Expr::*;
+        match e {
+            Compare(crate::odata::filter::CmpOp::Eq, a, b) => is_package_id(a) || is_package_id(b),
+            And(a, b) => pins(a) || pins(b),
+            _ => false,
+        }
+    }
+    q.filter.as_ref().is_some_and(pins)
+}
+
+fn user_json(u: &crate::model::directory::User) -> serde_json::Value {
+    let user_type = match u.user_type {
+        crate::model::directory::UserType::Member => "Member",
+        crate::model::directory::UserType::Guest => "Guest",
+    };
+    serde_json::json!({
+        "id": u.id, "displayName": u.display_name, "userPrincipalName": u.user_principal_name,
+        "mail": u.mail, "userType": user_type, "accountEnabled": u.account_enabled,
+    })
+}
+
+/// `approvalStage` (v1.0) / `approvalStep` (beta) as the caller sees it (§4.10).
+fn stage_json(
+    call: &Call<'_>,
+    s: &TenantState,
+    st: &crate::model::lifecycle::StageState,
+) -> serde_json::Value {
+    let reviewer = st
+        .reviewed_by
+        .map(|r| serde_json::json!({"id": r, "displayName": s.directory.users.get(&r).map(|u| u.display_name.clone())}));
+    let result = match st.review_result {
+        "Approve" => "Approved",
+        "Deny" => "Denied",
+        other => other,
+    };
+    serde_json::json!({
+        "id": st.id,
+        "displayName": null,
+        "reviewedDateTime": st.reviewed_at,
+        "reviewResult": result,
+        "status": st.status,
+        "assignedToMe": call.caller.object_id.is_some_and(|me| st.approvers.contains(&me)),
+        // Key order and the empty-string justification of an undecided stage follow A9.1.
+        "justification": st.justification.clone().unwrap_or_default(),
+        "reviewedBy": reviewer,
+    })
+}
+
+fn approval_json(
+    call: &Call<'_>,
+    s: &TenantState,
+    r: &crate::model::lifecycle::Request,
+) -> serde_json::Value {
+    let stages: Vec<serde_json::Value> =
+        r.stages.iter().map(|st| stage_json(call, s, st)).collect();
+    let mut m = serde_json::Map::new();
+    m.insert("id".into(), serde_json::json!(r.id));
+    m.insert(
+        call.version.pick("stages", "steps").into(),
+        serde_json::Value::Array(stages),
+    );
+    serde_json::Value::Object(m)
+}
+
+fn decide(call: &Call<'_>, id: Uuid, stage: Uuid) -> Result<Reply, GraphError> {
+    let r = call.reader(&["reviewResult", "justification"])?;
+    let approve = match r
+        .opt_string("reviewResult")?
+        .map(|t| t.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => {
+            return Err(GraphError::invalid_model(
+                "'reviewResult' must be Approve or Deny",
+            ));
+        }
+    };
+    let justification = r.opt_string("justification")?;
+    call.tenant
+        .write(|s| ops::lifecycle::decide(s, &call.op(), &id, &stage, approve, justification))?;
+    Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+fn create_request(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError> {
+    use crate::model::lifecycle::{RequestType, Schedule};
+    use crate::model::policy::{Expiration, ExpirationKind};
+    let v = call.version;
+    let r = call.reader(&[
+        "requestType",
+        "assignment",
+        "accessPackageAssignment",
+        "justification",
+        "answers",
+        "schedule",
+        "isValidationOnly",
+    ])?;
+    let type_text = r
+        .opt_string("requestType")?
+        .ok_or_else(|| GraphError::invalid_model("'requestType' is required"))?;
+    let request_type = RequestType::parse_any_case(&type_text)
+        .filter(|t| {
+            !matches!(
+                t,
+                RequestType::SystemAdd | RequestType::SystemUpdate | RequestType::SystemRemove
+            )
+        })
+        .ok_or_else(|| {
+            GraphError::invalid_model(format!(
+                "'{type_text}' is not a requestType a client may send"
+            ))
+        })?;
+    // v1.0 also takes the beta-shaped body its own docs send (A4.2 Example 4).
+    let assignment = match (
+        nested(&r, "assignment")?,
+        nested(&r, "accessPackageAssignment")?,
+    ) {
+        (Some(a), _) | (None, Some(a)) => a.clone(),
+        (None, None) => {
+            return Err(GraphError::invalid_model(
+                "the request needs its assignment",
+            ));
+        }
+    };
+    let target_email = match assignment.get("target") {
+        Some(serde_json::Value::Object(t)) => text_of(t, "email")?,
+        _ => None,
+    };
+    let parse_time = |t: String| {
+        crate::clock::Timestamp::parse(&t)
+            .map_err(|_| GraphError::invalid_model(format!("'{t}' is not a date-time")))
+    };
+    let schedule = match nested(&r, "schedule")? {
+        None => None,
+        Some(m) => {
+            let start = text_of(m, "startDateTime")?.map(parse_time).transpose()?;
+            let expiration = match m.get("expiration") {
+                Some(serde_json::Value::Object(e)) => Expiration {
+                    kind: text_of(e, "type")?
+                        .and_then(|t| ExpirationKind::parse_any_case(&t))
+                        .unwrap_or(ExpirationKind::NotSpecified),
+                    duration: text_of(e, "duration")?,
+                    end: text_of(e, "endDateTime")?.map(parse_time).transpose()?,
+                },
+                _ => Expiration {
+                    kind: ExpirationKind::NotSpecified,
+                    duration: None,
+                    end: None,
+                },
+            };
+            (start.is_some() || expiration.kind != ExpirationKind::NotSpecified)
+                .then_some(Schedule { start, expiration })
+        }
+    };
+    let answers = match r.get("answers") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(a)) => a.clone(),
+        Some(_) => return Err(GraphError::invalid_model("'answers' must be an array")),
+    };
+    let new = ops::lifecycle::NewRequest {
+        request_type,
+        request_type_text: type_text,
+        package_id: guid_of(&assignment, "accessPackageId")?,
+        policy_id: guid_of(&assignment, "assignmentPolicyId")?,
+        target_id: guid_of(&assignment, "targetId")?,
+        target_email,
+        assignment_id: guid_of(&assignment, "id")?,
+        justification: r.opt_string("justification")?,
+        answers,
+        schedule,
+        validation_only: r.opt_bool("isValidationOnly")?.unwrap_or(false),
+    };
+    let request = call
+        .tenant
+        .write(|s| ops::lifecycle::submit(s, &call.op(), new))?;
+    Ok(Reply::created(
+        call.entity_context(target),
+        request.to_json(v),
+        call.location(target, request.id),
+    ))
 }

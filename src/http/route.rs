@@ -55,6 +55,22 @@ pub(crate) enum Target {
     AnyResourceRoles(Uuid),
     AnyResourceScopes(Uuid),
     Environments,
+    Requests,
+    Request(Uuid),
+    RequestCancel(Uuid),
+    /// `filterByCurrentUser(on='…')` of requests, assignments, approvals.
+    MyRequests(String),
+    Assignments,
+    Assignment(Uuid),
+    MyAssignments(String),
+    Approval(Uuid),
+    ApprovalStages(Uuid),
+    ApprovalStage(Uuid, Uuid),
+    MyApprovals,
+    DirectoryUser(Uuid),
+    DirectoryGroup(Uuid),
+    GroupMembers(Uuid),
+    GroupOwners(Uuid),
     /// beta's `accessPackages/{id}/accessPackageAssignmentPolicies` navigation.
     PackagePolicies(Uuid),
     /// A catalog's custom workflow extensions; `true` = beta's legacy collection.
@@ -164,6 +180,33 @@ impl Target {
                     version.pick("resourceEnvironments", "accessPackageResourceEnvironments")
                 )
             }
+            Target::Requests
+            | Target::Request(_)
+            | Target::RequestCancel(_)
+            | Target::MyRequests(_) => {
+                format!(
+                    "{em}/{}",
+                    version.pick("assignmentRequests", "accessPackageAssignmentRequests")
+                )
+            }
+            Target::Assignments | Target::Assignment(_) | Target::MyAssignments(_) => {
+                format!(
+                    "{em}/{}",
+                    version.pick("assignments", "accessPackageAssignments")
+                )
+            }
+            Target::Approval(_) | Target::MyApprovals => {
+                format!("{em}/accessPackageAssignmentApprovals")
+            }
+            Target::ApprovalStages(a) | Target::ApprovalStage(a, _) => {
+                format!(
+                    "{em}/accessPackageAssignmentApprovals('{a}')/{}",
+                    version.pick("stages", "steps")
+                )
+            }
+            Target::DirectoryUser(_) => "users".into(),
+            Target::DirectoryGroup(_) => "groups".into(),
+            Target::GroupMembers(_) | Target::GroupOwners(_) => "directoryObjects".into(),
             Target::PackagePolicies(p) => {
                 format!("{em}/accessPackages('{p}')/accessPackageAssignmentPolicies")
             }
@@ -266,6 +309,13 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// The `on` argument of `filterByCurrentUser(on='…')`.
+fn on_argument(seg: &Segment<'_>) -> Option<String> {
+    let key = seg.key?;
+    let value = key.split_once('=').map_or(key, |(_, v)| v);
+    Some(value.trim().trim_matches('\'').to_string())
+}
+
 fn is(seg: &Segment<'_>, name: &str) -> bool {
     seg.name.eq_ignore_ascii_case(name)
 }
@@ -296,9 +346,6 @@ const OTHER_GRAPH_ROOTS: &[&str] = &[
 
 /// v1.0 EM collections not emulated yet (each arrives with its issue).
 const V1_EM_PENDING: &[&str] = &[
-    "assignmentRequests",
-    "assignments",
-    "accessPackageAssignmentApprovals",
     "subjects",
     "accessPackageSuggestions",
     "availableAccessPackages",
@@ -306,14 +353,10 @@ const V1_EM_PENDING: &[&str] = &[
     "resourceScopes",
 ];
 const BETA_EM_PENDING: &[&str] = &[
-    "accessPackageAssignmentRequests",
-    "accessPackageAssignments",
     "accessPackageAssignmentResourceRoles",
-    "accessPackageAssignmentApprovals",
     "subjects",
     "accessPackageSuggestions",
     "availableAccessPackages",
-    "assignmentRequests",
     "externalOriginResourceConnectors",
 ];
 const V1_CATALOG_PENDING: &[&str] = &[];
@@ -365,6 +408,23 @@ pub(crate) fn resolve(version: ApiVersion, raw_segments: &[String]) -> Result<Ta
             return Err(not_found(&seg));
         }
         return resolve_rbac(&mut cur);
+    }
+    if is(&root, "users") || is(&root, "groups") {
+        let users = is(&root, "users");
+        let Some(id) = cur.key(root.key)? else {
+            return Err(not_yet(if users {
+                "listing users"
+            } else {
+                "listing groups"
+            }));
+        };
+        return match (users, cur.next()) {
+            (true, None) => Ok(Target::DirectoryUser(id)),
+            (false, None) => Ok(Target::DirectoryGroup(id)),
+            (false, Some(n)) if is(&n, "members") => finish(&mut cur, Target::GroupMembers(id)),
+            (false, Some(n)) if is(&n, "owners") => finish(&mut cur, Target::GroupOwners(id)),
+            (_, Some(n)) => Err(not_yet(&format!("{}/{{id}}/{}", root.name, n.name))),
+        };
     }
     if OTHER_GRAPH_ROOTS
         .iter()
@@ -491,6 +551,74 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
     ) && key.is_none()
     {
         return collection(cur, Target::Environments);
+    }
+    if name
+        .eq_ignore_ascii_case(version.pick("assignmentRequests", "accessPackageAssignmentRequests"))
+    {
+        if let Some(f) = cur
+            .segments
+            .get(cur.pos)
+            .copied()
+            .filter(|s| is(s, "filterByCurrentUser"))
+        {
+            cur.pos += 1;
+            let on = on_argument(&f).unwrap_or_default();
+            return finish(cur, Target::MyRequests(on));
+        }
+        let Some(id) = cur.key(key)? else {
+            return collection(cur, Target::Requests);
+        };
+        return match cur.next() {
+            None => Ok(Target::Request(id)),
+            Some(a) if is(&a, "cancel") => finish(cur, Target::RequestCancel(id)),
+            Some(a) if is(&a, "reprocess") || is(&a, "resume") => {
+                Err(not_yet(&format!("assignmentRequests/{{id}}/{}", a.name)))
+            }
+            Some(a) => Err(not_found(&a)),
+        };
+    }
+    if name.eq_ignore_ascii_case(version.pick("assignments", "accessPackageAssignments")) {
+        if let Some(f) = cur.segments.get(cur.pos).copied() {
+            if is(&f, "filterByCurrentUser") {
+                cur.pos += 1;
+                return finish(
+                    cur,
+                    Target::MyAssignments(on_argument(&f).unwrap_or_default()),
+                );
+            }
+            if is(&f, "additionalAccess") {
+                return Err(not_yet("assignments/additionalAccess"));
+            }
+        }
+        let Some(id) = cur.key(key)? else {
+            return collection(cur, Target::Assignments);
+        };
+        return match cur.next() {
+            None => Ok(Target::Assignment(id)),
+            Some(a) if is(&a, "reprocess") => Err(not_yet("assignments/{id}/reprocess")),
+            Some(a) => Err(not_found(&a)),
+        };
+    }
+    if name.eq_ignore_ascii_case("accessPackageAssignmentApprovals") {
+        if cur
+            .segments
+            .get(cur.pos)
+            .is_some_and(|s| is(s, "filterByCurrentUser"))
+        {
+            cur.pos += 1;
+            return finish(cur, Target::MyApprovals);
+        }
+        let Some(id) = cur.key(key)? else {
+            return Err(not_yet("listing all approvals"));
+        };
+        return match cur.next() {
+            None => Ok(Target::Approval(id)),
+            Some(st) if is(&st, version.pick("stages", "steps")) => match cur.key(st.key)? {
+                None => collection(cur, Target::ApprovalStages(id)),
+                Some(sid) => finish(cur, Target::ApprovalStage(id, sid)),
+            },
+            Some(st) => Err(not_found(&st)),
+        };
     }
     if name.eq_ignore_ascii_case("settings") {
         return finish(cur, Target::Settings);
@@ -738,7 +866,7 @@ mod tests {
         assert!(matches!(
             r(
                 ApiVersion::V1,
-                "identityGovernance/entitlementManagement/assignments"
+                "roleManagement/entitlementManagement/roleAssignmentSchedules"
             ),
             Err(GraphError::NotImplemented(_))
         ));

@@ -1158,3 +1158,235 @@ impl Resource for ResourceEnvironment {
         None
     }
 }
+
+// ---- lifecycle: requests, assignments, subjects ----
+
+use super::lifecycle::{Assignment, Request, subject_id};
+
+/// An `accessPackageSubject` for a user of the directory (§5.9, §6.5).
+pub fn subject_json(cx: &EvalCx<'_>, user: &Uuid) -> Value {
+    let u = cx.state.directory.users.get(user);
+    let name = u.map(|u| u.display_name.clone());
+    let email = u.and_then(|u| u.mail.clone());
+    let upn = u.map(|u| u.user_principal_name.clone());
+    match cx.version {
+        ApiVersion::V1 => json!({
+            "id": subject_id(*user), "displayName": name, "email": email, "objectId": user,
+            "onPremisesSecurityIdentifier": null, "principalName": upn, "subjectType": "user",
+        }),
+        ApiVersion::Beta => json!({
+            "id": subject_id(*user), "displayName": name, "email": email, "objectId": user,
+            "principalName": upn, "type": "User", "connectedOrganizationId": null, "altSecId": null,
+            "onPremisesSecurityIdentifier": null,
+        }),
+    }
+}
+
+const ASSIGNMENT_REQUEST_V1: &[Field] = &[
+    field("id", Ty::Guid),
+    field("requestType", Ty::Enum),
+    field("state", Ty::Enum),
+    field("status", Ty::Str),
+    field("createdDateTime", Ty::Date),
+    field("completedDateTime", Ty::Date),
+    field("justification", Ty::Str),
+    field("schedule", Ty::Json),
+    field("answers", Ty::Json),
+    field("customExtensionCalloutInstances", Ty::Json),
+    field("accessPackage", Ty::Nav("accessPackage")),
+    field("assignment", Ty::Nav("accessPackageAssignment")),
+    field("requestor", Ty::Nav("accessPackageSubject")),
+];
+const ASSIGNMENT_REQUEST_BETA: &[Field] = &[
+    field("id", Ty::Guid),
+    field("requestType", Ty::Enum),
+    field("requestState", Ty::Enum),
+    field("requestStatus", Ty::Str),
+    field("createdDateTime", Ty::Date),
+    field("completedDate", Ty::Date),
+    field("justification", Ty::Str),
+    field("isValidationOnly", Ty::Bool),
+    field("accessPackageId", Ty::Guid),
+    field("schedule", Ty::Json),
+    field("answers", Ty::Json),
+    field("accessPackage", Ty::Nav("accessPackage")),
+    field(
+        "accessPackageAssignment",
+        Ty::Nav("accessPackageAssignment"),
+    ),
+    field("requestor", Ty::Nav("accessPackageSubject")),
+];
+
+impl Queryable for Request {
+    const TYPE_NAME: &'static str = "microsoft.graph.accessPackageAssignmentRequest";
+
+    fn fields(version: ApiVersion) -> &'static [Field] {
+        version.pick(ASSIGNMENT_REQUEST_V1, ASSIGNMENT_REQUEST_BETA)
+    }
+
+    fn value<'a>(&'a self, field: &str, cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "accessPackageId" => Prop::Guid(self.access_package_id),
+            "requestType" => Prop::Enum(Cow::Borrowed(self.request_type.v1_name())),
+            "state" | "requestState" => Prop::Enum(Cow::Borrowed(self.state.v1_name())),
+            "status" | "requestStatus" => s(&self.status),
+            "createdDateTime" => Prop::Date(self.created),
+            "completedDateTime" | "completedDate" => self.completed.map_or(Prop::Null, Prop::Date),
+            "justification" => opt(&self.justification),
+            "isValidationOnly" => Prop::Bool(false),
+            "accessPackage" => cx
+                .state
+                .access_package(&self.access_package_id)
+                .map_or(Prop::Null, |p| {
+                    Prop::Json(Cow::Owned(p.to_json(cx.version)))
+                }),
+            "requestor" => Prop::Json(Cow::Owned(
+                self.requestor.map_or(Value::Null, |r| subject_json(cx, &r)),
+            )),
+            other => Prop::Json(Cow::Owned(
+                self.to_json(cx.version)
+                    .get(other)
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            )),
+        }
+    }
+
+    fn nav_id(&self, field: &str) -> Option<Uuid> {
+        match field {
+            "accessPackage" => Some(self.access_package_id),
+            "assignment" | "accessPackageAssignment" => self.assignment_id,
+            "requestor" => self.requestor.map(subject_id),
+            _ => None,
+        }
+    }
+}
+
+impl Resource for Request {
+    fn render(&self, cx: &EvalCx<'_>) -> Value {
+        self.to_json(cx.version)
+    }
+
+    fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value> {
+        match field {
+            "accessPackage" => Some(
+                cx.state
+                    .access_package(&self.access_package_id)
+                    .map_or(Value::Null, |p| {
+                        shape(p, item.select.as_deref(), &item.expand, cx)
+                    }),
+            ),
+            "assignment" | "accessPackageAssignment" => Some(
+                self.assignment_id
+                    .and_then(|a| cx.state.assignments.get(&a))
+                    .map_or(Value::Null, |a| {
+                        shape(a, item.select.as_deref(), &item.expand, cx)
+                    }),
+            ),
+            "requestor" => Some(self.requestor.map_or(Value::Null, |r| {
+                crate::odata::page::project(subject_json(cx, &r), item.select.as_deref())
+            })),
+            _ => None,
+        }
+    }
+}
+
+const ASSIGNMENT_V1: &[Field] = &[
+    field("id", Ty::Guid),
+    field("state", Ty::Enum),
+    field("status", Ty::Str),
+    field("expiredDateTime", Ty::Date),
+    field("schedule", Ty::Json),
+    field("accessPackage", Ty::Nav("accessPackage")),
+    field("assignmentPolicy", Ty::Nav("accessPackageAssignmentPolicy")),
+    field("target", Ty::Nav("accessPackageSubject")),
+];
+const ASSIGNMENT_BETA: &[Field] = &[
+    field("id", Ty::Guid),
+    field("catalogId", Ty::Guid),
+    field("accessPackageId", Ty::Guid),
+    field("assignmentPolicyId", Ty::Guid),
+    field("targetId", Ty::Guid),
+    field("assignmentStatus", Ty::Str),
+    field("assignmentState", Ty::Enum),
+    field("isExtended", Ty::Bool),
+    field("expiredDateTime", Ty::Date),
+    field("schedule", Ty::Json),
+    field("accessPackage", Ty::Nav("accessPackage")),
+    field(
+        "accessPackageAssignmentPolicy",
+        Ty::Nav("accessPackageAssignmentPolicy"),
+    ),
+    field("target", Ty::Nav("accessPackageSubject")),
+];
+
+impl Queryable for Assignment {
+    const TYPE_NAME: &'static str = "microsoft.graph.accessPackageAssignment";
+
+    fn fields(version: ApiVersion) -> &'static [Field] {
+        version.pick(ASSIGNMENT_V1, ASSIGNMENT_BETA)
+    }
+
+    fn value<'a>(&'a self, field: &str, cx: &EvalCx<'a>) -> Prop<'a> {
+        match field {
+            "id" => Prop::Guid(self.id),
+            "catalogId" => Prop::Guid(self.catalog_id),
+            "accessPackageId" => Prop::Guid(self.access_package_id),
+            "assignmentPolicyId" => self.policy_id.map_or(Prop::Null, Prop::Guid),
+            "targetId" => Prop::Guid(subject_id(self.target)),
+            "state" | "assignmentState" => Prop::Enum(Cow::Borrowed(self.state.v1_name())),
+            "status" | "assignmentStatus" => s(&self.status),
+            "isExtended" => Prop::Bool(false),
+            "expiredDateTime" => self.expired.map_or(Prop::Null, Prop::Date),
+            "schedule" => Prop::Json(Cow::Owned(self.schedule.to_json())),
+            "target" => Prop::Json(Cow::Owned(subject_json(cx, &self.target))),
+            "accessPackage" => cx
+                .state
+                .access_package(&self.access_package_id)
+                .map_or(Prop::Null, |p| {
+                    Prop::Json(Cow::Owned(p.to_json(cx.version)))
+                }),
+            _ => Prop::Null,
+        }
+    }
+
+    fn nav_id(&self, field: &str) -> Option<Uuid> {
+        match field {
+            "accessPackage" => Some(self.access_package_id),
+            "assignmentPolicy" | "accessPackageAssignmentPolicy" => self.policy_id,
+            "target" => Some(subject_id(self.target)),
+            _ => None,
+        }
+    }
+}
+
+impl Resource for Assignment {
+    fn render(&self, cx: &EvalCx<'_>) -> Value {
+        self.to_json(cx.version)
+    }
+
+    fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value> {
+        match field {
+            "accessPackage" => Some(
+                cx.state
+                    .access_package(&self.access_package_id)
+                    .map_or(Value::Null, |p| {
+                        shape(p, item.select.as_deref(), &item.expand, cx)
+                    }),
+            ),
+            "assignmentPolicy" | "accessPackageAssignmentPolicy" => Some(
+                self.policy_id
+                    .and_then(|p| cx.state.policies.get(&p))
+                    .map_or(Value::Null, |p| {
+                        shape(p, item.select.as_deref(), &item.expand, cx)
+                    }),
+            ),
+            "target" => Some(crate::odata::page::project(
+                subject_json(cx, &self.target),
+                item.select.as_deref(),
+            )),
+            _ => None,
+        }
+    }
+}

@@ -151,7 +151,17 @@ pub fn delete(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(),
         Operation::DeleteAccessPackage { catalog },
         state,
     )?;
-    // Assignments (which block deletion, §4.9) arrive with the lifecycle issue.
+    // "You cannot delete an access package if it has any accessPackageAssignment" (§4.9); expired
+    // ones no longer count [inf].
+    let live = state.assignments.iter().any(|a| {
+        a.access_package_id == *id && a.state != crate::model::lifecycle::AssignmentState::Expired
+    });
+    if live {
+        return Err(GraphError::Refused {
+            code: "AccessPackageHasAssignments",
+            message: "The access package cannot be deleted because it has assignments.".into(),
+        });
+    }
     state.remove_access_package(id);
     Ok(())
 }

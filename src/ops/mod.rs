@@ -5,6 +5,7 @@
 pub mod access_package;
 pub mod catalog;
 pub mod extension;
+pub mod lifecycle;
 pub mod org;
 pub mod policy;
 pub mod resource;

@@ -1,0 +1,280 @@
+//! The governance lifecycle's entities: assignment requests, their approval stages, and
+//! assignments (`graph-em-api.md` §4.5–4.7, §4.10, §5.7–5.9, §5.12; §6.5, §6.8 for beta).
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::ApiVersion;
+use super::em::{Actor, WireEnum};
+use super::policy::Expiration;
+use super::table::Keyed;
+use crate::clock::Timestamp;
+
+/// `accessPackageRequestState` (requests never become `expired`: an approval timeout ends
+/// `denied` with status `Expired` [inf, issue decision]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestState {
+    Submitted,
+    PendingApproval,
+    Delivering,
+    Delivered,
+    DeliveryFailed,
+    Denied,
+    Scheduled,
+    Canceled,
+    PartiallyDelivered,
+}
+
+impl WireEnum for RequestState {
+    const VARIANTS: &'static [(Self, &'static str)] = &[
+        (RequestState::Submitted, "submitted"),
+        (RequestState::PendingApproval, "pendingApproval"),
+        (RequestState::Delivering, "delivering"),
+        (RequestState::Delivered, "delivered"),
+        (RequestState::DeliveryFailed, "deliveryFailed"),
+        (RequestState::Denied, "denied"),
+        (RequestState::Scheduled, "scheduled"),
+        (RequestState::Canceled, "canceled"),
+        (RequestState::PartiallyDelivered, "partiallyDelivered"),
+    ];
+    fn v1_name(self) -> &'static str {
+        Self::VARIANTS
+            .iter()
+            .find(|(v, _)| *v == self)
+            .map_or("submitted", |(_, n)| n)
+    }
+}
+
+impl RequestState {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RequestState::Delivered
+                | RequestState::DeliveryFailed
+                | RequestState::Denied
+                | RequestState::Canceled
+                | RequestState::PartiallyDelivered
+        )
+    }
+}
+
+/// `accessPackageRequestType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestType {
+    AdminAdd,
+    AdminUpdate,
+    AdminRemove,
+    UserAdd,
+    UserUpdate,
+    UserRemove,
+    UserExtend,
+    SystemAdd,
+    SystemUpdate,
+    SystemRemove,
+}
+
+impl WireEnum for RequestType {
+    const VARIANTS: &'static [(Self, &'static str)] = &[
+        (RequestType::AdminAdd, "adminAdd"),
+        (RequestType::AdminUpdate, "adminUpdate"),
+        (RequestType::AdminRemove, "adminRemove"),
+        (RequestType::UserAdd, "userAdd"),
+        (RequestType::UserUpdate, "userUpdate"),
+        (RequestType::UserRemove, "userRemove"),
+        (RequestType::UserExtend, "userExtend"),
+        (RequestType::SystemAdd, "systemAdd"),
+        (RequestType::SystemUpdate, "systemUpdate"),
+        (RequestType::SystemRemove, "systemRemove"),
+    ];
+    fn v1_name(self) -> &'static str {
+        Self::VARIANTS
+            .iter()
+            .find(|(v, _)| *v == self)
+            .map_or("adminAdd", |(_, n)| n)
+    }
+}
+
+impl RequestType {
+    pub fn is_admin(self) -> bool {
+        matches!(
+            self,
+            RequestType::AdminAdd | RequestType::AdminUpdate | RequestType::AdminRemove
+        )
+    }
+}
+
+/// One approval stage of a request in flight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageState {
+    pub id: Uuid,
+    /// Who may decide (resolved from the policy when the stage starts).
+    pub approvers: Vec<Uuid>,
+    /// `NotStarted`, `InProgress`, `Completed`, `Expired`.
+    pub status: &'static str,
+    /// `NotReviewed`, `Approve`, `Deny`.
+    pub review_result: &'static str,
+    pub reviewed_by: Option<Uuid>,
+    pub reviewed_at: Option<Timestamp>,
+    pub justification: Option<String>,
+    pub deadline: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub start: Option<Timestamp>,
+    pub expiration: Expiration,
+}
+
+impl Schedule {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "startDateTime": self.start,
+            "recurrence": null,
+            "expiration": {
+                "endDateTime": self.expiration.end,
+                "duration": self.expiration.duration,
+                "type": self.expiration.kind.v1_name(),
+            },
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub id: Uuid,
+    pub access_package_id: Uuid,
+    pub policy_id: Option<Uuid>,
+    pub request_type: RequestType,
+    /// Graph echoes the casing the client sent (`UserAdd` vs `userAdd`, §4.5).
+    pub request_type_text: String,
+    pub state: RequestState,
+    /// `Accepted`, `PendingApproval`, `Delivered`, `Denied`, `Expired`, `Canceled`, …
+    pub status: String,
+    pub target: Uuid,
+    pub requestor: Option<Uuid>,
+    pub justification: Option<String>,
+    pub answers: Vec<Value>,
+    pub schedule: Schedule,
+    pub created: Timestamp,
+    pub completed: Option<Timestamp>,
+    pub assignment_id: Option<Uuid>,
+    pub stages: Vec<StageState>,
+    pub created_by: Actor,
+}
+
+impl Keyed for Request {
+    fn key(&self) -> Uuid {
+        self.id
+    }
+}
+
+impl Request {
+    /// A4.2 Example 3 (v1.0) and Example 4 / B4 (beta names).
+    pub fn to_json(&self, version: ApiVersion) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(self.id));
+        m.insert("requestType".into(), json!(self.request_type_text));
+        match version {
+            ApiVersion::V1 => {
+                m.insert("state".into(), json!(self.state.v1_name()));
+                m.insert("status".into(), json!(self.status));
+                m.insert("createdDateTime".into(), json!(self.created));
+                m.insert("completedDateTime".into(), json!(self.completed));
+            }
+            ApiVersion::Beta => {
+                m.insert("requestState".into(), json!(self.state.beta_name()));
+                m.insert("requestStatus".into(), json!(self.status));
+                m.insert("createdDateTime".into(), json!(self.created));
+                m.insert("completedDate".into(), json!(self.completed));
+                m.insert("isValidationOnly".into(), json!(false));
+                m.insert("accessPackageId".into(), json!(self.access_package_id));
+            }
+        }
+        m.insert("justification".into(), json!(self.justification));
+        m.insert("schedule".into(), self.schedule.to_json());
+        m.insert("answers".into(), Value::Array(self.answers.clone()));
+        if version == ApiVersion::Beta {
+            m.insert("verifiedCredentialsData".into(), json!([]));
+            m.insert("customExtensionHandlerInstances".into(), json!([]));
+        }
+        m.insert("customExtensionCalloutInstances".into(), json!([]));
+        Value::Object(m)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignmentState {
+    Delivering,
+    Delivered,
+    Expired,
+}
+
+impl WireEnum for AssignmentState {
+    const VARIANTS: &'static [(Self, &'static str)] = &[
+        (AssignmentState::Delivering, "delivering"),
+        (AssignmentState::Delivered, "delivered"),
+        (AssignmentState::Expired, "expired"),
+    ];
+    fn v1_name(self) -> &'static str {
+        match self {
+            AssignmentState::Delivering => "delivering",
+            AssignmentState::Delivered => "delivered",
+            AssignmentState::Expired => "expired",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    pub id: Uuid,
+    pub access_package_id: Uuid,
+    pub catalog_id: Uuid,
+    pub policy_id: Option<Uuid>,
+    pub target: Uuid,
+    pub state: AssignmentState,
+    pub status: String,
+    pub schedule: Schedule,
+    /// When it stops (from the schedule), for the clock.
+    pub ends: Option<Timestamp>,
+    pub expired: Option<Timestamp>,
+    pub created: Timestamp,
+}
+
+impl Keyed for Assignment {
+    fn key(&self) -> Uuid {
+        self.id
+    }
+}
+
+impl Assignment {
+    /// A5.1 / the #15230 capture (v1.0); beta adds the id columns (§1).
+    pub fn to_json(&self, version: ApiVersion) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(self.id));
+        match version {
+            ApiVersion::V1 => {
+                m.insert("state".into(), json!(self.state.v1_name()));
+                m.insert("status".into(), json!(self.status));
+                m.insert("expiredDateTime".into(), json!(self.expired));
+            }
+            ApiVersion::Beta => {
+                m.insert("catalogId".into(), json!(self.catalog_id));
+                m.insert("accessPackageId".into(), json!(self.access_package_id));
+                m.insert("assignmentPolicyId".into(), json!(self.policy_id));
+                m.insert("targetId".into(), json!(subject_id(self.target)));
+                m.insert("assignmentStatus".into(), json!(self.status));
+                m.insert("assignmentState".into(), json!(self.state.beta_name()));
+                m.insert("isExtended".into(), json!(false));
+                m.insert("expiredDateTime".into(), json!(self.expired));
+            }
+        }
+        m.insert("schedule".into(), self.schedule.to_json());
+        Value::Object(m)
+    }
+}
+
+/// `accessPackageSubject.id` is its own GUID, distinct from the user's object id (§4.1); derived
+/// so it is stable.
+pub fn subject_id(object_id: Uuid) -> Uuid {
+    super::resources::derived_id(object_id, "subject", "")
+}

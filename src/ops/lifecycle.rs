@@ -1,0 +1,1183 @@
+//! The governance lifecycle as a state machine driven by requests and by the clock
+//! (`graph-em-api.md` §4.5–4.7, §4.10): assignment requests, approvals, assignments, and their
+//! effect on the emulated directory.
+//!
+//! Progression: a request is answered `submitted`/`Accepted` and processed by the next call to
+//! the tenant (`process_due`), so "my code requests access and then reads it delivered" works
+//! without sleeps. Approval deadlines and assignment expirations fire when the clock passes them,
+//! checked on every call and on every clock change — never by a background timer.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{OpCtx, Rows};
+use crate::auth::CallerKind;
+use crate::authz::{self, Access, Grant, Operation};
+use crate::clock::Timestamp;
+use crate::error::GraphError;
+use crate::model::directory::{User, UserType};
+use crate::model::lifecycle::{
+    Assignment, AssignmentState, Request, RequestState, RequestType, Schedule, StageState,
+};
+use crate::model::policy::{
+    Expiration, ExpirationKind, Policy, SubjectKind, SubjectSet, TargetScope, duration_days,
+};
+use crate::store::TenantState;
+
+/// The lifecycle's refusals, each with its status, code and message (issue decision: one table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The only captured text (entra-docs#967).
+    PolicyRequirementsNotMet,
+    IncompatibleAccessPackage,
+    IncompatibleGroup,
+    RequestsDisabled,
+    AlreadyAssigned,
+    NoAssignment,
+    MissingAnswer,
+    InvalidAnswer,
+    CustomScheduleNotAllowed,
+    NotCancellable,
+    NotDeletable,
+    NotAnApprover,
+    NotSelf,
+}
+
+impl Refusal {
+    pub fn error(self) -> GraphError {
+        use Refusal::*;
+        let (code, message) = match self {
+            PolicyRequirementsNotMet => (
+                "PolicyRequirementsNotMet",
+                "You don't meet policy requirements to request this entitlement.",
+            ),
+            IncompatibleAccessPackage => (
+                "IncompatibleAccessPackage",
+                "The target already has an access package that is incompatible with this one.",
+            ),
+            IncompatibleGroup => (
+                "IncompatibleGroup",
+                "The target is a member of a group that is incompatible with this access package.",
+            ),
+            RequestsDisabled => ("RequestsDisabled", "The policy does not accept requests."),
+            AlreadyAssigned => (
+                "ExistingAssignment",
+                "The target already has an assignment to this access package.",
+            ),
+            NoAssignment => (
+                "AssignmentNotFound",
+                "The target has no active assignment to this access package.",
+            ),
+            MissingAnswer => (
+                "RequiredQuestionNotAnswered",
+                "A required question of the policy has not been answered.",
+            ),
+            InvalidAnswer => (
+                "InvalidAnswer",
+                "An answer is not one of the question's choices.",
+            ),
+            CustomScheduleNotAllowed => (
+                "CustomScheduleNotAllowed",
+                "The policy does not allow a custom assignment schedule.",
+            ),
+            NotCancellable => (
+                "RequestNotCancellable",
+                "The request can no longer be canceled.",
+            ),
+            NotDeletable => (
+                "RequestNotDeletable",
+                "Only denied, canceled or completed requests without assignments can be deleted.",
+            ),
+            NotAnApprover => (
+                "UnAuthorized",
+                "User is not authorized to perform the operation. Reason: Unauthorized",
+            ),
+            NotSelf => (
+                "InvalidRequest",
+                "End-user requests can only be made for the signed-in user.",
+            ),
+        };
+        if self == NotAnApprover {
+            return GraphError::UnAuthorized(crate::error::REASON_NO_ROLE);
+        }
+        GraphError::Refused {
+            code,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// A request body, read.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub request_type: RequestType,
+    pub request_type_text: String,
+    pub package_id: Option<Uuid>,
+    pub policy_id: Option<Uuid>,
+    pub target_id: Option<Uuid>,
+    pub target_email: Option<String>,
+    pub assignment_id: Option<Uuid>,
+    pub justification: Option<String>,
+    pub answers: Vec<Value>,
+    pub schedule: Option<Schedule>,
+    pub validation_only: bool,
+}
+
+/// Whether the policy's requestor scope includes the user (§4.4 #8).
+pub fn admits(state: &TenantState, policy: &Policy, user: &User) -> bool {
+    let in_set = |s: &SubjectSet| match (s.kind, s.id) {
+        (SubjectKind::SingleUser, Some(id)) => id == user.id,
+        (SubjectKind::GroupMembers, Some(g)) => member_of(state, &g, &user.id),
+        _ => false,
+    };
+    match policy.target_scope {
+        TargetScope::NotSpecified => false,
+        TargetScope::SpecificDirectoryUsers => policy.allowed_targets.iter().any(in_set),
+        TargetScope::AllMemberUsers => user.user_type == UserType::Member,
+        TargetScope::AllDirectoryUsers => true,
+        // Guests stand in for connected-organization users [inf].
+        TargetScope::SpecificConnectedOrganizationUsers
+        | TargetScope::AllConfiguredConnectedOrganizationUsers
+        | TargetScope::AllExternalUsers => user.user_type == UserType::Guest,
+        TargetScope::SpecificDirectoryServicePrincipals
+        | TargetScope::AllDirectoryServicePrincipals
+        | TargetScope::AllDirectoryAgentIdentities => false,
+    }
+}
+
+/// Fixture membership plus what delivered assignments grant.
+pub fn member_of(state: &TenantState, group: &Uuid, user: &Uuid) -> bool {
+    state
+        .directory
+        .groups
+        .get(group)
+        .is_some_and(|g| g.members.contains(user))
+        || state.directory.groups_of(user).contains(group)
+        || granted(state, group, "Member_").contains(user)
+}
+
+/// Users an assignment currently grants a group role to (`Member_` or `Owner_`).
+pub fn granted(state: &TenantState, group: &Uuid, prefix: &str) -> Vec<Uuid> {
+    let origin = format!("{prefix}{group}");
+    let mut out = Vec::new();
+    for a in state
+        .assignments
+        .iter()
+        .filter(|a| a.state == AssignmentState::Delivered)
+    {
+        let Some(p) = state.access_package(&a.access_package_id) else {
+            continue;
+        };
+        let grants = p.role_scopes.iter().any(|rs| {
+            state
+                .resource_role(&rs.role_id)
+                .is_some_and(|r| r.origin_id.eq_ignore_ascii_case(&origin))
+        });
+        if grants && !out.contains(&a.target) {
+            out.push(a.target);
+        }
+    }
+    out
+}
+
+fn active_assignment<'s>(
+    state: &'s TenantState,
+    package: &Uuid,
+    user: &Uuid,
+) -> Option<&'s Assignment> {
+    state.assignments.iter().find(|a| {
+        a.access_package_id == *package && a.target == *user && a.state != AssignmentState::Expired
+    })
+}
+
+fn check_incompatibilities(
+    state: &TenantState,
+    package: &Uuid,
+    user: &Uuid,
+) -> Result<(), GraphError> {
+    let Some(p) = state.access_package(package) else {
+        return Ok(());
+    };
+    let holds = |other: &Uuid| active_assignment(state, other, user).is_some();
+    let conflicting = p.incompatible_packages.iter().any(holds)
+        || state
+            .access_packages()
+            .iter()
+            .any(|o| o.incompatible_packages.contains(package) && holds(&o.id));
+    if conflicting {
+        return Err(Refusal::IncompatibleAccessPackage.error());
+    }
+    if p.incompatible_groups
+        .iter()
+        .any(|g| member_of(state, g, user))
+    {
+        return Err(Refusal::IncompatibleGroup.error());
+    }
+    Ok(())
+}
+
+fn check_answers(policy: &Policy, answers: &[Value]) -> Result<(), GraphError> {
+    for q in &policy.questions {
+        let answer = answers.iter().find(|a| {
+            a.get("answeredQuestion")
+                .and_then(|q| q.get("id"))
+                .and_then(Value::as_str)
+                .and_then(|t| Uuid::parse_str(t).ok())
+                == Some(q.id)
+        });
+        match answer.and_then(|a| a.get("value")).and_then(Value::as_str) {
+            None if q.required => return Err(Refusal::MissingAnswer.error()),
+            Some(v) if q.multiple_choice && !q.choices.iter().any(|c| c.value == v) => {
+                return Err(Refusal::InvalidAnswer.error());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The assignment's schedule: the request's custom one if the policy allows it, else the
+/// policy's expiration from now.
+fn schedule_for(policy: Option<&Policy>, requested: Option<&Schedule>, now: Timestamp) -> Schedule {
+    if let Some(s) = requested {
+        return Schedule {
+            start: s.start.or(Some(now)),
+            expiration: s.expiration.clone(),
+        };
+    }
+    let expiration = policy.map(|p| p.expiration.clone()).unwrap_or(Expiration {
+        kind: ExpirationKind::NoExpiration,
+        duration: None,
+        end: None,
+    });
+    Schedule {
+        start: Some(now),
+        expiration,
+    }
+}
+
+fn ends(schedule: &Schedule) -> Option<Timestamp> {
+    let start = schedule.start?;
+    match schedule.expiration.kind {
+        ExpirationKind::AfterDateTime => schedule.expiration.end,
+        ExpirationKind::AfterDuration => {
+            let iso = schedule.expiration.duration.as_deref()?;
+            let d: std::time::Duration = iso8601::duration(iso).ok()?.into();
+            Some(start.plus(d))
+        }
+        _ => None,
+    }
+}
+
+/// Approvers of a stage for a target, from the policy's subject sets; fallbacks when the primary
+/// ones resolve to nobody.
+fn resolve_approvers(
+    state: &TenantState,
+    primary: &[SubjectSet],
+    fallback: &[SubjectSet],
+    target: &Uuid,
+) -> Vec<Uuid> {
+    let resolve = |sets: &[SubjectSet]| {
+        let mut out = Vec::new();
+        for s in sets {
+            match (s.kind, s.id) {
+                (SubjectKind::SingleUser, Some(id)) => out.push(id),
+                (SubjectKind::GroupMembers, Some(g)) => {
+                    if let Some(group) = state.directory.groups.get(&g) {
+                        out.extend(group.members.iter().copied());
+                    }
+                    out.extend(granted(state, &g, "Member_"));
+                }
+                (SubjectKind::RequestorManager, _) => {
+                    let mut who = *target;
+                    for _ in 0..s.manager_level.unwrap_or(1).max(1) {
+                        match state.directory.users.get(&who).and_then(|u| u.manager) {
+                            Some(m) => who = m,
+                            None => break,
+                        }
+                    }
+                    if who != *target {
+                        out.push(who);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.retain(|u| state.directory.users.contains(u));
+        out.dedup();
+        out
+    };
+    let primary = resolve(primary);
+    if primary.is_empty() {
+        resolve(fallback)
+    } else {
+        primary
+    }
+}
+
+fn start_stage(
+    state: &TenantState,
+    request: &mut Request,
+    policy: &Policy,
+    index: usize,
+    now: Timestamp,
+) {
+    let Some(stage) = policy.approval.stages.get(index) else {
+        return;
+    };
+    let deadline = duration_days(&stage.deny_after)
+        .map(|d| now.plus(std::time::Duration::from_secs(d.max(0) as u64 * 86_400)));
+    if let Some(s) = request.stages.get_mut(index) {
+        s.approvers = resolve_approvers(
+            state,
+            &stage.primary,
+            &stage.fallback_primary,
+            &request.target,
+        );
+        s.status = "InProgress";
+        s.deadline = deadline;
+    }
+}
+
+/// Creates a request (`POST assignmentRequests`), answering as Graph does: submitted/Accepted.
+pub fn submit(
+    state: &mut TenantState,
+    ctx: &OpCtx<'_>,
+    new: NewRequest,
+) -> Result<Request, GraphError> {
+    let caller = ctx.caller;
+    let is_admin = new.request_type.is_admin();
+    // Find the assignment a remove/update acts on, or the package an add targets.
+    let existing = match new.assignment_id {
+        Some(id) => Some(
+            state
+                .assignments
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| authz::missing(caller, Access::Write, state))?,
+        ),
+        None => None,
+    };
+    let package_id = existing
+        .as_ref()
+        .map(|a| a.access_package_id)
+        .or(new.package_id)
+        .ok_or_else(|| GraphError::invalid_model("the assignment's accessPackageId is required"))?;
+    let catalog = state
+        .access_package(&package_id)
+        .map(|p| p.catalog_id)
+        .ok_or_else(|| authz::missing(caller, Access::Write, state))?;
+    let me = caller.object_id;
+    if is_admin {
+        authz::authorize(caller, Operation::ManageAssignments { catalog }, state)?;
+    } else if caller.kind != CallerKind::Unauthenticated {
+        if caller.kind != CallerKind::Delegated {
+            return Err(GraphError::UnAuthorized(crate::error::REASON_NO_PERMISSION));
+        }
+        if new.target_id.is_some_and(|t| Some(t) != me)
+            || existing.as_ref().is_some_and(|a| Some(a.target) != me)
+        {
+            return Err(Refusal::NotSelf.error());
+        }
+    }
+    // The target: given, the existing assignment's, the caller's own, or a guest by e-mail.
+    let mut target = existing
+        .as_ref()
+        .map(|a| a.target)
+        .or(new.target_id)
+        .or(if is_admin { None } else { me });
+    if target.is_none() {
+        if let Some(email) = &new.target_email {
+            target = state
+                .directory
+                .users
+                .iter()
+                .find(|u| {
+                    u.mail
+                        .as_deref()
+                        .is_some_and(|m| m.eq_ignore_ascii_case(email))
+                })
+                .map(|u| u.id);
+        }
+    }
+    let needs_guest = target.is_none() && new.target_email.is_some();
+    let target_user = match target {
+        Some(t) => Some(state.directory.users.get(&t).cloned().ok_or_else(|| {
+            GraphError::invalid_model(format!("the target {t} is not a user of this tenant"))
+        })?),
+        None if needs_guest => None,
+        None => {
+            return Err(GraphError::invalid_model(
+                "the assignment's targetId (or target.email) is required",
+            ));
+        }
+    };
+
+    let adding = matches!(
+        new.request_type,
+        RequestType::AdminAdd | RequestType::UserAdd
+    );
+    let mut policy_id = existing
+        .as_ref()
+        .and_then(|a| a.policy_id)
+        .or(new.policy_id);
+    if adding {
+        let policies: Vec<&Policy> = crate::ops::policy::of_package(state, &package_id).collect();
+        let policy = match new.policy_id {
+            Some(pid) => Some(*policies.iter().find(|p| p.id == pid).ok_or_else(|| {
+                GraphError::invalid_model(format!(
+                    "policy {pid} is not a policy of the access package"
+                ))
+            })?),
+            // "the first admitting policy in creation order" (issue decision).
+            None => policies
+                .iter()
+                .copied()
+                .find(|p| target_user.as_ref().is_some_and(|u| admits(state, p, u))),
+        };
+        let policy = policy.ok_or_else(|| Refusal::PolicyRequirementsNotMet.error())?;
+        let requests_enabled = policy.requestor.self_add
+            || policy.requestor.obo_add
+            || policy.target_scope == TargetScope::NotSpecified;
+        if !requests_enabled {
+            return Err(Refusal::RequestsDisabled.error());
+        }
+        match &target_user {
+            Some(u) if !is_admin && (!policy.requestor.self_add || !admits(state, policy, u)) => {
+                return Err(Refusal::PolicyRequirementsNotMet.error());
+            }
+            Some(u)
+                if is_admin
+                    && policy.target_scope != TargetScope::NotSpecified
+                    && !admits(state, policy, u) =>
+            {
+                return Err(Refusal::PolicyRequirementsNotMet.error());
+            }
+            _ => {}
+        }
+        if new.schedule.is_some() && !policy.requestor.custom_schedule {
+            return Err(Refusal::CustomScheduleNotAllowed.error());
+        }
+        if !is_admin {
+            check_answers(policy, &new.answers)?;
+        }
+        if let Some(u) = &target_user {
+            if active_assignment(state, &package_id, &u.id).is_some() {
+                return Err(Refusal::AlreadyAssigned.error());
+            }
+            check_incompatibilities(state, &package_id, &u.id)?;
+        }
+        policy_id = Some(policy.id);
+    } else if existing.is_none() {
+        // Remove/update by package: the target's active assignment.
+        let t = target_user.as_ref().map(|u| u.id).unwrap_or_default();
+        if active_assignment(state, &package_id, &t).is_none() {
+            return Err(Refusal::NoAssignment.error());
+        }
+    } else if existing
+        .as_ref()
+        .is_some_and(|a| a.state == AssignmentState::Expired)
+    {
+        return Err(Refusal::NoAssignment.error());
+    }
+    if new.validation_only {
+        return Ok(request_value(
+            state.next_id(),
+            &new,
+            package_id,
+            policy_id,
+            target.unwrap_or_default(),
+            ctx,
+            existing.map(|a| a.id),
+            0,
+        ));
+    }
+    let target = match target_user {
+        Some(u) => u.id,
+        None => {
+            // "a guest (target.email) is created as a guest user" — here when requested [inf].
+            let email = new.target_email.clone().unwrap_or_default();
+            let id = state.next_id();
+            let upn = format!(
+                "{}#EXT#@{}",
+                email.replace('@', "_"),
+                state.info.default_domain
+            );
+            state.directory.users.insert(User {
+                id,
+                display_name: email.clone(),
+                user_principal_name: upn,
+                mail: Some(email),
+                user_type: UserType::Guest,
+                account_enabled: true,
+                manager: None,
+            });
+            state.directory.reindex();
+            id
+        }
+    };
+    let stages = policy_id
+        .and_then(|p| state.policies.get(&p))
+        .map_or(0, |p| p.approval.stages.len());
+    let request = request_value(
+        state.next_id(),
+        &new,
+        package_id,
+        policy_id,
+        target,
+        ctx,
+        existing.map(|a| a.id),
+        stages,
+    );
+    let mut request = request;
+    for s in request.stages.iter_mut() {
+        s.id = state.next_id();
+    }
+    // Who may skip approval: IGA, catalog owner, access package manager; an assignment manager
+    // alone may not (§6.3 note, issue decision).
+    let bypass = is_admin
+        && authz::authorize(caller, Operation::UpdateAccessPackage { catalog }, state).is_ok();
+    if bypass {
+        request.stages.clear();
+    }
+    state.requests.insert(request.clone());
+    state.work_pending = true;
+    Ok(request)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn request_value(
+    id: Uuid,
+    new: &NewRequest,
+    package: Uuid,
+    policy: Option<Uuid>,
+    target: Uuid,
+    ctx: &OpCtx<'_>,
+    assignment: Option<Uuid>,
+    stages: usize,
+) -> Request {
+    Request {
+        id,
+        access_package_id: package,
+        policy_id: policy,
+        request_type: new.request_type,
+        request_type_text: new.request_type_text.clone(),
+        state: RequestState::Submitted,
+        status: "Accepted".into(),
+        target,
+        requestor: ctx.caller.object_id,
+        justification: new.justification.clone(),
+        answers: new.answers.clone(),
+        schedule: new.schedule.clone().unwrap_or(Schedule {
+            start: None,
+            expiration: Expiration {
+                kind: ExpirationKind::NotSpecified,
+                duration: None,
+                end: None,
+            },
+        }),
+        created: ctx.now,
+        completed: None,
+        assignment_id: assignment,
+        stages: (0..stages)
+            .map(|_| StageState {
+                id: Uuid::nil(),
+                approvers: Vec::new(),
+                status: "NotStarted",
+                review_result: "NotReviewed",
+                reviewed_by: None,
+                reviewed_at: None,
+                justification: None,
+                deadline: None,
+            })
+            .collect(),
+        created_by: ctx.caller.actor.clone(),
+    }
+}
+
+/// Runs everything that is due at `now`, in a fixed order: new requests (to approval or
+/// delivery), approved ones (delivery), removals, approval deadlines, assignment expirations.
+pub fn process_due(state: &mut TenantState, now: Timestamp) {
+    state.work_pending = false;
+    let ids: Vec<Uuid> = state
+        .requests
+        .iter()
+        .filter(|r| !r.state.is_final() && r.state != RequestState::Canceled)
+        .map(|r| r.id)
+        .collect();
+    for id in ids {
+        let Some(mut request) = state.requests.get(&id).cloned() else {
+            continue;
+        };
+        let policy = request
+            .policy_id
+            .and_then(|p| state.policies.get(&p))
+            .cloned();
+        match request.state {
+            RequestState::Submitted if !request.stages.is_empty() => {
+                request.state = RequestState::PendingApproval;
+                request.status = "PendingApproval".into();
+                if let Some(p) = &policy {
+                    start_stage(state, &mut request, p, 0, now);
+                }
+            }
+            RequestState::Submitted | RequestState::Delivering => {
+                deliver(state, &mut request, policy.as_ref(), now)
+            }
+            RequestState::PendingApproval => {
+                let expired = request
+                    .stages
+                    .iter()
+                    .any(|s| s.status == "InProgress" && s.deadline.is_some_and(|d| d <= now));
+                if expired {
+                    for s in request
+                        .stages
+                        .iter_mut()
+                        .filter(|s| s.status == "InProgress")
+                    {
+                        s.status = "Expired";
+                    }
+                    request.state = RequestState::Denied;
+                    request.status = "Expired".into();
+                    request.completed = Some(now);
+                }
+            }
+            _ => {}
+        }
+        state.requests.insert(request);
+    }
+    // Expirations.
+    let due: Vec<Uuid> = state
+        .assignments
+        .iter()
+        .filter(|a| a.state == AssignmentState::Delivered && a.ends.is_some_and(|e| e <= now))
+        .map(|a| a.id)
+        .collect();
+    for id in due {
+        expire(state, &id, now, "systemRemove");
+    }
+}
+
+/// The earliest time something will become due, for the clock check on each call.
+pub fn next_deadline(state: &TenantState) -> Option<Timestamp> {
+    let stages = state
+        .requests
+        .iter()
+        .filter(|r| r.state == RequestState::PendingApproval)
+        .flat_map(|r| r.stages.iter().filter_map(|s| s.deadline));
+    let ends = state
+        .assignments
+        .iter()
+        .filter(|a| a.state == AssignmentState::Delivered)
+        .filter_map(|a| a.ends);
+    stages.chain(ends).min()
+}
+
+fn deliver(
+    state: &mut TenantState,
+    request: &mut Request,
+    policy: Option<&Policy>,
+    now: Timestamp,
+) {
+    match request.request_type {
+        RequestType::AdminRemove | RequestType::UserRemove | RequestType::SystemRemove => {
+            let target = request.assignment_id.or_else(|| {
+                active_assignment(state, &request.access_package_id, &request.target).map(|a| a.id)
+            });
+            if let Some(a) = target {
+                expire(state, &a, now, "");
+            }
+            request.assignment_id = target;
+        }
+        RequestType::AdminAdd | RequestType::UserAdd => {
+            let catalog = state
+                .access_package(&request.access_package_id)
+                .map(|p| p.catalog_id)
+                .unwrap_or_default();
+            let schedule = schedule_for(
+                policy,
+                match request.schedule.expiration.kind {
+                    ExpirationKind::NotSpecified if request.schedule.start.is_none() => None,
+                    _ => Some(&request.schedule),
+                },
+                now,
+            );
+            let assignment = Assignment {
+                id: state.next_id(),
+                access_package_id: request.access_package_id,
+                catalog_id: catalog,
+                policy_id: request.policy_id,
+                target: request.target,
+                state: AssignmentState::Delivered,
+                status: "Delivered".into(),
+                ends: ends(&schedule),
+                schedule,
+                expired: None,
+                created: now,
+            };
+            request.assignment_id = Some(assignment.id);
+            state.assignments.insert(assignment);
+        }
+        _ => {}
+    }
+    request.state = RequestState::Delivered;
+    request.status = "Delivered".into();
+    request.completed = Some(now);
+}
+
+/// Ends an assignment; with `system_type`, records the service's own removal request.
+fn expire(state: &mut TenantState, id: &Uuid, now: Timestamp, system_type: &str) {
+    let Some(a) = state.assignments.get_mut(id) else {
+        return;
+    };
+    a.state = AssignmentState::Expired;
+    a.status = "Expired".into();
+    a.expired = Some(now);
+    let (package, policy, target) = (a.access_package_id, a.policy_id, a.target);
+    if !system_type.is_empty() {
+        let request = Request {
+            id: state.next_id(),
+            access_package_id: package,
+            policy_id: policy,
+            request_type: RequestType::SystemRemove,
+            request_type_text: system_type.into(),
+            state: RequestState::Delivered,
+            status: "Delivered".into(),
+            target,
+            requestor: None,
+            justification: None,
+            answers: Vec::new(),
+            schedule: Schedule {
+                start: None,
+                expiration: Expiration {
+                    kind: ExpirationKind::NotSpecified,
+                    duration: None,
+                    end: None,
+                },
+            },
+            created: now,
+            completed: Some(now),
+            assignment_id: Some(*id),
+            stages: Vec::new(),
+            created_by: None,
+        };
+        state.requests.insert(request);
+    }
+}
+
+// ---- reading ----
+
+/// Catalog-scoped callers must filter by `accessPackage/id` (§3.5 #51, graph-protocol.md §6.1).
+fn scoped_listing(
+    state: &TenantState,
+    ctx: &OpCtx<'_>,
+    filtered_by_package: bool,
+) -> Result<Grant, GraphError> {
+    let grant = authz::authorize(ctx.caller, Operation::ListAssignments, state)?;
+    if matches!(grant, Grant::Catalogs(_)) && !filtered_by_package {
+        return Err(GraphError::UnAuthorized(crate::error::REASON_NO_ROLE));
+    }
+    Ok(grant)
+}
+
+fn catalog_of(state: &TenantState, package: &Uuid) -> Uuid {
+    state
+        .access_package(package)
+        .map(|p| p.catalog_id)
+        .unwrap_or_default()
+}
+
+pub fn list_requests<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    filtered_by_package: bool,
+) -> Result<Rows<'s, Request>, GraphError> {
+    let grant = scoped_listing(state, ctx, filtered_by_package)?;
+    Ok(Box::new(state.requests.range_after(None).filter(
+        move |(_, r)| grant.covers(&catalog_of(state, &r.access_package_id)),
+    )))
+}
+
+pub fn get_request<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<&'s Request, GraphError> {
+    let r = state
+        .requests
+        .get(id)
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Read, state))?;
+    if ctx
+        .caller
+        .object_id
+        .is_some_and(|me| me == r.target || Some(me) == r.requestor)
+    {
+        return Ok(r);
+    }
+    authz::authorize(
+        ctx.caller,
+        Operation::ReadAssignments {
+            catalog: catalog_of(state, &r.access_package_id),
+        },
+        state,
+    )?;
+    Ok(r)
+}
+
+pub fn list_assignments<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    filtered_by_package: bool,
+) -> Result<Rows<'s, Assignment>, GraphError> {
+    let grant = scoped_listing(state, ctx, filtered_by_package)?;
+    Ok(Box::new(
+        state
+            .assignments
+            .range_after(None)
+            .filter(move |(_, a)| grant.covers(&a.catalog_id)),
+    ))
+}
+
+pub fn get_assignment<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<&'s Assignment, GraphError> {
+    let a = state
+        .assignments
+        .get(id)
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Read, state))?;
+    if ctx.caller.object_id == Some(a.target) {
+        return Ok(a);
+    }
+    authz::authorize(
+        ctx.caller,
+        Operation::ReadAssignments {
+            catalog: a.catalog_id,
+        },
+        state,
+    )?;
+    Ok(a)
+}
+
+/// `filterByCurrentUser(on='target'|'createdBy'|'approver')` (delegated callers only).
+pub fn my_requests<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    on: &str,
+) -> Result<Rows<'s, Request>, GraphError> {
+    let me = current_user(ctx)?;
+    let on = on.to_ascii_lowercase();
+    Ok(Box::new(state.requests.range_after(None).filter(
+        move |(_, r)| {
+            match on.as_str() {
+                "target" => r.target == me,
+                "createdby" => r.requestor == Some(me),
+                "approver" => {
+                    r.state == RequestState::PendingApproval
+                        && r.stages
+                            .iter()
+                            .any(|s| s.status == "InProgress" && s.approvers.contains(&me))
+                }
+                _ => false,
+            }
+        },
+    )))
+}
+
+pub fn my_assignments<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    on: &str,
+) -> Result<Rows<'s, Assignment>, GraphError> {
+    let me = current_user(ctx)?;
+    let on = on.to_ascii_lowercase();
+    Ok(Box::new(state.assignments.range_after(None).filter(
+        move |(_, a)| {
+            match on.as_str() {
+                "target" => a.target == me,
+                "createdby" => state
+                    .requests
+                    .iter()
+                    .any(|r| r.assignment_id == Some(a.id) && r.requestor == Some(me)),
+                _ => false,
+            }
+        },
+    )))
+}
+
+fn current_user(ctx: &OpCtx<'_>) -> Result<Uuid, GraphError> {
+    match (ctx.caller.kind, ctx.caller.object_id) {
+        (CallerKind::Delegated, Some(me)) => Ok(me),
+        // Application permissions are not supported on these functions (§3.4 #49).
+        _ => Err(GraphError::UnAuthorized(crate::error::REASON_NO_PERMISSION)),
+    }
+}
+
+// ---- writing ----
+
+/// `cancel`: only while accepted or pending approval (§4.6).
+pub fn cancel(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(), GraphError> {
+    let r = state
+        .requests
+        .get(id)
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Subject, state))?;
+    let own = ctx
+        .caller
+        .object_id
+        .is_some_and(|me| me == r.target || Some(me) == r.requestor);
+    if !own {
+        authz::authorize(
+            ctx.caller,
+            Operation::ManageAssignments {
+                catalog: catalog_of(state, &r.access_package_id),
+            },
+            state,
+        )?;
+    }
+    if !matches!(
+        r.state,
+        RequestState::Submitted | RequestState::PendingApproval
+    ) {
+        return Err(Refusal::NotCancellable.error());
+    }
+    let Some(r) = state.requests.get_mut(id) else {
+        return Err(GraphError::ResourceNotFound);
+    };
+    r.state = RequestState::Canceled;
+    r.status = "Canceled".into();
+    r.completed = Some(ctx.now);
+    for s in r.stages.iter_mut().filter(|s| s.status == "InProgress") {
+        s.status = "Completed";
+    }
+    Ok(())
+}
+
+/// Only denied, canceled or completed requests whose assignment is gone (§4.9).
+pub fn delete_request(
+    state: &mut TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<(), GraphError> {
+    let r = state
+        .requests
+        .get(id)
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Write, state))?;
+    authz::authorize(
+        ctx.caller,
+        Operation::ManageAssignments {
+            catalog: catalog_of(state, &r.access_package_id),
+        },
+        state,
+    )?;
+    let live_assignment = r
+        .assignment_id
+        .and_then(|a| state.assignments.get(&a))
+        .is_some_and(|a| a.state != AssignmentState::Expired);
+    if !r.state.is_final() || live_assignment {
+        return Err(Refusal::NotDeletable.error());
+    }
+    state.requests.remove(id);
+    Ok(())
+}
+
+/// An approval (id = request id) the caller may see: an approver of one of its stages, or an
+/// administrator of the catalog.
+pub fn approval<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<&'s Request, GraphError> {
+    if ctx.caller.kind == CallerKind::Application {
+        return Err(GraphError::UnAuthorized(crate::error::REASON_NO_PERMISSION));
+    }
+    let r = state
+        .requests
+        .get(id)
+        .filter(|r| !r.stages.is_empty())
+        .ok_or(GraphError::ResourceNotFound)?;
+    let approver = ctx
+        .caller
+        .object_id
+        .is_some_and(|me| r.stages.iter().any(|s| s.approvers.contains(&me)));
+    if !approver {
+        authz::authorize(
+            ctx.caller,
+            Operation::ReadAssignments {
+                catalog: catalog_of(state, &r.access_package_id),
+            },
+            state,
+        )?;
+    }
+    Ok(r)
+}
+
+/// PATCH a stage: `Approve` moves to the next stage or delivery, `Deny` ends the request; 409 if
+/// the stage is already decided, 403 for non-approvers (§4.10).
+pub fn decide(
+    state: &mut TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+    stage: &Uuid,
+    approve: bool,
+    justification: Option<String>,
+) -> Result<(), GraphError> {
+    let me = current_user(ctx)?;
+    let mut r = state
+        .requests
+        .get(id)
+        .filter(|r| !r.stages.is_empty())
+        .cloned()
+        .ok_or(GraphError::ResourceNotFound)?;
+    let index = r
+        .stages
+        .iter()
+        .position(|s| s.id == *stage)
+        .ok_or(GraphError::ResourceNotFound)?;
+    let policy = r.policy_id.and_then(|p| state.policies.get(&p)).cloned();
+    {
+        let s = &r.stages[index];
+        if !s.approvers.contains(&me) {
+            return Err(Refusal::NotAnApprover.error());
+        }
+        if s.status != "InProgress" {
+            return Err(GraphError::AlreadyDecided);
+        }
+        if me == r.target {
+            // Requestors cannot approve themselves [inf].
+            return Err(Refusal::NotAnApprover.error());
+        }
+        let required = policy
+            .as_ref()
+            .and_then(|p| p.approval.stages.get(index))
+            .is_some_and(|x| x.approver_justification);
+        if required && justification.as_deref().is_none_or(str::is_empty) {
+            return Err(GraphError::invalid_model(
+                "this stage requires the approver's justification",
+            ));
+        }
+    }
+    let now = ctx.now;
+    let s = &mut r.stages[index];
+    s.status = "Completed";
+    s.review_result = if approve { "Approve" } else { "Deny" };
+    s.reviewed_by = Some(me);
+    s.reviewed_at = Some(now);
+    s.justification = justification;
+    if !approve {
+        r.state = RequestState::Denied;
+        r.status = "Denied".into();
+        r.completed = Some(now);
+    } else if index + 1 < r.stages.len() {
+        if let Some(p) = &policy {
+            start_stage(state, &mut r, p, index + 1, now);
+        }
+    } else {
+        r.state = RequestState::Delivering;
+        r.status = "Delivering".into();
+    }
+    state.requests.insert(r);
+    state.work_pending = true;
+    Ok(())
+}
+
+/// Runs due work if any: called before every Graph call to the tenant and after clock changes.
+/// The check is O(1); the work runs under the write lock.
+pub fn settle(tenant: &crate::store::Tenant, now: Timestamp) {
+    let due = tenant.read(|s| s.work_pending || s.next_due.is_some_and(|d| d <= now));
+    if due {
+        tenant.write(|s| {
+            process_due(s, now);
+            s.next_due = next_deadline(s);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Caller;
+    use crate::fixtures::FixtureSource;
+    use crate::ids::IdSource;
+
+    const CAMPAIGN: &str = "60000000-0000-4000-8000-000000000001";
+    const REQUESTOR1: &str = "20000000-0000-4000-8000-000000000005";
+    const MARKETING: &str = "30000000-0000-4000-8000-000000000001";
+
+    fn setup() -> (TenantState, Caller, Timestamp) {
+        let now = Timestamp::parse("2026-03-01T09:00:00Z").unwrap();
+        let state = FixtureSource::EmbeddedDefault
+            .load()
+            .unwrap()
+            .build_state(IdSource::Seeded(5).generator(1), now);
+        let tenant = state.info.id;
+        (state, Caller::unauthenticated(tenant), now)
+    }
+
+    fn admin_add(target: &str) -> NewRequest {
+        NewRequest {
+            request_type: RequestType::AdminAdd,
+            request_type_text: "adminAdd".into(),
+            package_id: Some(CAMPAIGN.parse().unwrap()),
+            policy_id: None,
+            target_id: Some(target.parse().unwrap()),
+            target_email: None,
+            assignment_id: None,
+            justification: None,
+            answers: Vec::new(),
+            schedule: None,
+            validation_only: false,
+        }
+    }
+
+    #[test]
+    fn a_request_is_delivered_by_the_next_pass_and_expires_with_the_clock() {
+        let (mut s, caller, now) = setup();
+        let ctx = OpCtx {
+            caller: &caller,
+            now,
+        };
+        let request = submit(&mut s, &ctx, admin_add(REQUESTOR1)).unwrap();
+        assert_eq!(request.state, RequestState::Submitted);
+        let user: Uuid = REQUESTOR1.parse().unwrap();
+        let group: Uuid = MARKETING.parse().unwrap();
+        assert!(
+            !granted(&s, &group, "Member_").contains(&user),
+            "nothing is granted before processing"
+        );
+        process_due(&mut s, now);
+        let delivered = s.requests.get(&request.id).unwrap();
+        assert_eq!(delivered.state, RequestState::Delivered);
+        assert!(granted(&s, &group, "Member_").contains(&user));
+        // The campaign policy grants P30D: the deadline is the next due item, and passing it expires.
+        let due = next_deadline(&s).expect("an expiring assignment has a deadline");
+        process_due(&mut s, due.plus(std::time::Duration::from_secs(1)));
+        assert!(
+            s.assignments
+                .iter()
+                .all(|a| a.state == AssignmentState::Expired)
+        );
+        assert!(!granted(&s, &group, "Member_").contains(&user));
+    }
+
+    #[test]
+    fn a_second_add_for_the_same_target_is_refused_and_validation_stores_nothing() {
+        let (mut s, caller, now) = setup();
+        let ctx = OpCtx {
+            caller: &caller,
+            now,
+        };
+        let mut dry = admin_add(REQUESTOR1);
+        dry.validation_only = true;
+        submit(&mut s, &ctx, dry).unwrap();
+        assert_eq!(
+            s.requests.iter().count(),
+            0,
+            "isValidationOnly stores nothing"
+        );
+        submit(&mut s, &ctx, admin_add(REQUESTOR1)).unwrap();
+        process_due(&mut s, now);
+        let again = submit(&mut s, &ctx, admin_add(REQUESTOR1)).unwrap_err();
+        assert_eq!(again.code(), "ExistingAssignment");
+    }
+}

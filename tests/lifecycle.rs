@@ -1,0 +1,450 @@
+//! The governance lifecycle: requests, approvals, assignments, the directory, the clock.
+
+use entitlement_emulator::auth::token::TokenRequest;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::*;
+use crate::snap;
+
+const MARKETING_GROUP: &str = "30000000-0000-4000-8000-000000000001";
+const REQUESTOR1_ID: &str = "20000000-0000-4000-8000-000000000005";
+const LEAD: &str = "lead@contoso.onmicrosoft.com";
+
+fn end_user(t: &TestTenant, persona: &str) -> String {
+    t.token_with(TokenRequest {
+        persona: persona.into(),
+        scopes: Some(vec!["EntitlementMgmt-SubjectAccess.ReadWrite".into()]),
+        ..Default::default()
+    })
+}
+
+async fn members(t: &TestTenant) -> Vec<String> {
+    let resp = t
+        .get(&format!("/v1.0/groups/{MARKETING_GROUP}/members"))
+        .await;
+    resp.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_tutorial_end_to_end() {
+    let t = TestTenant::start().await;
+    let me = end_user(&t, REQUESTOR1);
+    // Requestor1 asks for Marketing Campaign with a justification.
+    let requested = t
+        .json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&me),
+            Some(json!({"requestType": "UserAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE}, "justification": "Need access to the campaign"})))
+        .await;
+    assert_eq!(requested.status, StatusCode::CREATED, "{}", requested.text);
+    assert_eq!(
+        (
+            requested.body["state"].as_str(),
+            requested.body["status"].as_str()
+        ),
+        (Some("submitted"), Some("Accepted"))
+    );
+    assert_eq!(
+        requested.body["requestType"], "UserAdd",
+        "the input casing is echoed (§4.5)"
+    );
+    snap!("lifecycle_v1_user_add", requested);
+    let id = requested.body["id"].as_str().unwrap().to_string();
+    // The next read finds it delivered, and the user in the group.
+    // An end user may not read a request by id (SA covers filterByCurrentUser only, §2); the admin may.
+    let denied = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/assignmentRequests/{id}"),
+            Some(&me),
+            None,
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let delivered = t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+    assert_eq!(
+        (
+            delivered.body["state"].as_str(),
+            delivered.body["status"].as_str()
+        ),
+        (Some("delivered"), Some("Delivered")),
+        "{}",
+        delivered.text
+    );
+    assert!(delivered.body["completedDateTime"].is_string());
+    let mine = t
+        .json_as(
+            Method::GET,
+            &format!(
+                "{EM_V1}/assignments/filterByCurrentUser(on='target')?$expand=target,accessPackage"
+            ),
+            Some(&me),
+            None,
+        )
+        .await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.text);
+    snap!("lifecycle_v1_my_assignments", mine);
+    let assignment = mine.body["value"][0]["id"].as_str().unwrap().to_string();
+    assert!(members(&t).await.contains(&REQUESTOR1_ID.to_string()));
+    // The package cannot go while the assignment lives.
+    let refused = t
+        .delete(&format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}"))
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::BAD_REQUEST, "AccessPackageHasAssignments")
+    );
+    // The administrator removes the access.
+    let removal = t
+        .post(
+            &format!("{EM_V1}/assignmentRequests"),
+            json!({"requestType": "adminRemove", "assignment": {"id": assignment}}),
+        )
+        .await;
+    assert_eq!(removal.status, StatusCode::CREATED);
+    let after = t.get(&format!("{EM_V1}/assignments/{assignment}")).await;
+    assert_eq!(after.body["state"], "expired");
+    assert!(!members(&t).await.contains(&REQUESTOR1_ID.to_string()));
+    // Now the package can be deleted.
+    assert_eq!(
+        t.delete(&format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn policy_scope_and_rules() {
+    let t = TestTenant::start().await;
+    let before = t.state().await;
+    let other = end_user(&t, REQUESTOR2);
+    let outside = t
+        .json_as(Method::POST, &format!("{EM_BETA}/accessPackageAssignmentRequests"), Some(&other),
+            Some(json!({"requestType": "UserAdd", "accessPackageAssignment": {"accessPackageId": CAMPAIGN_PACKAGE}})))
+        .await;
+    assert_eq!(outside.status, StatusCode::BAD_REQUEST);
+    snap!("lifecycle_policy_requirements_not_met", outside);
+    let me = end_user(&t, REQUESTOR1);
+    let for_someone_else = t
+        .json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&me),
+            Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE, "targetId": "20000000-0000-4000-8000-000000000006"}})))
+        .await;
+    assert_eq!(for_someone_else.code(), "InvalidRequest");
+    let admin_outside_scope = t.post(&format!("{EM_V1}/assignmentRequests"), json!({"requestType": "adminAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE, "targetId": "20000000-0000-4000-8000-000000000006", "assignmentPolicyId": "90000000-0000-4000-8000-000000000001"}})).await;
+    assert_eq!(
+        admin_outside_scope.message(),
+        "You don't meet policy requirements to request this entitlement."
+    );
+    let app = t.json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&t.token_for(AUTOMATION_APP)),
+        Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE}}))).await;
+    assert_eq!(
+        app.status,
+        StatusCode::FORBIDDEN,
+        "end-user requests need a signed-in user"
+    );
+    assert_eq!(t.state().await, before);
+    // Twice is once too many.
+    t.json_as(
+        Method::POST,
+        &format!("{EM_V1}/assignmentRequests"),
+        Some(&me),
+        Some(
+            json!({"requestType": "userAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE}}),
+        ),
+    )
+    .await;
+    let again = t.json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&me), Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE}}))).await;
+    assert_eq!(again.code(), "ExistingAssignment");
+}
+
+async fn approval_policy(t: &TestTenant) -> String {
+    let resp = t
+        .post(&format!("{EM_V1}/assignmentPolicies"), json!({
+            "displayName": "with approval", "accessPackage": {"id": ANALYTICS_PACKAGE}, "allowedTargetScope": "allMemberUsers",
+            "expiration": {"type": "afterDuration", "duration": "P30D"},
+            "requestorSettings": {"enableTargetsToSelfAddAccess": true, "enableTargetsToSelfRemoveAccess": true},
+            "requestApprovalSettings": {"isApprovalRequiredForAdd": true, "stages": [
+                {"durationBeforeAutomaticDenial": "P7D", "isApproverJustificationRequired": false, "isEscalationEnabled": false,
+                 "primaryApprovers": [{"@odata.type": "#microsoft.graph.requestorManager", "managerLevel": 1}]}]}}))
+        .await;
+    assert_eq!(resp.status, StatusCode::CREATED, "{}", resp.text);
+    resp.body["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn approvals_by_the_manager() {
+    let t = TestTenant::start().await;
+    approval_policy(&t).await;
+    let me = end_user(&t, REQUESTOR1);
+    let id = t
+        .json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&me), Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE}})))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pending = t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+    assert_eq!(pending.body["state"], "pendingApproval");
+    let lead = t.token_for(LEAD);
+    let mine = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/assignmentRequests/filterByCurrentUser(on='approver')"),
+            Some(&lead),
+            None,
+        )
+        .await;
+    assert_eq!(mine.body["value"][0]["id"], id.as_str());
+    let approval = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/accessPackageAssignmentApprovals/{id}"),
+            Some(&lead),
+            None,
+        )
+        .await;
+    assert_eq!(approval.status, StatusCode::OK);
+    snap!("lifecycle_v1_approval", approval);
+    let stage = approval.body["stages"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stage_path = format!("{EM_V1}/accessPackageAssignmentApprovals/{id}/stages/{stage}");
+    let outsider = t
+        .json_as(
+            Method::PATCH,
+            &stage_path,
+            Some(&t.token_for(REQUESTOR2)),
+            Some(json!({"reviewResult": "Approve"})),
+        )
+        .await;
+    assert_eq!(outsider.status, StatusCode::FORBIDDEN);
+    let decided = t
+        .json_as(
+            Method::PATCH,
+            &stage_path,
+            Some(&lead),
+            Some(json!({"reviewResult": "Approve", "justification": "ok"})),
+        )
+        .await;
+    assert_eq!(decided.status, StatusCode::NO_CONTENT);
+    let twice = t
+        .json_as(
+            Method::PATCH,
+            &stage_path,
+            Some(&lead),
+            Some(json!({"reviewResult": "Deny"})),
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    let done = t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+    assert_eq!(done.body["state"], "delivered");
+    let beta_steps = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_BETA}/accessPackageAssignmentApprovals/{id}/steps"),
+            Some(&lead),
+            None,
+        )
+        .await;
+    assert_eq!(beta_steps.body["value"][0]["reviewResult"], "Approved");
+}
+
+#[tokio::test]
+async fn denial_cancel_and_timeouts_on_the_virtual_clock() {
+    let t = TestTenant::start().await;
+    approval_policy(&t).await;
+    let lead = t.token_for(LEAD);
+    let ask = |persona: &'static str| {
+        let t = &t;
+        async move {
+            let tok = end_user(t, persona);
+            t.json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&tok), Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE}})))
+                .await
+                .body["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    // Deny.
+    let first = ask(REQUESTOR1).await;
+    let approval = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/accessPackageAssignmentApprovals/{first}"),
+            Some(&lead),
+            None,
+        )
+        .await;
+    let stage = approval.body["stages"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.json_as(
+        Method::PATCH,
+        &format!("{EM_V1}/accessPackageAssignmentApprovals/{first}/stages/{stage}"),
+        Some(&lead),
+        Some(json!({"reviewResult": "Deny"})),
+    )
+    .await;
+    let denied = t.get(&format!("{EM_V1}/assignmentRequests/{first}")).await;
+    assert_eq!(
+        (
+            denied.body["state"].as_str(),
+            denied.body["status"].as_str()
+        ),
+        (Some("denied"), Some("Denied"))
+    );
+    // A denied request can be deleted; a pending one can be canceled, once.
+    assert_eq!(
+        t.delete(&format!("{EM_V1}/assignmentRequests/{first}"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let second = ask(REQUESTOR1).await;
+    let me = end_user(&t, REQUESTOR1);
+    let cancel = t
+        .json_as(
+            Method::POST,
+            &format!("{EM_V1}/assignmentRequests/{second}/cancel"),
+            Some(&me),
+            None,
+        )
+        .await;
+    assert_eq!((cancel.status, cancel.text.as_str()), (StatusCode::OK, ""));
+    let again = t
+        .json_as(
+            Method::POST,
+            &format!("{EM_V1}/assignmentRequests/{second}/cancel"),
+            Some(&me),
+            None,
+        )
+        .await;
+    assert_eq!(again.code(), "RequestNotCancellable");
+    // No decision within 7 days: denied with status Expired when the clock passes the deadline.
+    let third = ask(REQUESTOR1).await;
+    assert_eq!(
+        t.get(&format!("{EM_V1}/assignmentRequests/{third}"))
+            .await
+            .body["state"],
+        "pendingApproval"
+    );
+    let moved = t
+        .send(
+            Method::POST,
+            "/_emulator/clock",
+            None,
+            &[],
+            Some(br#"{"advance": "P8D"}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK);
+    let expired = t.get(&format!("{EM_V1}/assignmentRequests/{third}")).await;
+    assert_eq!(
+        (
+            expired.body["state"].as_str(),
+            expired.body["status"].as_str()
+        ),
+        (Some("denied"), Some("Expired"))
+    );
+    let backwards = t
+        .send(
+            Method::POST,
+            "/_emulator/clock",
+            None,
+            &[],
+            Some(br#"{"set": "2000-01-01T00:00:00Z"}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(
+        backwards.status,
+        StatusCode::BAD_REQUEST,
+        "time never moves backwards"
+    );
+}
+
+#[tokio::test]
+async fn assignments_expire_with_the_policy() {
+    let t = TestTenant::start().await;
+    let me = end_user(&t, REQUESTOR1);
+    t.json_as(
+        Method::POST,
+        &format!("{EM_V1}/assignmentRequests"),
+        Some(&me),
+        Some(
+            json!({"requestType": "userAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE}}),
+        ),
+    )
+    .await;
+    let list = t
+        .get(&format!("{EM_V1}/assignments?$filter=state eq 'Delivered'"))
+        .await;
+    assert_eq!(list.body["value"].as_array().unwrap().len(), 1);
+    assert!(members(&t).await.contains(&REQUESTOR1_ID.to_string()));
+    // The fixture policy expires assignments after 30 days.
+    t.send(
+        Method::POST,
+        "/_emulator/clock",
+        None,
+        &[],
+        Some(br#"{"advance": "P31D"}"#.to_vec()),
+    )
+    .await;
+    let expired = t.get(&format!("{EM_BETA}/accessPackageAssignments")).await;
+    assert_eq!(expired.body["value"][0]["assignmentState"], "Expired");
+    assert!(!members(&t).await.contains(&REQUESTOR1_ID.to_string()));
+    let system = t
+        .get(&format!(
+            "{EM_V1}/assignmentRequests?$filter=requestType eq 'systemRemove'"
+        ))
+        .await;
+    assert_eq!(
+        system.body["value"].as_array().unwrap().len(),
+        1,
+        "{}",
+        system.text
+    );
+}
+
+#[tokio::test]
+async fn catalog_scoped_callers_must_filter_by_package() {
+    let t = TestTenant::start().await;
+    let owner = t.token_for(CATALOG_OWNER);
+    let unfiltered = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/assignments"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(unfiltered.status, StatusCode::FORBIDDEN);
+    let filtered = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/assignments?$filter=accessPackage/id eq '{ANALYTICS_PACKAGE}'"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(filtered.status, StatusCode::OK);
+    let requests = t.json_as(Method::GET, &format!("{EM_BETA}/accessPackageAssignmentRequests?$filter=accessPackage/id eq '{ANALYTICS_PACKAGE}'"), Some(&owner), None).await;
+    assert_eq!(requests.status, StatusCode::OK);
+    let user = t.get(&format!("/v1.0/users/{REQUESTOR1_ID}")).await;
+    assert_eq!(user.body["userPrincipalName"], REQUESTOR1);
+    let nobody = t
+        .get("/v1.0/users/5e0f0000-0000-4000-8000-000000000000")
+        .await;
+    assert_eq!(
+        (nobody.status, nobody.code()),
+        (StatusCode::NOT_FOUND, "Request_ResourceNotFound")
+    );
+    let _: Value = user.body;
+}

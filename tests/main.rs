@@ -19,4 +19,5 @@ mod odata;
 mod organizations;
 mod policies;
 mod resources;
+mod robustness;
 mod roles;

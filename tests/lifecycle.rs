@@ -448,3 +448,100 @@ async fn catalog_scoped_callers_must_filter_by_package() {
     );
     let _: Value = user.body;
 }
+
+#[tokio::test]
+async fn end_users_find_what_they_may_request() {
+    let t = TestTenant::start().await;
+    let me = end_user(&t, REQUESTOR1);
+    let other = end_user(&t, REQUESTOR2);
+    let browse = format!("{EM_V1}/accessPackages/filterByCurrentUser(on='allowedRequestor')");
+    let mine = t.json_as(Method::GET, &browse, Some(&me), None).await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.text);
+    let ids: Vec<&str> = mine.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![CAMPAIGN_PACKAGE],
+        "only the package whose policy names requestor1"
+    );
+    let theirs = t.json_as(Method::GET, &browse, Some(&other), None).await;
+    assert_eq!(theirs.body["value"], json!([]));
+    // The requirements of the one policy that admits requestor1 (A2.17); none for requestor2.
+    let requirements =
+        format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}/getApplicablePolicyRequirements");
+    let applicable = t
+        .json_as(Method::POST, &requirements, Some(&me), None)
+        .await;
+    assert_eq!(applicable.status, StatusCode::OK, "{}", applicable.text);
+    assert_eq!(
+        applicable.body["value"][0]["policyId"],
+        "90000000-0000-4000-8000-000000000001"
+    );
+    snap!("lifecycle_v1_policy_requirements", applicable);
+    let none = t
+        .json_as(Method::POST, &requirements, Some(&other), None)
+        .await;
+    assert_eq!(
+        (none.status, &none.body["value"]),
+        (StatusCode::OK, &json!([]))
+    );
+    let beta = t
+        .json_as(
+            Method::POST,
+            &format!("{EM_BETA}/accessPackages/{CAMPAIGN_PACKAGE}/getApplicablePolicyRequirements"),
+            Some(&me),
+            None,
+        )
+        .await;
+    assert_eq!(beta.body["value"][0]["isApprovalRequired"], false);
+    // A hidden package leaves the catalogue but can still be requested by id (§4.2 item 4).
+    let hide = t
+        .patch(
+            &format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}"),
+            json!({"isHidden": true}),
+        )
+        .await;
+    assert!(hide.status.is_success(), "{}", hide.text);
+    assert_eq!(
+        t.json_as(Method::GET, &browse, Some(&me), None).await.body["value"],
+        json!([])
+    );
+    assert_eq!(
+        t.json_as(Method::POST, &requirements, Some(&me), None)
+            .await
+            .body["value"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    // Unknown package, application callers.
+    let unknown = t
+        .json_as(
+            Method::POST,
+            &format!(
+                "{EM_V1}/accessPackages/{}/getApplicablePolicyRequirements",
+                "60000000-0000-4000-8000-0000000000ff"
+            ),
+            Some(&me),
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let app = t
+        .json_as(
+            Method::GET,
+            &browse,
+            Some(&t.token_for(AUTOMATION_APP)),
+            None,
+        )
+        .await;
+    assert_eq!(
+        app.status,
+        StatusCode::FORBIDDEN,
+        "delegated only (§3.2 #32)"
+    );
+}

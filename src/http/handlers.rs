@@ -167,7 +167,13 @@ pub(crate) fn dispatch(
     }
     let access = match (&target, method.clone()) {
         (Target::Requests | Target::RequestCancel(_), Method::POST) => Access::Subject,
-        (Target::MyRequests(_) | Target::MyAssignments(_), _) => Access::Subject,
+        (
+            Target::MyRequests(_)
+            | Target::MyAssignments(_)
+            | Target::MyPackages(_)
+            | Target::PolicyRequirements(_),
+            _,
+        ) => Access::Subject,
         (_, Method::GET) => Access::Read,
         _ => Access::Write,
     };
@@ -387,6 +393,25 @@ pub(crate) fn dispatch(
         (Target::Assignment(id), Method::GET) => call
             .tenant
             .read(|s| call.single(t, s, ops::lifecycle::get_assignment(s, &op, id)?)),
+        (Target::MyPackages(on), Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::lifecycle::requestable_packages(s, &op, on)?)),
+        (Target::PolicyRequirements(id), Method::POST) => call.tenant.read(|s| {
+            let policies = ops::lifecycle::applicable_policies(s, &op, id)?;
+            let items = policies
+                .iter()
+                .map(|p| policy_requirements_json(call.version, p))
+                .collect();
+            Ok(Reply::Collection {
+                context: call.ctx.context_url(
+                    call.version,
+                    "Collection(microsoft.graph.accessPackageAssignmentRequestRequirements)",
+                ),
+                count: None,
+                next_link: None,
+                items,
+            })
+        }),
         (Target::MyAssignments(on), Method::GET) => call
             .tenant
             .read(|s| call.listing(t, s, ops::lifecycle::my_assignments(s, &op, on)?)),
@@ -1202,6 +1227,45 @@ fn stage_json(
         "justification": st.justification.clone().unwrap_or_default(),
         "reviewedBy": reviewer,
     })
+}
+
+/// One `accessPackageAssignmentRequestRequirements` (A2.17; the beta type's names differ).
+fn policy_requirements_json(
+    version: ApiVersion,
+    p: &crate::model::policy::Policy,
+) -> serde_json::Value {
+    let schedule = crate::model::lifecycle::Schedule {
+        start: None,
+        expiration: p.expiration.clone(),
+    }
+    .to_json();
+    match version {
+        ApiVersion::V1 => serde_json::json!({
+            "@odata.type": "#microsoft.graph.accessPackageAssignmentRequestRequirements",
+            "policyId": p.id,
+            "policyDisplayName": p.display_name,
+            "policyDescription": p.description,
+            "isApprovalRequiredForAdd": p.approval.for_add,
+            "isApprovalRequiredForUpdate": p.approval.for_update,
+            "isRequestorJustificationRequired": p.approval.justification_required,
+            "allowCustomAssignmentSchedule": p.requestor.custom_schedule,
+            "schedule": schedule,
+            "questions": p.questions.iter().map(|q| q.to_v1()).collect::<Vec<_>>(),
+        }),
+        ApiVersion::Beta => serde_json::json!({
+            "@odata.type": "#microsoft.graph.accessPackageAssignmentRequestRequirements",
+            "policyId": p.id,
+            "policyDisplayName": p.display_name,
+            "policyDescription": p.description,
+            "isApprovalRequired": p.approval.for_add,
+            "isApprovalRequiredForExtension": p.approval.for_update,
+            "isRequestorJustificationRequired": p.approval.justification_required,
+            "isCustomAssignmentScheduleAllowed": p.requestor.custom_schedule,
+            "schedule": schedule,
+            "questions": p.questions.iter().map(|q| q.to_beta()).collect::<Vec<_>>(),
+            "existingAnswers": [],
+        }),
+    }
 }
 
 fn approval_json(

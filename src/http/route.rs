@@ -63,6 +63,10 @@ pub(crate) enum Target {
     Assignments,
     Assignment(Uuid),
     MyAssignments(String),
+    /// `accessPackages/filterByCurrentUser(on='allowedRequestor')`.
+    MyPackages(String),
+    /// `accessPackages/{id}/getApplicablePolicyRequirements`.
+    PolicyRequirements(Uuid),
     Approval(Uuid),
     ApprovalStages(Uuid),
     ApprovalStage(Uuid, Uuid),
@@ -93,7 +97,10 @@ impl Target {
             Target::CatalogAccessPackages(c) | Target::CatalogAccessPackage(c, _) => {
                 format!("{em}/{catalogs}('{c}')/accessPackages")
             }
-            Target::AccessPackages | Target::AccessPackage(_) | Target::MoveToCatalog(_) => {
+            Target::AccessPackages
+            | Target::AccessPackage(_)
+            | Target::MoveToCatalog(_)
+            | Target::MyPackages(_) => {
                 format!("{em}/accessPackages")
             }
             Target::RoleDefinitions | Target::RoleDefinition(_) => {
@@ -220,6 +227,9 @@ impl Target {
             ),
             Target::Count(inner) => inner.entity_set(version),
             Target::Unrouted(_) => String::new(),
+            Target::PolicyRequirements(_) => {
+                "Collection(microsoft.graph.accessPackageAssignmentRequestRequirements)".into()
+            }
         }
     }
 }
@@ -655,13 +665,17 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
         };
     }
     if name.eq_ignore_ascii_case("accessPackages") {
-        if key.is_none()
-            && cur
+        if key.is_none() {
+            if let Some(f) = cur
                 .segments
                 .get(cur.pos)
-                .is_some_and(|s| is(s, "filterByCurrentUser"))
-        {
-            return Err(not_yet("accessPackages/filterByCurrentUser"));
+                .copied()
+                .filter(|s| is(s, "filterByCurrentUser"))
+            {
+                cur.pos += 1;
+                let on = on_argument(&f).unwrap_or_default();
+                return finish(cur, Target::MyPackages(on));
+            }
         }
         let Some(id) = cur.key(key)? else {
             return collection(cur, Target::AccessPackages);
@@ -710,6 +724,9 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
                 None => collection(cur, Target::RoleScopes(id)),
                 Some(rs) => finish(cur, Target::RoleScope(id, rs)),
             };
+        }
+        if is(&nav, "getApplicablePolicyRequirements") {
+            return finish(cur, Target::PolicyRequirements(id));
         }
         if version == ApiVersion::Beta && is(&nav, "moveToCatalog") {
             return finish(cur, Target::MoveToCatalog(id));

@@ -906,6 +906,61 @@ pub fn my_assignments<'s>(
     )))
 }
 
+/// Policies of the package through which the signed-in user may request it themselves.
+fn self_service_policies<'s>(
+    state: &'s TenantState,
+    package: &Uuid,
+    user: &'s User,
+) -> impl Iterator<Item = &'s Policy> + 's {
+    crate::ops::policy::of_package(state, package)
+        .filter(move |p| p.requestor.self_add && admits(state, p, user))
+}
+
+/// `accessPackages/filterByCurrentUser(on='allowedRequestor')`: packages the signed-in user may
+/// request, across catalogs. Hidden packages are left out — they can still be requested by id
+/// (§4.2 item 4) — and so are packages of unpublished catalogs [inf].
+pub fn requestable_packages<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    on: &str,
+) -> Result<Rows<'s, crate::model::em::AccessPackage>, GraphError> {
+    let me = current_user(ctx)?;
+    let user = state
+        .directory
+        .users
+        .get(&me)
+        .ok_or(GraphError::UnAuthorized(crate::error::REASON_NO_PERMISSION))?;
+    let allowed = on.eq_ignore_ascii_case("allowedRequestor");
+    Ok(Box::new(state.access_packages().range_after(None).filter(
+        move |(_, p)| {
+            allowed
+                && !p.is_hidden
+                && state
+                    .catalogs
+                    .get(&p.catalog_id)
+                    .is_some_and(|c| c.state == crate::model::em::CatalogState::Published)
+                && self_service_policies(state, &p.id, user).next().is_some()
+        },
+    )))
+}
+
+/// `accessPackages/{id}/getApplicablePolicyRequirements`: one entry per policy through which
+/// the signed-in user may request the package; none when the user is out of every policy's scope.
+pub fn applicable_policies<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    package: &Uuid,
+) -> Result<Vec<&'s Policy>, GraphError> {
+    let me = current_user(ctx)?;
+    if state.access_package(package).is_none() {
+        return Err(GraphError::ResourceNotFound);
+    }
+    Ok(match state.directory.users.get(&me) {
+        Some(user) => self_service_policies(state, package, user).collect(),
+        None => Vec::new(),
+    })
+}
+
 fn current_user(ctx: &OpCtx<'_>) -> Result<Uuid, GraphError> {
     match (ctx.caller.kind, ctx.caller.object_id) {
         (CallerKind::Delegated, Some(me)) => Ok(me),

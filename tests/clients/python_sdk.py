@@ -179,11 +179,51 @@ async def v1_paging_and_filter():
             await em.access_packages.by_access_package_id(pid).delete()
 
 
+CAMPAIGN = "60000000-0000-4000-8000-000000000001"
+REQUESTOR1 = "20000000-0000-4000-8000-000000000005"
+
+
+async def v1_access_requests():
+    import msgraph
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from msgraph.generated.identity_governance.entitlement_management.assignments.assignments_request_builder import AssignmentsRequestBuilder
+    from msgraph.generated.models.access_package_assignment import AccessPackageAssignment
+    from msgraph.generated.models.access_package_assignment_request import AccessPackageAssignmentRequest
+    from msgraph.generated.models.access_package_assignment_state import AccessPackageAssignmentState
+    from msgraph.generated.models.access_package_request_state import AccessPackageRequestState
+    from msgraph.generated.models.access_package_request_type import AccessPackageRequestType
+
+    em = client(msgraph, "v1.0", "admin@contoso.onmicrosoft.com").identity_governance.entitlement_management
+    request = await em.assignment_requests.post(AccessPackageAssignmentRequest(
+        request_type=AccessPackageRequestType.AdminAdd,
+        # v1.0's model lacks these ids; the SDK sends them as additional data, as the docs do.
+        assignment=AccessPackageAssignment(additional_data={
+            "accessPackageId": CAMPAIGN, "targetId": REQUESTOR1,
+            "assignmentPolicyId": "90000000-0000-4000-8000-000000000001"})))
+    expect(request.state == AccessPackageRequestState.Submitted, f"answered submitted: {request.state}")
+    got = await em.assignment_requests.by_access_package_assignment_request_id(request.id).get()
+    expect(got.state == AccessPackageRequestState.Delivered and got.completed_date_time is not None,
+           f"delivered on the next read: {got.state}")
+    query = AssignmentsRequestBuilder.AssignmentsRequestBuilderGetQueryParameters(
+        filter=f"accessPackage/id eq '{CAMPAIGN}'", expand=["target"])
+    page = await em.assignments.get(RequestConfiguration(query_parameters=query))
+    mine = [a for a in page.value if a.target and a.target.object_id == REQUESTOR1]
+    expect(len(mine) == 1 and mine[0].state == AccessPackageAssignmentState.Delivered, f"assignment: {page.value}")
+    me = client(msgraph, "v1.0", "requestor1@contoso.onmicrosoft.com").identity_governance.entitlement_management
+    own = await me.assignments.filter_by_current_user_with_on("target").get()
+    expect([a.id for a in own.value] == [mine[0].id], f"filterByCurrentUser: {own.value}")
+    await em.assignment_requests.post(AccessPackageAssignmentRequest(
+        request_type=AccessPackageRequestType.AdminRemove, assignment=AccessPackageAssignment(id=mine[0].id)))
+    gone = await em.assignments.by_access_package_assignment_id(mine[0].id).get()
+    expect(gone.state == AccessPackageAssignmentState.Expired, f"removed: {gone.state}")
+
+
 async def main():
     await check("v1.0 catalog and access package lifecycle (msgraph-sdk)", v1_lifecycle())
     await check("v1.0 403 surfaces as ODataError UnAuthorized", v1_forbidden())
     await check("beta access package lifecycle (msgraph-beta-sdk)", beta_lifecycle())
     await check("v1.0 paging with PageIterator, $filter/$select/$top/$orderby (msgraph-sdk)", v1_paging_and_filter())
+    await check("v1.0 request, delivery, filterByCurrentUser, removal (msgraph-sdk)", v1_access_requests())
     failed = sum(1 for _, e in RESULTS if e is not None)
     print(f"{len(RESULTS) - failed} passed, {failed} failed")
     return 1 if failed else 0

@@ -45,7 +45,7 @@ impl fmt::Display for FixtureError {
 impl std::error::Error for FixtureError {}
 
 /// The files a fixture directory may hold, in load order.
-pub const FIXTURE_FILES: [&str; 12] = [
+pub const FIXTURE_FILES: [&str; 13] = [
     "tenant.json",
     "users.json",
     "groups.json",
@@ -58,6 +58,7 @@ pub const FIXTURE_FILES: [&str; 12] = [
     "resources.json",
     "resourceRoleScopes.json",
     "assignmentPolicies.json",
+    "assignments.json",
 ];
 
 macro_rules! embedded {
@@ -140,6 +141,28 @@ pub struct AccessPackageFixture {
     pub created_by: Option<String>,
 }
 
+/// An access package assignment the tenant starts with, so a test can begin from "already has
+/// access" (or "had access") without driving a request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AssignmentFixture {
+    pub id: Uuid,
+    pub access_package_id: Uuid,
+    pub target_id: Uuid,
+    /// Default: the package's first policy, if any.
+    #[serde(default)]
+    pub assignment_policy_id: Option<Uuid>,
+    /// `delivered` (default) or `expired`.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Default: the tenant's creation time.
+    #[serde(default)]
+    pub start_date_time: Option<Timestamp>,
+    /// Default: what the policy's expiration gives from the start.
+    #[serde(default)]
+    pub end_date_time: Option<Timestamp>,
+}
+
 /// A resource onboarded into a catalog; its roles and root scope are derived as the service
 /// derives them.
 #[derive(Debug, Clone, Deserialize)]
@@ -190,6 +213,7 @@ pub struct FixtureTenant {
     pub role_scopes: Vec<RoleScopeFixture>,
     /// Policies in v1.0's shape, with their ids.
     pub policies: Vec<(Uuid, crate::ops::policy::PolicyInput, Option<Timestamp>)>,
+    pub assignments: Vec<AssignmentFixture>,
 }
 
 /// Where fixture files come from.
@@ -655,6 +679,50 @@ impl FixtureTenant {
                 .transpose()?;
             policies.push((id, input, created));
         }
+        let assignments: Vec<AssignmentFixture> = list(
+            "assignments.json",
+            path("assignments.json"),
+            load("assignments.json")?,
+        )?;
+        let mut assignment_ids = HashSet::new();
+        for (i, a) in assignments.iter().enumerate() {
+            let e = |pointer: &str, message: &str| {
+                err(
+                    "assignments.json",
+                    format!("/{i}/{pointer}"),
+                    message.into(),
+                )
+            };
+            if !assignment_ids.insert(a.id) {
+                return Err(e("id", "duplicate id"));
+            }
+            if !package_ids.contains(&a.access_package_id) {
+                return Err(e(
+                    "accessPackageId",
+                    "the access package is not in accessPackages.json",
+                ));
+            }
+            if !users.iter().any(|u| u.id == a.target_id) {
+                return Err(e("targetId", "the target is not in users.json"));
+            }
+            if let Some(pid) = a.assignment_policy_id {
+                let of_package = policies.iter().any(|(id, input, _)| {
+                    *id == pid && input.access_package_id == Some(a.access_package_id)
+                });
+                if !of_package {
+                    return Err(e(
+                        "assignmentPolicyId",
+                        "not a policy of the access package in assignmentPolicies.json",
+                    ));
+                }
+            }
+            if !matches!(
+                a.state.as_deref(),
+                None | Some("delivered") | Some("expired")
+            ) {
+                return Err(e("state", "must be 'delivered' or 'expired'"));
+            }
+        }
         let fixture = FixtureTenant {
             tenant,
             users,
@@ -668,6 +736,7 @@ impl FixtureTenant {
             resources,
             role_scopes,
             policies,
+            assignments,
         };
         fixture.check_role_scopes(&path("resourceRoleScopes.json"))?;
         Ok(fixture)
@@ -889,6 +958,20 @@ impl FixtureTenant {
                     created_by: None,
                 });
             }
+        }
+        for a in &self.assignments {
+            crate::ops::lifecycle::seed_assignment(
+                &mut state,
+                crate::ops::lifecycle::SeededAssignment {
+                    id: a.id,
+                    access_package_id: a.access_package_id,
+                    target: a.target_id,
+                    policy_id: a.assignment_policy_id,
+                    expired: a.state.as_deref() == Some("expired"),
+                    start: a.start_date_time.unwrap_or(created),
+                    end: a.end_date_time,
+                },
+            );
         }
         state
     }

@@ -545,3 +545,104 @@ async fn end_users_find_what_they_may_request() {
         "delegated only (§3.2 #32)"
     );
 }
+
+/// The default tenant plus `assignments.json`, in a scratch directory removed on drop.
+struct SeededTenantDir(std::path::PathBuf);
+
+impl SeededTenantDir {
+    fn new(name: &str, assignments: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ee-seeded-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/default");
+        for entry in std::fs::read_dir(source).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+        std::fs::write(dir.join("assignments.json"), assignments).unwrap();
+        SeededTenantDir(dir)
+    }
+}
+
+impl Drop for SeededTenantDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn fixtures_can_start_with_assignments() {
+    use entitlement_emulator::fixtures::FixtureSource;
+    let seeded = SeededTenantDir::new(
+        "ok",
+        r#"[
+          {"id": "a0000000-0000-4000-8000-000000000001", "accessPackageId": "60000000-0000-4000-8000-000000000001",
+           "targetId": "20000000-0000-4000-8000-000000000005", "startDateTime": "2026-02-01T00:00:00Z", "endDateTime": "2026-03-05T00:00:00Z"},
+          {"id": "a0000000-0000-4000-8000-000000000002", "accessPackageId": "60000000-0000-4000-8000-000000000001",
+           "targetId": "20000000-0000-4000-8000-000000000006", "state": "expired"}
+        ]"#,
+    );
+    let t = TestTenant::with(builder().fixtures(FixtureSource::Dir(seeded.0.clone()))).await;
+    let live = t
+        .get(&format!(
+            "{EM_V1}/assignments/a0000000-0000-4000-8000-000000000001"
+        ))
+        .await;
+    assert_eq!(live.status, StatusCode::OK, "{}", live.text);
+    assert_eq!(
+        (
+            live.body["state"].as_str(),
+            live.body["schedule"]["expiration"]["type"].as_str()
+        ),
+        (Some("delivered"), Some("afterDateTime"))
+    );
+    assert!(
+        members(&t).await.contains(&REQUESTOR1_ID.to_string()),
+        "a seeded assignment grants its roles"
+    );
+    let old = t
+        .get(&format!(
+            "{EM_V1}/assignments/a0000000-0000-4000-8000-000000000002"
+        ))
+        .await;
+    assert_eq!(old.body["state"], "expired");
+    // The seeded one counts: no second assignment, and it expires on the clock like any other.
+    let me = end_user(&t, REQUESTOR1);
+    let again = t
+        .json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&me),
+            Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE}})))
+        .await;
+    assert_eq!(again.code(), "ExistingAssignment");
+    let moved = t
+        .send(
+            Method::POST,
+            "/_emulator/clock",
+            None,
+            &[],
+            Some(br#"{"set": "2026-03-06T00:00:00Z"}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    let ended = t
+        .get(&format!(
+            "{EM_V1}/assignments/a0000000-0000-4000-8000-000000000001"
+        ))
+        .await;
+    assert_eq!(ended.body["state"], "expired");
+    assert!(!members(&t).await.contains(&REQUESTOR1_ID.to_string()));
+}
+
+#[tokio::test]
+async fn fixture_assignments_are_checked() {
+    use entitlement_emulator::fixtures::FixtureSource;
+    let seeded = SeededTenantDir::new(
+        "bad",
+        r#"[{"id": "a0000000-0000-4000-8000-000000000001", "accessPackageId": "60000000-0000-4000-8000-000000000001", "targetId": "20000000-0000-4000-8000-0000000000ff"}]"#,
+    );
+    let err = FixtureSource::Dir(seeded.0.clone()).load().unwrap_err();
+    assert_eq!(
+        (err.file.ends_with("assignments.json"), err.pointer.as_str()),
+        (true, "/0/targetId"),
+        "{err}"
+    );
+}

@@ -725,6 +725,63 @@ fn deliver(
     request.completed = Some(now);
 }
 
+/// An assignment a fixture declares.
+#[derive(Debug, Clone)]
+pub struct SeededAssignment {
+    pub id: Uuid,
+    pub access_package_id: Uuid,
+    pub target: Uuid,
+    pub policy_id: Option<Uuid>,
+    pub expired: bool,
+    pub start: Timestamp,
+    pub end: Option<Timestamp>,
+}
+
+/// Places a fixture's assignment as if a request had delivered it at `start`; its expiry is
+/// due on the clock like any other (an end already past expires on the first call).
+pub fn seed_assignment(state: &mut TenantState, seed: SeededAssignment) {
+    let Some(catalog) = state
+        .access_package(&seed.access_package_id)
+        .map(|p| p.catalog_id)
+    else {
+        return;
+    };
+    let policy_id = seed.policy_id.or_else(|| {
+        crate::ops::policy::of_package(state, &seed.access_package_id)
+            .next()
+            .map(|p| p.id)
+    });
+    let policy = policy_id.and_then(|p| state.policies.get(&p));
+    let requested = seed.end.map(|end| Schedule {
+        start: Some(seed.start),
+        expiration: Expiration {
+            kind: ExpirationKind::AfterDateTime,
+            duration: None,
+            end: Some(end),
+        },
+    });
+    let schedule = schedule_for(policy, requested.as_ref(), seed.start);
+    let (assignment_state, status) = if seed.expired {
+        (AssignmentState::Expired, "Expired")
+    } else {
+        (AssignmentState::Delivered, "Delivered")
+    };
+    state.assignments.insert(Assignment {
+        id: seed.id,
+        access_package_id: seed.access_package_id,
+        catalog_id: catalog,
+        policy_id,
+        target: seed.target,
+        state: assignment_state,
+        status: status.into(),
+        ends: ends(&schedule),
+        expired: seed.expired.then(|| ends(&schedule).unwrap_or(seed.start)),
+        schedule,
+        created: seed.start,
+    });
+    state.next_due = next_deadline(state);
+}
+
 /// Ends an assignment; with `system_type`, records the service's own removal request.
 fn expire(state: &mut TenantState, id: &Uuid, now: Timestamp, system_type: &str) {
     let Some(a) = state.assignments.get_mut(id) else {

@@ -646,3 +646,143 @@ async fn fixture_assignments_are_checked() {
         "{err}"
     );
 }
+
+async fn move_clock(t: &TestTenant, body: &str) {
+    let moved = t
+        .send(
+            Method::POST,
+            "/_emulator/clock",
+            None,
+            &[],
+            Some(body.as_bytes().to_vec()),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+}
+
+#[tokio::test]
+async fn extensions_removals_and_scheduled_starts() {
+    let t = TestTenant::start().await;
+    let policy = t
+        .post(&format!("{EM_V1}/assignmentPolicies"), json!({
+            "displayName": "extendable", "accessPackage": {"id": ANALYTICS_PACKAGE}, "allowedTargetScope": "allMemberUsers",
+            "expiration": {"type": "afterDuration", "duration": "P30D"},
+            "requestorSettings": {"enableTargetsToSelfAddAccess": true, "enableTargetsToSelfUpdateAccess": true,
+                                  "enableTargetsToSelfRemoveAccess": false, "allowCustomAssignmentSchedule": true},
+            "requestApprovalSettings": {"isApprovalRequiredForAdd": false, "isApprovalRequiredForUpdate": false, "stages": []}}))
+        .await;
+    assert_eq!(policy.status, StatusCode::CREATED, "{}", policy.text);
+    let me = end_user(&t, REQUESTOR1);
+    let ask = |body: Value| {
+        let (t, me) = (&t, me.clone());
+        async move {
+            t.json_as(
+                Method::POST,
+                &format!("{EM_V1}/assignmentRequests"),
+                Some(&me),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let added = ask(
+        json!({"requestType": "userAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE}}),
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let mine = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/assignments/filterByCurrentUser(on='target')"),
+            Some(&me),
+            None,
+        )
+        .await;
+    let assignment = mine.body["value"][0]["id"].as_str().unwrap().to_string();
+    // Twenty days in, the user extends by the policy's 30 days from now; the original end passes harmlessly.
+    move_clock(&t, r#"{"advance": "P20D"}"#).await;
+    let extended = ask(
+        json!({"requestType": "UserExtend", "assignment": {"accessPackageId": ANALYTICS_PACKAGE}}),
+    )
+    .await;
+    assert_eq!(
+        (extended.status, extended.body["requestType"].as_str()),
+        (StatusCode::CREATED, Some("UserExtend")),
+        "{}",
+        extended.text
+    );
+    let after = t.get(&format!("{EM_V1}/assignments/{assignment}")).await;
+    assert_eq!(
+        after.body["schedule"]["expiration"]["type"],
+        "afterDateTime"
+    );
+    assert!(
+        after.body["schedule"]["expiration"]["endDateTime"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-04-20"),
+        "{}",
+        after.text
+    );
+    move_clock(&t, r#"{"advance": "P25D"}"#).await;
+    assert_eq!(
+        t.get(&format!("{EM_V1}/assignments/{assignment}"))
+            .await
+            .body["state"],
+        "delivered"
+    );
+    // The policy does not let targets remove their own access; the administrator can.
+    let self_remove =
+        ask(json!({"requestType": "userRemove", "assignment": {"id": assignment}})).await;
+    assert_eq!(self_remove.code(), "PolicyRequirementsNotMet");
+    let removed = t
+        .post(
+            &format!("{EM_V1}/assignmentRequests"),
+            json!({"requestType": "adminRemove", "assignment": {"id": assignment}}),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::CREATED);
+    let gone = t.get(&format!("{EM_V1}/assignments/{assignment}")).await;
+    assert_eq!(gone.body["state"], "expired");
+    // A future start waits as `scheduled`, cancellable, and delivers when the clock reaches it.
+    let now = t
+        .send(Method::GET, "/_emulator/clock", None, &[], None)
+        .await
+        .body["now"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let start = now.replacen("2026-04-15", "2026-04-20", 1);
+    assert_ne!(start, now, "the clock is where the test thinks: {now}");
+    let later = ask(json!({"requestType": "userAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE},
+        "schedule": {"startDateTime": start, "expiration": {"type": "afterDuration", "duration": "P7D"}}})).await;
+    assert_eq!(later.status, StatusCode::CREATED, "{}", later.text);
+    let id = later.body["id"].as_str().unwrap().to_string();
+    let waiting = t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+    assert_eq!(
+        (
+            waiting.body["state"].as_str(),
+            waiting.body["status"].as_str()
+        ),
+        (Some("scheduled"), Some("PendingNotBefore"))
+    );
+    move_clock(&t, r#"{"advance": "P6D"}"#).await;
+    let started = t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+    assert_eq!(started.body["state"], "delivered");
+    let active = t
+        .json_as(
+            Method::GET,
+            &format!(
+                "{EM_V1}/assignments/filterByCurrentUser(on='target')?$filter=state eq 'delivered'"
+            ),
+            Some(&me),
+            None,
+        )
+        .await;
+    assert_eq!(
+        active.body["value"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        active.text
+    );
+}

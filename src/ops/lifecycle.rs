@@ -41,6 +41,8 @@ pub enum Refusal {
     NotDeletable,
     NotAnApprover,
     NotSelf,
+    SelfServiceNotAllowed,
+    ExtensionBeyondPolicy,
 }
 
 impl Refusal {
@@ -91,6 +93,14 @@ impl Refusal {
             NotAnApprover => (
                 "UnAuthorized",
                 "User is not authorized to perform the operation. Reason: Unauthorized",
+            ),
+            SelfServiceNotAllowed => (
+                "PolicyRequirementsNotMet",
+                "You don't meet policy requirements to request this entitlement.",
+            ),
+            ExtensionBeyondPolicy => (
+                "ExtensionBeyondPolicyEnd",
+                "The requested schedule ends after the policy allows.",
             ),
             NotSelf => (
                 "InvalidRequest",
@@ -339,6 +349,45 @@ fn start_stage(
     }
 }
 
+/// What an end user may do to their own assignment under its policy: remove it when the policy
+/// lets targets remove their access, update or extend it when it lets them update (v1.0's
+/// `UserExtend` through `enableTargetsToSelfUpdateAccess`, issue decision), while still in the
+/// policy's scope and not past the policy's own end date (seed page).
+fn check_self_service(
+    state: &TenantState,
+    policy: Option<&Policy>,
+    new: &NewRequest,
+    user: Option<&User>,
+) -> Result<(), GraphError> {
+    let Some(policy) = policy else {
+        return Err(Refusal::SelfServiceNotAllowed.error());
+    };
+    match new.request_type {
+        RequestType::UserRemove if !policy.requestor.self_remove => {
+            Err(Refusal::SelfServiceNotAllowed.error())
+        }
+        RequestType::UserUpdate | RequestType::UserExtend => {
+            if !policy.requestor.self_update || !user.is_some_and(|u| admits(state, policy, u)) {
+                return Err(Refusal::SelfServiceNotAllowed.error());
+            }
+            if new.schedule.is_some() && !policy.requestor.custom_schedule {
+                return Err(Refusal::CustomScheduleNotAllowed.error());
+            }
+            let asked_end = new.schedule.as_ref().and_then(|s| s.expiration.end);
+            let policy_end = (policy.expiration.kind == ExpirationKind::AfterDateTime)
+                .then_some(policy.expiration.end)
+                .flatten();
+            if let (Some(asked), Some(limit)) = (asked_end, policy_end) {
+                if asked > limit {
+                    return Err(Refusal::ExtensionBeyondPolicy.error());
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Creates a request (`POST assignmentRequests`), answering as Graph does: submitted/Accepted.
 pub fn submit(
     state: &mut TenantState,
@@ -417,10 +466,7 @@ pub fn submit(
         new.request_type,
         RequestType::AdminAdd | RequestType::UserAdd
     );
-    let mut policy_id = existing
-        .as_ref()
-        .and_then(|a| a.policy_id)
-        .or(new.policy_id);
+    let policy_id;
     if adding {
         let policies: Vec<&Policy> = crate::ops::policy::of_package(state, &package_id).collect();
         let policy = match new.policy_id {
@@ -468,17 +514,19 @@ pub fn submit(
             check_incompatibilities(state, &package_id, &u.id)?;
         }
         policy_id = Some(policy.id);
-    } else if existing.is_none() {
-        // Remove/update by package: the target's active assignment.
+    } else {
+        // Remove/update: the given assignment, or the target's active one of the package.
         let t = target_user.as_ref().map(|u| u.id).unwrap_or_default();
-        if active_assignment(state, &package_id, &t).is_none() {
-            return Err(Refusal::NoAssignment.error());
+        let live = match &existing {
+            Some(a) => (a.state != AssignmentState::Expired).then_some(a),
+            None => active_assignment(state, &package_id, &t),
+        };
+        let live = live.ok_or_else(|| Refusal::NoAssignment.error())?;
+        policy_id = live.policy_id;
+        let policy = live.policy_id.and_then(|p| state.policies.get(&p));
+        if !is_admin {
+            check_self_service(state, policy, &new, target_user.as_ref())?;
         }
-    } else if existing
-        .as_ref()
-        .is_some_and(|a| a.state == AssignmentState::Expired)
-    {
-        return Err(Refusal::NoAssignment.error());
     }
     if new.validation_only {
         return Ok(request_value(
@@ -516,9 +564,20 @@ pub fn submit(
             id
         }
     };
+    // Adds are approved per `isApprovalRequiredForAdd`, updates and extensions per
+    // `isApprovalRequiredForUpdate`; removals never wait for approval.
     let stages = policy_id
         .and_then(|p| state.policies.get(&p))
-        .map_or(0, |p| p.approval.stages.len());
+        .map_or(0, |p| {
+            let required = match new.request_type {
+                RequestType::AdminAdd | RequestType::UserAdd => p.approval.for_add,
+                RequestType::AdminUpdate | RequestType::UserUpdate | RequestType::UserExtend => {
+                    p.approval.for_update
+                }
+                _ => false,
+            };
+            if required { p.approval.stages.len() } else { 0 }
+        });
     let request = request_value(
         state.next_id(),
         &new,
@@ -621,7 +680,17 @@ pub fn process_due(state: &mut TenantState, now: Timestamp) {
                     start_stage(state, &mut request, p, 0, now);
                 }
             }
-            RequestState::Submitted | RequestState::Delivering => {
+            RequestState::Submitted | RequestState::Delivering
+                if request.schedule.start.is_some_and(|start| start > now)
+                    && is_add(request.request_type) =>
+            {
+                // A future start waits (§4.6 "scheduled"); its status is the cancellable
+                // `PendingNotBefore` the cancel page names [inf].
+                request.state = RequestState::Scheduled;
+                request.status = "PendingNotBefore".into();
+            }
+            RequestState::Scheduled if request.schedule.start.is_some_and(|start| start > now) => {}
+            RequestState::Submitted | RequestState::Delivering | RequestState::Scheduled => {
                 deliver(state, &mut request, policy.as_ref(), now)
             }
             RequestState::PendingApproval => {
@@ -670,7 +739,16 @@ pub fn next_deadline(state: &TenantState) -> Option<Timestamp> {
         .iter()
         .filter(|a| a.state == AssignmentState::Delivered)
         .filter_map(|a| a.ends);
-    stages.chain(ends).min()
+    let starts = state
+        .requests
+        .iter()
+        .filter(|r| r.state == RequestState::Scheduled)
+        .filter_map(|r| r.schedule.start);
+    stages.chain(ends).chain(starts).min()
+}
+
+fn is_add(t: RequestType) -> bool {
+    matches!(t, RequestType::AdminAdd | RequestType::UserAdd)
 }
 
 fn deliver(
@@ -717,6 +795,36 @@ fn deliver(
             };
             request.assignment_id = Some(assignment.id);
             state.assignments.insert(assignment);
+        }
+        RequestType::AdminUpdate | RequestType::UserUpdate | RequestType::UserExtend => {
+            let target = request.assignment_id.or_else(|| {
+                active_assignment(state, &request.access_package_id, &request.target).map(|a| a.id)
+            });
+            // The new schedule: the one asked for, else the policy's expiration counted again
+            // from now (an extension).
+            let schedule = schedule_for(
+                policy,
+                match request.schedule.expiration.kind {
+                    ExpirationKind::NotSpecified if request.schedule.start.is_none() => None,
+                    _ => Some(&request.schedule),
+                },
+                now,
+            );
+            if let Some(a) = target.and_then(|id| state.assignments.get_mut(&id)) {
+                if a.state != AssignmentState::Expired {
+                    // The assignment keeps its start; its end is restated as a date [inf].
+                    a.ends = ends(&schedule);
+                    a.schedule.expiration = match a.ends {
+                        Some(end) => Expiration {
+                            kind: ExpirationKind::AfterDateTime,
+                            duration: None,
+                            end: Some(end),
+                        },
+                        None => schedule.expiration,
+                    };
+                }
+            }
+            request.assignment_id = target;
         }
         _ => {}
     }
@@ -1049,7 +1157,7 @@ pub fn cancel(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(),
     }
     if !matches!(
         r.state,
-        RequestState::Submitted | RequestState::PendingApproval
+        RequestState::Submitted | RequestState::PendingApproval | RequestState::Scheduled
     ) {
         return Err(Refusal::NotCancellable.error());
     }

@@ -98,6 +98,9 @@ pub struct TenantFile {
     /// Answer policy PUTs with 204 instead of 200 + body (default false).
     #[serde(default)]
     pub policy_put_no_content: bool,
+    /// How additions are delivered: `delivered` (default), `deliveryFailed`, `delivering`.
+    #[serde(default)]
+    pub delivery: crate::model::lifecycle::DeliveryOutcome,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -834,6 +837,7 @@ impl FixtureTenant {
             state.page_size = size;
         }
         state.policy_put_no_content = self.tenant.policy_put_no_content;
+        state.delivery = self.tenant.delivery;
         // Every tenant has the built-in General catalog.
         if !self
             .catalogs

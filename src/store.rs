@@ -37,6 +37,8 @@ pub struct TenantState {
     /// Answer a policy PUT with 204 and no body (what Terraform's beta code expects,
     /// `real-clients.md` §5.2) instead of the documented 200 + policy.
     pub policy_put_no_content: bool,
+    /// How additions are delivered (emulator setting).
+    pub delivery: crate::model::lifecycle::DeliveryOutcome,
     pub directory: Directory,
     pub catalogs: Table<Catalog>,
     access_packages: Table<AccessPackage>,
@@ -85,6 +87,7 @@ impl TenantState {
             info,
             page_size: DEFAULT_PAGE_SIZE,
             policy_put_no_content: false,
+            delivery: Default::default(),
             directory,
             catalogs: Table::default(),
             access_packages: Table::default(),

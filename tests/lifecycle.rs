@@ -786,3 +786,108 @@ async fn extensions_removals_and_scheduled_starts() {
         active.text
     );
 }
+
+#[tokio::test]
+async fn failed_and_stuck_deliveries_and_reprocess() {
+    let t = TestTenant::start().await;
+    let settings = |body: &'static str| {
+        let t = &t;
+        async move {
+            let r = t
+                .send(
+                    Method::POST,
+                    "/_emulator/settings",
+                    None,
+                    &[],
+                    Some(body.as_bytes().to_vec()),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        }
+    };
+    let add = json!({"requestType": "adminAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE, "targetId": REQUESTOR1_ID, "assignmentPolicyId": "90000000-0000-4000-8000-000000000001"}});
+    settings(r#"{"delivery": "deliveryFailed"}"#).await;
+    let id = t
+        .post(&format!("{EM_V1}/assignmentRequests"), add.clone())
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let failed = t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+    assert_eq!(
+        (
+            failed.body["state"].as_str(),
+            failed.body["status"].as_str()
+        ),
+        (Some("deliveryFailed"), Some("DeliveryFailed"))
+    );
+    assert!(!members(&t).await.contains(&REQUESTOR1_ID.to_string()));
+    // Reprocess retries under the current outcome: held in delivering, then delivered.
+    settings(r#"{"delivery": "delivering"}"#).await;
+    let again = t
+        .post(
+            &format!("{EM_V1}/assignmentRequests/{id}/reprocess"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.text.as_str()),
+        (StatusCode::ACCEPTED, "")
+    );
+    assert_eq!(
+        t.get(&format!("{EM_V1}/assignmentRequests/{id}"))
+            .await
+            .body["state"],
+        "delivering"
+    );
+    settings(r#"{"delivery": "delivered"}"#).await;
+    assert_eq!(
+        t.get(&format!("{EM_V1}/assignmentRequests/{id}"))
+            .await
+            .body["state"],
+        "delivered"
+    );
+    assert!(members(&t).await.contains(&REQUESTOR1_ID.to_string()));
+    // Delivered requests are not reprocessed; delivered assignments are.
+    let refused = t
+        .post(
+            &format!("{EM_V1}/assignmentRequests/{id}/reprocess"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::BAD_REQUEST, "RequestNotReprocessable")
+    );
+    let a = t
+        .get(&format!(
+            "{EM_V1}/assignments?$filter=accessPackage/id eq '{CAMPAIGN_PACKAGE}'"
+        ))
+        .await
+        .body["value"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reprocessed = t
+        .post(&format!("{EM_V1}/assignments/{a}/reprocess"), json!({}))
+        .await;
+    assert_eq!(
+        reprocessed.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        reprocessed.text
+    );
+    // additionalAccess: holders of Campaign who also hold Analytics (none yet, then one).
+    let overlap = format!(
+        "{EM_V1}/assignments/additionalAccess(accessPackageId='{CAMPAIGN_PACKAGE}',incompatibleAccessPackageId='{ANALYTICS_PACKAGE}')"
+    );
+    assert_eq!(t.get(&overlap).await.body["value"], json!([]));
+    approval_policy(&t).await;
+    let both = t.post(&format!("{EM_V1}/assignmentRequests"), json!({"requestType": "adminAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE, "targetId": REQUESTOR1_ID}})).await;
+    assert_eq!(both.status, StatusCode::CREATED, "{}", both.text);
+    let found = t.get(&overlap).await;
+    assert_eq!(found.body["value"][0]["id"], a.as_str(), "{}", found.text);
+    let same = t.get(&format!("{EM_V1}/assignments/additionalAccess(accessPackageId='{CAMPAIGN_PACKAGE}',incompatibleAccessPackageId='{CAMPAIGN_PACKAGE}')")).await;
+    assert_eq!(same.status, StatusCode::BAD_REQUEST);
+}

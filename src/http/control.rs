@@ -211,10 +211,15 @@ struct SettingsBody {
     page_size: Option<usize>,
     #[serde(default)]
     policy_put_no_content: Option<bool>,
+    #[serde(default)]
+    delivery: Option<crate::model::lifecycle::DeliveryOutcome>,
 }
 
 fn settings_json(t: &Tenant) -> Value {
-    t.read(|s| json!({"tenant": s.info.id, "pageSize": s.page_size, "policyPutNoContent": s.policy_put_no_content}))
+    t.read(|s| {
+        json!({"tenant": s.info.id, "pageSize": s.page_size,
+               "policyPutNoContent": s.policy_put_no_content, "delivery": s.delivery})
+    })
 }
 
 /// `GET /_emulator/settings[?tenant=ID]`: the tenant's emulator settings.
@@ -274,6 +279,13 @@ pub(super) async fn update_settings(
     }
     if let Some(flag) = req.policy_put_no_content {
         tenant.write(|s| s.policy_put_no_content = flag);
+    }
+    if let Some(outcome) = req.delivery {
+        // Requests held in `delivering` move on under the new outcome at the next call.
+        tenant.write(|s| {
+            s.delivery = outcome;
+            s.work_pending = true;
+        });
     }
     Json(settings_json(&tenant)).into_response()
 }

@@ -393,6 +393,19 @@ pub(crate) fn dispatch(
         (Target::Assignment(id), Method::GET) => call
             .tenant
             .read(|s| call.single(t, s, ops::lifecycle::get_assignment(s, &op, id)?)),
+        (Target::RequestReprocess(id), Method::POST) => {
+            call.tenant
+                .write(|s| ops::lifecycle::reprocess_request(s, &op, id))?;
+            Ok(Reply::Empty(StatusCode::ACCEPTED))
+        }
+        (Target::AssignmentReprocess(id), Method::POST) => {
+            call.tenant
+                .read(|s| ops::lifecycle::reprocess_assignment(s, &op, id))?;
+            Ok(Reply::Empty(StatusCode::ACCEPTED))
+        }
+        (Target::AdditionalAccess(p, i), Method::GET) => call
+            .tenant
+            .read(|s| call.listing(t, s, ops::lifecycle::additional_access(s, &op, *p, *i)?)),
         (Target::MyPackages(on), Method::GET) => call
             .tenant
             .read(|s| call.listing(t, s, ops::lifecycle::requestable_packages(s, &op, on)?)),

@@ -58,6 +58,10 @@ pub(crate) enum Target {
     Requests,
     Request(Uuid),
     RequestCancel(Uuid),
+    RequestReprocess(Uuid),
+    AssignmentReprocess(Uuid),
+    /// `assignments/additionalAccess(accessPackageId=…,incompatibleAccessPackageId=…)`.
+    AdditionalAccess(Uuid, Uuid),
     /// `filterByCurrentUser(on='…')` of requests, assignments, approvals.
     MyRequests(String),
     Assignments,
@@ -190,13 +194,18 @@ impl Target {
             Target::Requests
             | Target::Request(_)
             | Target::RequestCancel(_)
+            | Target::RequestReprocess(_)
             | Target::MyRequests(_) => {
                 format!(
                     "{em}/{}",
                     version.pick("assignmentRequests", "accessPackageAssignmentRequests")
                 )
             }
-            Target::Assignments | Target::Assignment(_) | Target::MyAssignments(_) => {
+            Target::Assignments
+            | Target::Assignment(_)
+            | Target::MyAssignments(_)
+            | Target::AdditionalAccess(..)
+            | Target::AssignmentReprocess(_) => {
                 format!(
                     "{em}/{}",
                     version.pick("assignments", "accessPackageAssignments")
@@ -324,6 +333,31 @@ fn on_argument(seg: &Segment<'_>) -> Option<String> {
     let key = seg.key?;
     let value = key.split_once('=').map_or(key, |(_, v)| v);
     Some(value.trim().trim_matches('\'').to_string())
+}
+
+/// `(accessPackageId='…',incompatibleAccessPackageId='…')`, both required (§3.5 #55); the
+/// CSDL's shorter overloads are not emulated.
+fn additional_access_args(seg: &Segment<'_>) -> Result<(Uuid, Uuid), GraphError> {
+    let mut package = None;
+    let mut incompatible = None;
+    for part in seg.key.unwrap_or("").split(',') {
+        let Some((name, value)) = part.split_once('=') else {
+            continue;
+        };
+        let id = Uuid::parse_str(value.trim().trim_matches('\''))
+            .map_err(|_| GraphError::invalid_model(format!("'{value}' is not a GUID")))?;
+        match name.trim() {
+            n if n.eq_ignore_ascii_case("accessPackageId") => package = Some(id),
+            n if n.eq_ignore_ascii_case("incompatibleAccessPackageId") => incompatible = Some(id),
+            _ => return Err(not_found(seg)),
+        }
+    }
+    match (package, incompatible) {
+        (Some(p), Some(i)) => Ok((p, i)),
+        _ => Err(GraphError::invalid_model(
+            "additionalAccess needs accessPackageId and incompatibleAccessPackageId",
+        )),
+    }
 }
 
 fn is(seg: &Segment<'_>, name: &str) -> bool {
@@ -581,9 +615,8 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
         return match cur.next() {
             None => Ok(Target::Request(id)),
             Some(a) if is(&a, "cancel") => finish(cur, Target::RequestCancel(id)),
-            Some(a) if is(&a, "reprocess") || is(&a, "resume") => {
-                Err(not_yet(&format!("assignmentRequests/{{id}}/{}", a.name)))
-            }
+            Some(a) if is(&a, "reprocess") => finish(cur, Target::RequestReprocess(id)),
+            Some(a) if is(&a, "resume") => Err(not_yet("assignmentRequests/{id}/resume")),
             Some(a) => Err(not_found(&a)),
         };
     }
@@ -597,7 +630,9 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
                 );
             }
             if is(&f, "additionalAccess") {
-                return Err(not_yet("assignments/additionalAccess"));
+                cur.pos += 1;
+                let (package, incompatible) = additional_access_args(&f)?;
+                return finish(cur, Target::AdditionalAccess(package, incompatible));
             }
         }
         let Some(id) = cur.key(key)? else {
@@ -605,7 +640,7 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
         };
         return match cur.next() {
             None => Ok(Target::Assignment(id)),
-            Some(a) if is(&a, "reprocess") => Err(not_yet("assignments/{id}/reprocess")),
+            Some(a) if is(&a, "reprocess") => finish(cur, Target::AssignmentReprocess(id)),
             Some(a) => Err(not_found(&a)),
         };
     }

@@ -103,6 +103,20 @@ impl RequestType {
     }
 }
 
+/// How deliveries end, per tenant: the real service's observed failure modes (§4.6
+/// "Observed"), so a test can exercise "my code handles a failed/stuck delivery".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DeliveryOutcome {
+    /// Delivered by the next call to the tenant (the default).
+    #[default]
+    Delivered,
+    /// The request ends `deliveryFailed`; `reprocess` retries it under the then-current outcome.
+    DeliveryFailed,
+    /// The request stays `delivering` until the outcome is changed.
+    Delivering,
+}
+
 /// One approval stage of a request in flight.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageState {

@@ -43,6 +43,7 @@ pub enum Refusal {
     NotSelf,
     SelfServiceNotAllowed,
     ExtensionBeyondPolicy,
+    NotReprocessable,
 }
 
 impl Refusal {
@@ -97,6 +98,10 @@ impl Refusal {
             SelfServiceNotAllowed => (
                 "PolicyRequirementsNotMet",
                 "You don't meet policy requirements to request this entitlement.",
+            ),
+            NotReprocessable => (
+                "RequestNotReprocessable",
+                "Only failed or partially delivered requests of the last 14 days, and delivered assignments, can be reprocessed.",
             ),
             ExtensionBeyondPolicy => (
                 "ExtensionBeyondPolicyEnd",
@@ -767,6 +772,19 @@ fn deliver(
             }
             request.assignment_id = target;
         }
+        RequestType::AdminAdd | RequestType::UserAdd
+            if state.delivery != crate::model::lifecycle::DeliveryOutcome::Delivered =>
+        {
+            if state.delivery == crate::model::lifecycle::DeliveryOutcome::DeliveryFailed {
+                request.state = RequestState::DeliveryFailed;
+                request.status = "DeliveryFailed".into();
+                request.completed = Some(now);
+            } else {
+                request.state = RequestState::Delivering;
+                request.status = "Delivering".into();
+            }
+            return;
+        }
         RequestType::AdminAdd | RequestType::UserAdd => {
             let catalog = state
                 .access_package(&request.access_package_id)
@@ -831,6 +849,94 @@ fn deliver(
     request.state = RequestState::Delivered;
     request.status = "Delivered".into();
     request.completed = Some(now);
+}
+
+/// `assignmentRequests/{id}/reprocess`: only a failed or partial delivery, within 14 days of
+/// its completion (§3.4 #47); it is delivered again by the next call.
+pub fn reprocess_request(
+    state: &mut TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<(), GraphError> {
+    let r = state
+        .requests
+        .get(id)
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Write, state))?;
+    authz::authorize(
+        ctx.caller,
+        Operation::ManageAssignments {
+            catalog: catalog_of(state, &r.access_package_id),
+        },
+        state,
+    )?;
+    let recent = r
+        .completed
+        .is_some_and(|c| ctx.now <= c.plus(std::time::Duration::from_secs(14 * 86_400)));
+    let failed = matches!(
+        r.state,
+        RequestState::DeliveryFailed | RequestState::PartiallyDelivered
+    );
+    if !failed || !recent {
+        return Err(Refusal::NotReprocessable.error());
+    }
+    if let Some(r) = state.requests.get_mut(id) {
+        r.state = RequestState::Delivering;
+        r.status = "Delivering".into();
+        r.completed = None;
+    }
+    state.work_pending = true;
+    Ok(())
+}
+
+/// `assignments/{id}/reprocess`: only a delivered assignment (§4.7); its grants are evaluated
+/// again, which here they always are.
+pub fn reprocess_assignment(
+    state: &TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+) -> Result<(), GraphError> {
+    let a = state
+        .assignments
+        .get(id)
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Write, state))?;
+    authz::authorize(
+        ctx.caller,
+        Operation::ManageAssignments {
+            catalog: a.catalog_id,
+        },
+        state,
+    )?;
+    if a.state != AssignmentState::Delivered {
+        return Err(Refusal::NotReprocessable.error());
+    }
+    Ok(())
+}
+
+/// `assignments/additionalAccess(accessPackageId=…,incompatibleAccessPackageId=…)`: assignments
+/// of the first package whose targets also hold the second (§3.5 #55).
+pub fn additional_access<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+    package: Uuid,
+    incompatible: Uuid,
+) -> Result<Rows<'s, Assignment>, GraphError> {
+    if package == incompatible {
+        return Err(GraphError::invalid_model(
+            "accessPackageId and incompatibleAccessPackageId must differ",
+        ));
+    }
+    let catalog = state
+        .access_package(&package)
+        .map(|p| p.catalog_id)
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Read, state))?;
+    authz::authorize(ctx.caller, Operation::ReadAssignments { catalog }, state)?;
+    Ok(Box::new(state.assignments.range_after(None).filter(
+        move |(_, a)| {
+            a.access_package_id == package
+                && a.state != AssignmentState::Expired
+                && active_assignment(state, &incompatible, &a.target).is_some()
+        },
+    )))
 }
 
 /// An assignment a fixture declares.

@@ -724,6 +724,10 @@ async fn extensions_removals_and_scheduled_starts() {
         "{}",
         after.text
     );
+    let beta = t
+        .get(&format!("{EM_BETA}/accessPackageAssignments/{assignment}"))
+        .await;
+    assert_eq!(beta.body["isExtended"], true, "{}", beta.text);
     move_clock(&t, r#"{"advance": "P25D"}"#).await;
     assert_eq!(
         t.get(&format!("{EM_V1}/assignments/{assignment}"))
@@ -890,4 +894,76 @@ async fn failed_and_stuck_deliveries_and_reprocess() {
     assert_eq!(found.body["value"][0]["id"], a.as_str(), "{}", found.text);
     let same = t.get(&format!("{EM_V1}/assignments/additionalAccess(accessPackageId='{CAMPAIGN_PACKAGE}',incompatibleAccessPackageId='{CAMPAIGN_PACKAGE}')")).await;
     assert_eq!(same.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn beta_shapes_of_requests_assignments_and_approvals() {
+    let t = TestTenant::start().await;
+    let created = t
+        .post(&format!("{EM_BETA}/accessPackageAssignmentRequests"), json!({"requestType": "AdminAdd", "accessPackageAssignment": {
+            "targetId": REQUESTOR1_ID, "assignmentPolicyId": "90000000-0000-4000-8000-000000000001", "accessPackageId": CAMPAIGN_PACKAGE}}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    snap!("lifecycle_beta_admin_add", created);
+    let me = end_user(&t, REQUESTOR1);
+    let mine = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_BETA}/accessPackageAssignmentRequests/filterByCurrentUser(on='target')"),
+            Some(&me),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (
+            mine.body["value"][0]["requestState"].as_str(),
+            mine.body["value"][0]["requestStatus"].as_str()
+        ),
+        (Some("Delivered"), Some("Fulfilled")),
+        "B4.3"
+    );
+    snap!("lifecycle_beta_my_requests", mine);
+    let assignments = t
+        .get(&format!(
+            "{EM_BETA}/accessPackageAssignments?$filter=accessPackage/id eq '{CAMPAIGN_PACKAGE}'"
+        ))
+        .await;
+    assert_eq!(assignments.status, StatusCode::OK, "{}", assignments.text);
+    snap!("lifecycle_beta_assignments", assignments);
+    // An approval in beta has `steps` (B6.1).
+    approval_policy(&t).await;
+    let asked = t
+        .json_as(Method::POST, &format!("{EM_BETA}/accessPackageAssignmentRequests"), Some(&me),
+            Some(json!({"requestType": "UserAdd", "accessPackageAssignment": {"accessPackageId": ANALYTICS_PACKAGE}, "justification": "beta"})))
+        .await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.text);
+    let id = asked.body["id"].as_str().unwrap().to_string();
+    let lead = t.token_for(LEAD);
+    let approval = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_BETA}/accessPackageAssignmentApprovals/{id}"),
+            Some(&lead),
+            None,
+        )
+        .await;
+    assert_eq!(approval.status, StatusCode::OK, "{}", approval.text);
+    snap!("lifecycle_beta_approval", approval);
+    let step = approval.body["steps"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let decided = t
+        .json_as(
+            Method::PATCH,
+            &format!("{EM_BETA}/accessPackageAssignmentApprovals/{id}/steps/{step}"),
+            Some(&lead),
+            Some(json!({"reviewResult": "Approve", "justification": "ok"})),
+        )
+        .await;
+    assert_eq!(decided.status, StatusCode::NO_CONTENT, "{}", decided.text);
+    let done = t
+        .get(&format!("{EM_BETA}/accessPackageAssignmentRequests/{id}"))
+        .await;
+    assert_eq!(done.body["requestState"], "Delivered");
 }

@@ -1409,9 +1409,15 @@ fn create_request(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError>
     let request = call
         .tenant
         .write(|s| ops::lifecycle::submit(s, &call.op(), new))?;
+    let mut body = request.to_json(v);
+    // The create response carries `createdDateTime: null`; later reads have the time (A4.2
+    // Examples 4 and 5).
+    if let Some(created) = body.get_mut("createdDateTime") {
+        *created = serde_json::Value::Null;
+    }
     Ok(Reply::created(
         call.entity_context(target),
-        request.to_json(v),
+        body,
         call.location(target, request.id),
     ))
 }

@@ -197,11 +197,17 @@ impl Request {
             }
             ApiVersion::Beta => {
                 m.insert("requestState".into(), json!(self.state.beta_name()));
-                m.insert("requestStatus".into(), json!(self.status));
+                // beta reports a delivered request as "Fulfilled" (B4.3, §4.6).
+                let status = match self.status.as_str() {
+                    "Delivered" => "Fulfilled",
+                    other => other,
+                };
+                m.insert("requestStatus".into(), json!(status));
                 m.insert("createdDateTime".into(), json!(self.created));
                 m.insert("completedDate".into(), json!(self.completed));
                 m.insert("isValidationOnly".into(), json!(false));
-                m.insert("accessPackageId".into(), json!(self.access_package_id));
+                // The beta request type has no package id (CSDL, §5); B4.3 shows this key.
+                m.insert("expirationDateTime".into(), Value::Null);
             }
         }
         m.insert("justification".into(), json!(self.justification));
@@ -252,6 +258,8 @@ pub struct Assignment {
     pub ends: Option<Timestamp>,
     pub expired: Option<Timestamp>,
     pub created: Timestamp,
+    /// Whether an update or extension has changed its end (beta `isExtended`).
+    pub extended: bool,
 }
 
 impl Keyed for Assignment {
@@ -278,7 +286,7 @@ impl Assignment {
                 m.insert("targetId".into(), json!(subject_id(self.target)));
                 m.insert("assignmentStatus".into(), json!(self.status));
                 m.insert("assignmentState".into(), json!(self.state.beta_name()));
-                m.insert("isExtended".into(), json!(false));
+                m.insert("isExtended".into(), json!(self.extended));
                 m.insert("expiredDateTime".into(), json!(self.expired));
             }
         }

@@ -798,6 +798,8 @@ fn deliver(
                 },
                 now,
             );
+            // A delivered request reports the schedule it produced (B4.3).
+            request.schedule = schedule.clone();
             let assignment = Assignment {
                 id: state.next_id(),
                 access_package_id: request.access_package_id,
@@ -810,6 +812,7 @@ fn deliver(
                 schedule,
                 expired: None,
                 created: now,
+                extended: false,
             };
             request.assignment_id = Some(assignment.id);
             state.assignments.insert(assignment);
@@ -831,6 +834,7 @@ fn deliver(
             if let Some(a) = target.and_then(|id| state.assignments.get_mut(&id)) {
                 if a.state != AssignmentState::Expired {
                     // The assignment keeps its start; its end is restated as a date [inf].
+                    a.extended = true;
                     a.ends = ends(&schedule);
                     a.schedule.expiration = match a.ends {
                         Some(end) => Expiration {
@@ -992,6 +996,7 @@ pub fn seed_assignment(state: &mut TenantState, seed: SeededAssignment) {
         expired: seed.expired.then(|| ends(&schedule).unwrap_or(seed.start)),
         schedule,
         created: seed.start,
+        extended: false,
     });
     state.next_due = next_deadline(state);
 }

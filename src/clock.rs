@@ -39,8 +39,26 @@ impl Timestamp {
         self.0.unix_timestamp()
     }
 
+    /// Saturates at the calendar's end: durations can come from requests (`P99999999D`), and
+    /// adding them must not panic.
     pub fn plus(self, d: Duration) -> Self {
-        Self::from_datetime(self.0 + d)
+        let max = time::PrimitiveDateTime::MAX.assume_utc();
+        Self::from_datetime(
+            time::Duration::try_from(d)
+                .ok()
+                .and_then(|d| self.0.checked_add(d))
+                .unwrap_or(max),
+        )
+    }
+
+    pub fn minus(self, d: Duration) -> Self {
+        let min = time::PrimitiveDateTime::MIN.assume_utc();
+        Self::from_datetime(
+            time::Duration::try_from(d)
+                .ok()
+                .and_then(|d| self.0.checked_sub(d))
+                .unwrap_or(min),
+        )
     }
 
     /// `yyyy-MM-ddTHH:mm:ss`, UTC, no fraction and no `Z`: the `innerError.date` format
@@ -144,11 +162,12 @@ pub struct SystemClock {
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         let offset = *self.offset.lock().unwrap_or_else(|p| p.into_inner());
-        Timestamp::from_datetime(wall_clock_now() + offset)
+        Timestamp::from_datetime(wall_clock_now()).plus(offset)
     }
 
     fn advance(&self, by: Duration) {
-        *self.offset.lock().unwrap_or_else(|p| p.into_inner()) += by;
+        let mut offset = self.offset.lock().unwrap_or_else(|p| p.into_inner());
+        *offset = offset.saturating_add(by);
     }
 
     fn set(&self, to: Timestamp) -> Result<(), String> {
@@ -179,7 +198,7 @@ impl ManualClock {
 
     pub fn advance(&self, by: Duration) {
         let mut now = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        *now += by;
+        *now = Timestamp(*now).plus(by).0;
     }
 }
 
@@ -187,7 +206,7 @@ impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         let mut now = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let current = *now;
-        *now += self.step;
+        *now = Timestamp(*now).plus(self.step).0;
         Timestamp::from_datetime(current)
     }
 
@@ -211,6 +230,25 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_durations_saturate_instead_of_panicking() {
+        let t = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        let far = t.plus(Duration::from_secs(u64::MAX));
+        assert!(far > t);
+        assert!(t.minus(Duration::from_secs(u64::MAX)) < t);
+        let clock = ManualClock::new(far, Duration::from_secs(1));
+        clock.advance(Duration::from_secs(u64::MAX));
+        assert_eq!(
+            clock.now(),
+            far,
+            "the end of the calendar is as far as it goes"
+        );
+        let system = SystemClock::default();
+        system.advance(Duration::from_secs(u64::MAX));
+        system.advance(Duration::from_secs(u64::MAX));
+        assert!(system.now() > t);
+    }
 
     #[test]
     fn renders_like_dotnet_fffffff() {

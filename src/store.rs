@@ -39,6 +39,8 @@ pub struct TenantState {
     pub policy_put_no_content: bool,
     /// How additions are delivered (emulator setting).
     pub delivery: crate::model::lifecycle::DeliveryOutcome,
+    /// Notifications and callouts Graph would have sent, oldest first.
+    pub outbox: Vec<crate::model::lifecycle::Notice>,
     pub directory: Directory,
     pub catalogs: Table<Catalog>,
     access_packages: Table<AccessPackage>,
@@ -88,6 +90,7 @@ impl TenantState {
             page_size: DEFAULT_PAGE_SIZE,
             policy_put_no_content: false,
             delivery: Default::default(),
+            outbox: Vec::new(),
             directory,
             catalogs: Table::default(),
             access_packages: Table::default(),

@@ -967,3 +967,107 @@ async fn beta_shapes_of_requests_assignments_and_approvals() {
         .await;
     assert_eq!(done.body["requestState"], "Delivered");
 }
+
+async fn outbox(t: &TestTenant) -> Vec<Value> {
+    let resp = t
+        .send(Method::GET, "/_emulator/outbox", None, &[], None)
+        .await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
+    resp.body["value"].as_array().unwrap().clone()
+}
+
+fn kinds(notices: &[Value]) -> Vec<&str> {
+    notices.iter().filter_map(|n| n["kind"].as_str()).collect()
+}
+
+#[tokio::test]
+async fn the_outbox_records_what_graph_would_send() {
+    let t = TestTenant::start().await;
+    let ext = t
+        .post(&format!("{EM_V1}/catalogs/{MARKETING}/customWorkflowExtensions"), json!({
+            "@odata.type": "#microsoft.graph.accessPackageAssignmentWorkflowExtension", "displayName": "on grant",
+            "endpointConfiguration": {"@odata.type": "#microsoft.graph.logicAppTriggerEndpointConfiguration", "subscriptionId": "38ab2ccc-3747-4567-b36b-9478f5602f0d", "resourceGroupName": "test", "logicAppWorkflowName": "grant"},
+            "authenticationConfiguration": {"@odata.type": "#microsoft.graph.azureAdPopTokenAuthentication"}}))
+        .await;
+    assert_eq!(ext.status, StatusCode::CREATED, "{}", ext.text);
+    let ext = ext.body["id"].as_str().unwrap().to_string();
+    let policy = t
+        .post(&format!("{EM_V1}/assignmentPolicies"), json!({
+            "displayName": "approved and extendable", "accessPackage": {"id": ANALYTICS_PACKAGE}, "allowedTargetScope": "allMemberUsers",
+            "expiration": {"type": "afterDuration", "duration": "P30D"},
+            "requestorSettings": {"enableTargetsToSelfAddAccess": true, "enableTargetsToSelfUpdateAccess": true},
+            "requestApprovalSettings": {"isApprovalRequiredForAdd": true, "stages": [
+                {"durationBeforeAutomaticDenial": "P7D", "isApproverJustificationRequired": false, "isEscalationEnabled": false,
+                 "primaryApprovers": [{"@odata.type": "#microsoft.graph.requestorManager", "managerLevel": 1}]}]},
+            "customExtensionStageSettings": [{"stage": "assignmentRequestGranted", "customExtension": {"id": ext}}]}))
+        .await;
+    assert_eq!(policy.status, StatusCode::CREATED, "{}", policy.text);
+    let me = end_user(&t, REQUESTOR1);
+    let id = t
+        .json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&me), Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE}})))
+        .await
+        .body["id"].as_str().unwrap().to_string();
+    let lead = t.token_for(LEAD);
+    let approval = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/accessPackageAssignmentApprovals/{id}"),
+            Some(&lead),
+            None,
+        )
+        .await;
+    let stage = approval.body["stages"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let decided = t
+        .json_as(
+            Method::PATCH,
+            &format!("{EM_V1}/accessPackageAssignmentApprovals/{id}/stages/{stage}"),
+            Some(&lead),
+            Some(json!({"reviewResult": "Approve", "justification": "ok"})),
+        )
+        .await;
+    assert_eq!(decided.status, StatusCode::NO_CONTENT, "{}", decided.text);
+    t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+    let sent = outbox(&t).await;
+    assert_eq!(
+        kinds(&sent),
+        [
+            "requestSubmitted",
+            "approvalRequired",
+            "requestApproved",
+            "assignmentDelivered",
+            "customExtensionCallout"
+        ]
+    );
+    assert_ne!(
+        sent[1]["recipients"],
+        json!([REQUESTOR1_ID]),
+        "the approval notice goes to the manager"
+    );
+    assert_eq!(sent[3]["recipients"], json!([REQUESTOR1_ID]));
+    assert_eq!(
+        (
+            sent[4]["customExtensionId"].as_str(),
+            sent[4]["payload"]["Stage"].as_str()
+        ),
+        (Some(ext.as_str()), Some("assignmentRequestGranted"))
+    );
+    // Near-expiry notices go out 14 days and 1 day before the end, then the expiry.
+    let cleared = t
+        .send(Method::DELETE, "/_emulator/outbox", None, &[], None)
+        .await;
+    assert_eq!(cleared.status, StatusCode::NO_CONTENT);
+    move_clock(&t, r#"{"advance": "P17D"}"#).await;
+    assert_eq!(kinds(&outbox(&t).await), ["assignmentExpiring14Days"]);
+    move_clock(&t, r#"{"advance": "P13D"}"#).await;
+    assert_eq!(
+        kinds(&outbox(&t).await),
+        [
+            "assignmentExpiring14Days",
+            "assignmentExpiring1Day",
+            "assignmentExpired"
+        ]
+    );
+}

@@ -204,6 +204,46 @@ pub(super) async fn state(
     }
 }
 
+/// `GET /_emulator/outbox[?tenant=ID]`: the notifications and custom-extension callouts Graph
+/// would have sent, oldest first.
+pub(super) async fn outbox(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match tenant_param(query.as_deref()).map(|t| pick_tenant(&shared, t)) {
+        Ok(Some(t)) => Json(t.read(|s| json!({"value": s.outbox}))).into_response(),
+        Ok(None) => control_error(
+            &shared,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "no such tenant".into(),
+        ),
+        Err(message) => control_error(&shared, &headers, StatusCode::BAD_REQUEST, message),
+    }
+}
+
+/// `DELETE /_emulator/outbox[?tenant=ID]`: empties it (sequence numbers start again).
+pub(super) async fn clear_outbox(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match tenant_param(query.as_deref()).map(|t| pick_tenant(&shared, t)) {
+        Ok(Some(t)) => {
+            t.write(|s| s.outbox.clear());
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(None) => control_error(
+            &shared,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "no such tenant".into(),
+        ),
+        Err(message) => control_error(&shared, &headers, StatusCode::BAD_REQUEST, message),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SettingsBody {

@@ -103,6 +103,29 @@ impl RequestType {
     }
 }
 
+/// A notification (or custom-extension callout) Graph would send, kept in the tenant's outbox
+/// for tests to read (`GET /_emulator/outbox`).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notice {
+    pub sequence: u64,
+    pub time: Timestamp,
+    /// `requestSubmitted`, `approvalRequired`, `requestApproved`, `requestDenied`,
+    /// `requestTimedOut`, `assignmentDelivered`, `assignmentExpiring14Days`,
+    /// `assignmentExpiring1Day`, `assignmentRemoved`, `assignmentExpired`, `customExtensionCallout`.
+    pub kind: &'static str,
+    pub access_package_id: Uuid,
+    pub request_id: Option<Uuid>,
+    pub assignment_id: Option<Uuid>,
+    /// Users the notice goes to (object ids).
+    pub recipients: Vec<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_extension_id: Option<Uuid>,
+    /// What a callout would POST to the extension's endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+}
+
 /// How deliveries end, per tenant: the real service's observed failure modes (§4.6
 /// "Observed"), so a test can exercise "my code handles a failed/stuck delivery".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -260,6 +283,8 @@ pub struct Assignment {
     pub created: Timestamp,
     /// Whether an update or extension has changed its end (beta `isExtended`).
     pub extended: bool,
+    /// Near-expiry notices already sent (14 days, 1 day before the end).
+    pub warned: (bool, bool),
 }
 
 impl Keyed for Assignment {

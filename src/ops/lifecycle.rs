@@ -606,6 +606,26 @@ pub fn submit(
     }
     state.requests.insert(request.clone());
     state.work_pending = true;
+    let to = request.requestor.unwrap_or(request.target);
+    notify(
+        state,
+        ctx.now,
+        "requestSubmitted",
+        package_id,
+        policy_id,
+        Some(request.id),
+        None,
+        vec![to],
+    );
+    callout(
+        state,
+        ctx.now,
+        "assignmentRequestCreated",
+        package_id,
+        policy_id,
+        Some(request.id),
+        None,
+    );
     Ok(request)
 }
 
@@ -684,6 +704,21 @@ pub fn process_due(state: &mut TenantState, now: Timestamp) {
                 if let Some(p) = &policy {
                     start_stage(state, &mut request, p, 0, now);
                 }
+                let approvers = request
+                    .stages
+                    .first()
+                    .map(|s| s.approvers.clone())
+                    .unwrap_or_default();
+                notify(
+                    state,
+                    now,
+                    "approvalRequired",
+                    request.access_package_id,
+                    request.policy_id,
+                    Some(request.id),
+                    None,
+                    approvers,
+                );
             }
             RequestState::Submitted | RequestState::Delivering
                 if request.schedule.start.is_some_and(|start| start > now)
@@ -714,12 +749,24 @@ pub fn process_due(state: &mut TenantState, now: Timestamp) {
                     request.state = RequestState::Denied;
                     request.status = "Expired".into();
                     request.completed = Some(now);
+                    let to = request.requestor.unwrap_or(request.target);
+                    notify(
+                        state,
+                        now,
+                        "requestTimedOut",
+                        request.access_package_id,
+                        request.policy_id,
+                        Some(request.id),
+                        None,
+                        vec![to],
+                    );
                 }
             }
             _ => {}
         }
         state.requests.insert(request);
     }
+    warn_expiring(state, now);
     // Expirations.
     let due: Vec<Uuid> = state
         .assignments
@@ -749,7 +796,19 @@ pub fn next_deadline(state: &TenantState) -> Option<Timestamp> {
         .iter()
         .filter(|r| r.state == RequestState::Scheduled)
         .filter_map(|r| r.schedule.start);
-    stages.chain(ends).chain(starts).min()
+    let warnings = state
+        .assignments
+        .iter()
+        .filter(|a| a.state == AssignmentState::Delivered)
+        .filter_map(|a| {
+            let end = a.ends?;
+            let (fourteen, one) = a.warned;
+            // The fourteen-day mark comes first; reaching the one-day mark settles both.
+            (!fourteen)
+                .then(|| end.minus(14 * DAY))
+                .or_else(|| (!one).then(|| end.minus(DAY)))
+        });
+    stages.chain(ends).chain(starts).chain(warnings).min()
 }
 
 fn is_add(t: RequestType) -> bool {
@@ -813,9 +872,31 @@ fn deliver(
                 expired: None,
                 created: now,
                 extended: false,
+                warned: (false, false),
             };
             request.assignment_id = Some(assignment.id);
+            let (id, target, policy_id) = (assignment.id, assignment.target, assignment.policy_id);
             state.assignments.insert(assignment);
+            let package = request.access_package_id;
+            notify(
+                state,
+                now,
+                "assignmentDelivered",
+                package,
+                policy_id,
+                Some(request.id),
+                Some(id),
+                vec![target],
+            );
+            callout(
+                state,
+                now,
+                "assignmentRequestGranted",
+                package,
+                policy_id,
+                Some(request.id),
+                Some(id),
+            );
         }
         RequestType::AdminUpdate | RequestType::UserUpdate | RequestType::UserExtend => {
             let target = request.assignment_id.or_else(|| {
@@ -943,6 +1024,153 @@ pub fn additional_access<'s>(
     )))
 }
 
+// ---- the outbox ----
+
+const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// Records a notice unless the package's policy turned assignment notifications off
+/// (`notificationSettings.isAssignmentNotificationDisabled`, issue decision).
+#[allow(clippy::too_many_arguments)]
+fn notify(
+    state: &mut TenantState,
+    now: Timestamp,
+    kind: &'static str,
+    package: Uuid,
+    policy: Option<Uuid>,
+    request: Option<Uuid>,
+    assignment: Option<Uuid>,
+    recipients: Vec<Uuid>,
+) {
+    let policy = policy.and_then(|p| state.policies.get(&p));
+    let muted = kind.starts_with("assignment")
+        && policy
+            .and_then(|p| p.notification.as_ref())
+            .and_then(|n| n.get("isAssignmentNotificationDisabled"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    if muted {
+        return;
+    }
+    let sequence = state.outbox.len() as u64 + 1;
+    state.outbox.push(crate::model::lifecycle::Notice {
+        sequence,
+        time: now,
+        kind,
+        access_package_id: package,
+        request_id: request,
+        assignment_id: assignment,
+        recipients,
+        custom_extension_id: None,
+        payload: None,
+    });
+}
+
+/// Records the callout a policy's custom extension would receive at `stage` (§4.8). The
+/// payload follows the documented callout body [approximated: fields Logic Apps read].
+fn callout(
+    state: &mut TenantState,
+    now: Timestamp,
+    stage: &str,
+    package: Uuid,
+    policy: Option<Uuid>,
+    request: Option<Uuid>,
+    assignment: Option<Uuid>,
+) {
+    let Some(p) = policy.and_then(|p| state.policies.get(&p)) else {
+        return;
+    };
+    let extensions: Vec<Uuid> = p
+        .extension_stages
+        .iter()
+        .filter(|(s, _)| s.eq_ignore_ascii_case(stage))
+        .map(|(_, x)| *x)
+        .collect();
+    for extension in extensions {
+        let instance = state.next_id();
+        let catalog = catalog_of(state, &package);
+        let payload = serde_json::json!({
+            "Stage": stage,
+            "CustomExtensionStageInstanceId": instance,
+            "CustomExtensionStageInstanceDetail": format!("A callout for the {stage} stage"),
+            "AccessPackageCatalog": {"Id": catalog},
+            "AccessPackage": {"Id": package},
+            "AccessPackageAssignmentPolicy": {"Id": policy},
+            "AccessPackageAssignmentRequestId": request,
+            "AccessPackageAssignmentId": assignment,
+            "CallbackUriPath": request.map(|r| format!(
+                "/identityGovernance/entitlementManagement/assignmentRequests('{r}')/resume"
+            )),
+        });
+        let sequence = state.outbox.len() as u64 + 1;
+        state.outbox.push(crate::model::lifecycle::Notice {
+            sequence,
+            time: now,
+            kind: "customExtensionCallout",
+            access_package_id: package,
+            request_id: request,
+            assignment_id: assignment,
+            recipients: Vec::new(),
+            custom_extension_id: Some(extension),
+            payload: Some(payload),
+        });
+    }
+}
+
+/// Sends the near-expiry notices that are due: 14 days and 1 day before an assignment ends.
+/// Users hear of it only when their policy lets them extend (seed page); callouts always go.
+fn warn_expiring(state: &mut TenantState, now: Timestamp) {
+    let due: Vec<(Uuid, bool)> = state
+        .assignments
+        .iter()
+        .filter(|a| a.state == AssignmentState::Delivered)
+        .filter_map(|a| {
+            let end = a.ends?;
+            if !a.warned.1 && now.plus(DAY) >= end {
+                Some((a.id, true))
+            } else if !a.warned.0 && now.plus(14 * DAY) >= end {
+                Some((a.id, false))
+            } else {
+                None
+            }
+        })
+        .collect();
+    for (id, one_day) in due {
+        let Some(a) = state.assignments.get_mut(&id) else {
+            continue;
+        };
+        // Reaching the one-day mark also settles the fourteen-day one.
+        a.warned = (true, a.warned.1 || one_day);
+        if one_day {
+            a.status = "NearExpiry1DayNotificationTriggered".into();
+        }
+        let (package, policy, target) = (a.access_package_id, a.policy_id, a.target);
+        let may_extend = policy
+            .and_then(|p| state.policies.get(&p))
+            .is_some_and(|p| p.requestor.self_update);
+        let (kind, stage) = if one_day {
+            ("assignmentExpiring1Day", "assignmentOneDayBeforeExpiration")
+        } else {
+            (
+                "assignmentExpiring14Days",
+                "assignmentFourteenDaysBeforeExpiration",
+            )
+        };
+        if may_extend {
+            notify(
+                state,
+                now,
+                kind,
+                package,
+                policy,
+                None,
+                Some(id),
+                vec![target],
+            );
+        }
+        callout(state, now, stage, package, policy, None, Some(id));
+    }
+}
+
 /// An assignment a fixture declares.
 #[derive(Debug, Clone)]
 pub struct SeededAssignment {
@@ -997,6 +1225,7 @@ pub fn seed_assignment(state: &mut TenantState, seed: SeededAssignment) {
         schedule,
         created: seed.start,
         extended: false,
+        warned: (false, false),
     });
     state.next_due = next_deadline(state);
 }
@@ -1010,6 +1239,30 @@ fn expire(state: &mut TenantState, id: &Uuid, now: Timestamp, system_type: &str)
     a.status = "Expired".into();
     a.expired = Some(now);
     let (package, policy, target) = (a.access_package_id, a.policy_id, a.target);
+    let kind = if system_type.is_empty() {
+        "assignmentRemoved"
+    } else {
+        "assignmentExpired"
+    };
+    notify(
+        state,
+        now,
+        kind,
+        package,
+        policy,
+        None,
+        Some(*id),
+        vec![target],
+    );
+    callout(
+        state,
+        now,
+        "assignmentRequestRemoved",
+        package,
+        policy,
+        None,
+        Some(*id),
+    );
     if !system_type.is_empty() {
         let request = Request {
             id: state.next_id(),
@@ -1395,17 +1648,59 @@ pub fn decide(
     s.reviewed_by = Some(me);
     s.reviewed_at = Some(now);
     s.justification = justification;
+    let to = r.requestor.unwrap_or(r.target);
+    let (package, policy_id, request_id) = (r.access_package_id, r.policy_id, r.id);
     if !approve {
         r.state = RequestState::Denied;
         r.status = "Denied".into();
         r.completed = Some(now);
+        notify(
+            state,
+            now,
+            "requestDenied",
+            package,
+            policy_id,
+            Some(request_id),
+            None,
+            vec![to],
+        );
     } else if index + 1 < r.stages.len() {
         if let Some(p) = &policy {
             start_stage(state, &mut r, p, index + 1, now);
         }
+        let approvers = r.stages[index + 1].approvers.clone();
+        notify(
+            state,
+            now,
+            "approvalRequired",
+            package,
+            policy_id,
+            Some(request_id),
+            None,
+            approvers,
+        );
     } else {
         r.state = RequestState::Delivering;
         r.status = "Delivering".into();
+        notify(
+            state,
+            now,
+            "requestApproved",
+            package,
+            policy_id,
+            Some(request_id),
+            None,
+            vec![to],
+        );
+        callout(
+            state,
+            now,
+            "assignmentRequestApproved",
+            package,
+            policy_id,
+            Some(request_id),
+            None,
+        );
     }
     state.requests.insert(r);
     state.work_pending = true;
@@ -1481,7 +1776,15 @@ mod tests {
         assert_eq!(delivered.state, RequestState::Delivered);
         assert!(granted(&s, &group, "Member_").contains(&user));
         // The campaign policy grants P30D: the deadline is the next due item, and passing it expires.
-        let due = next_deadline(&s).expect("an expiring assignment has a deadline");
+        // The near-expiry warnings come first; the end itself is the last thing due.
+        let warning = next_deadline(&s).expect("an expiring assignment has a deadline");
+        process_due(&mut s, warning);
+        assert!(
+            s.assignments
+                .iter()
+                .all(|a| a.state == AssignmentState::Delivered)
+        );
+        let due = s.assignments.iter().find_map(|a| a.ends).expect("it ends");
         process_due(&mut s, due.plus(std::time::Duration::from_secs(1)));
         assert!(
             s.assignments

@@ -40,7 +40,7 @@ pub struct TenantState {
     /// How additions are delivered (emulator setting).
     pub delivery: crate::model::lifecycle::DeliveryOutcome,
     /// Notifications and callouts Graph would have sent, oldest first.
-    pub outbox: Vec<crate::model::lifecycle::Notice>,
+    pub outbox: std::collections::VecDeque<crate::model::lifecycle::Notice>,
     pub directory: Directory,
     pub catalogs: Table<Catalog>,
     access_packages: Table<AccessPackage>,
@@ -90,7 +90,7 @@ impl TenantState {
             page_size: DEFAULT_PAGE_SIZE,
             policy_put_no_content: false,
             delivery: Default::default(),
-            outbox: Vec::new(),
+            outbox: Default::default(),
             directory,
             catalogs: Table::default(),
             access_packages: Table::default(),

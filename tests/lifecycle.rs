@@ -1071,3 +1071,89 @@ async fn the_outbox_records_what_graph_would_send() {
         ]
     );
 }
+
+#[tokio::test]
+async fn undecided_stages_escalate_on_the_clock() {
+    let t = TestTenant::start().await;
+    let escalation_approver = "20000000-0000-4000-8000-000000000006";
+    let policy = t
+        .post(&format!("{EM_V1}/assignmentPolicies"), json!({
+            "displayName": "escalating", "accessPackage": {"id": ANALYTICS_PACKAGE}, "allowedTargetScope": "allMemberUsers",
+            "expiration": {"type": "afterDuration", "duration": "P30D"},
+            "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+            "requestApprovalSettings": {"isApprovalRequiredForAdd": true, "stages": [
+                {"durationBeforeAutomaticDenial": "P7D", "isApproverJustificationRequired": false, "isEscalationEnabled": true,
+                 "durationBeforeEscalation": "P4D",
+                 "primaryApprovers": [{"@odata.type": "#microsoft.graph.requestorManager", "managerLevel": 1}],
+                 "escalationApprovers": [{"@odata.type": "#microsoft.graph.singleUser", "userId": escalation_approver}]}]}}))
+        .await;
+    assert_eq!(policy.status, StatusCode::CREATED, "{}", policy.text);
+    let me = end_user(&t, REQUESTOR1);
+    let id = t
+        .json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&me), Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE}})))
+        .await
+        .body["id"].as_str().unwrap().to_string();
+    // Approvers act with a delegated EntitlementManagement scope (§3.9 #72-76).
+    let second_line = t.token_for(REQUESTOR2);
+    let queue = format!("{EM_V1}/assignmentRequests/filterByCurrentUser(on='approver')");
+    let before = t
+        .json_as(Method::GET, &queue, Some(&second_line), None)
+        .await;
+    assert_eq!(
+        before.body["value"],
+        json!([]),
+        "not an approver before escalation"
+    );
+    move_clock(&t, r#"{"advance": "P5D"}"#).await;
+    let request = t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+    assert_eq!(
+        (
+            request.body["state"].as_str(),
+            request.body["status"].as_str()
+        ),
+        (Some("pendingApproval"), Some("PendingApprovalEscalated"))
+    );
+    let after = t
+        .json_as(Method::GET, &queue, Some(&second_line), None)
+        .await;
+    assert_eq!(after.body["value"][0]["id"], id.as_str(), "{}", after.text);
+    let sent = outbox(&t).await;
+    let escalated = sent
+        .iter()
+        .find(|n| n["kind"] == "approvalEscalated")
+        .expect("an escalation notice");
+    assert_eq!(escalated["recipients"], json!([escalation_approver]));
+    // The escalation approver decides in the stage's place.
+    let approval = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/accessPackageAssignmentApprovals/{id}"),
+            Some(&second_line),
+            None,
+        )
+        .await;
+    assert_eq!(
+        approval.body["stages"][0]["assignedToMe"], true,
+        "{}",
+        approval.text
+    );
+    let stage = approval.body["stages"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let decided = t
+        .json_as(
+            Method::PATCH,
+            &format!("{EM_V1}/accessPackageAssignmentApprovals/{id}/stages/{stage}"),
+            Some(&second_line),
+            Some(json!({"reviewResult": "Deny", "justification": "no"})),
+        )
+        .await;
+    assert_eq!(decided.status, StatusCode::NO_CONTENT, "{}", decided.text);
+    assert_eq!(
+        t.get(&format!("{EM_V1}/assignmentRequests/{id}"))
+            .await
+            .body["state"],
+        "denied"
+    );
+}

@@ -110,7 +110,7 @@ impl RequestType {
 pub struct Notice {
     pub sequence: u64,
     pub time: Timestamp,
-    /// `requestSubmitted`, `approvalRequired`, `requestApproved`, `requestDenied`,
+    /// `requestSubmitted`, `approvalRequired`, `approvalEscalated`, `requestApproved`, `requestDenied`,
     /// `requestTimedOut`, `assignmentDelivered`, `assignmentExpiring14Days`,
     /// `assignmentExpiring1Day`, `assignmentRemoved`, `assignmentExpired`, `customExtensionCallout`.
     pub kind: &'static str,
@@ -154,6 +154,8 @@ pub struct StageState {
     pub reviewed_at: Option<Timestamp>,
     pub justification: Option<String>,
     pub deadline: Option<Timestamp>,
+    /// When the escalation approvers join, if the stage escalates and has not yet.
+    pub escalate_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

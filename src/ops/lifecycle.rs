@@ -351,6 +351,52 @@ fn start_stage(
         );
         s.status = "InProgress";
         s.deadline = deadline;
+        s.escalate_at = stage
+            .escalation_enabled
+            .then(|| iso8601::duration(&stage.escalate_after).ok())
+            .flatten()
+            .map(|d| now.plus(d.into()));
+    }
+}
+
+/// Brings in the escalation approvers of stages whose escalation time has come (§4.10: the
+/// request's status becomes the cancellable `PendingApprovalEscalated`, §4.6).
+fn escalate(state: &mut TenantState, request: &mut Request, policy: &Policy, now: Timestamp) {
+    let mut joined = Vec::new();
+    for (index, s) in request.stages.iter_mut().enumerate() {
+        if s.status != "InProgress" || s.escalate_at.is_none_or(|at| at > now) {
+            continue;
+        }
+        s.escalate_at = None;
+        let Some(stage) = policy.approval.stages.get(index) else {
+            continue;
+        };
+        let extra = resolve_approvers(
+            state,
+            &stage.escalation,
+            &stage.fallback_escalation,
+            &request.target,
+        );
+        for a in extra {
+            if !s.approvers.contains(&a) {
+                s.approvers.push(a);
+                joined.push(a);
+            }
+        }
+        request.status = "PendingApprovalEscalated".into();
+    }
+    if !joined.is_empty() {
+        let (package, policy_id, id) = (request.access_package_id, request.policy_id, request.id);
+        notify(
+            state,
+            now,
+            "approvalEscalated",
+            package,
+            policy_id,
+            Some(id),
+            None,
+            joined,
+        );
     }
 }
 
@@ -673,6 +719,7 @@ fn request_value(
                 reviewed_at: None,
                 justification: None,
                 deadline: None,
+                escalate_at: None,
             })
             .collect(),
         created_by: ctx.caller.actor.clone(),
@@ -734,6 +781,9 @@ pub fn process_due(state: &mut TenantState, now: Timestamp) {
                 deliver(state, &mut request, policy.as_ref(), now)
             }
             RequestState::PendingApproval => {
+                if let Some(p) = &policy {
+                    escalate(state, &mut request, p, now);
+                }
                 let expired = request
                     .stages
                     .iter()
@@ -785,7 +835,8 @@ pub fn next_deadline(state: &TenantState) -> Option<Timestamp> {
         .requests
         .iter()
         .filter(|r| r.state == RequestState::PendingApproval)
-        .flat_map(|r| r.stages.iter().filter_map(|s| s.deadline));
+        .flat_map(|r| r.stages.iter().flat_map(|s| [s.deadline, s.escalate_at]))
+        .flatten();
     let ends = state
         .assignments
         .iter()
@@ -1051,18 +1102,32 @@ fn notify(
     if muted {
         return;
     }
-    let sequence = state.outbox.len() as u64 + 1;
-    state.outbox.push(crate::model::lifecycle::Notice {
-        sequence,
-        time: now,
-        kind,
-        access_package_id: package,
-        request_id: request,
-        assignment_id: assignment,
-        recipients,
-        custom_extension_id: None,
-        payload: None,
-    });
+    post(
+        state,
+        crate::model::lifecycle::Notice {
+            sequence: 0,
+            time: now,
+            kind,
+            access_package_id: package,
+            request_id: request,
+            assignment_id: assignment,
+            recipients,
+            custom_extension_id: None,
+            payload: None,
+        },
+    );
+}
+
+/// The outbox keeps the most recent notices only, so a long-running emulator under steady
+/// traffic does not grow without bound (issue 8: a documented cap).
+pub const OUTBOX_CAPACITY: usize = 10_000;
+
+fn post(state: &mut TenantState, mut notice: crate::model::lifecycle::Notice) {
+    notice.sequence = state.outbox.back().map_or(1, |n| n.sequence + 1);
+    while state.outbox.len() >= OUTBOX_CAPACITY {
+        state.outbox.pop_front();
+    }
+    state.outbox.push_back(notice);
 }
 
 /// Records the callout a policy's custom extension would receive at `stage` (§4.8). The
@@ -1101,18 +1166,20 @@ fn callout(
                 "/identityGovernance/entitlementManagement/assignmentRequests('{r}')/resume"
             )),
         });
-        let sequence = state.outbox.len() as u64 + 1;
-        state.outbox.push(crate::model::lifecycle::Notice {
-            sequence,
-            time: now,
-            kind: "customExtensionCallout",
-            access_package_id: package,
-            request_id: request,
-            assignment_id: assignment,
-            recipients: Vec::new(),
-            custom_extension_id: Some(extension),
-            payload: Some(payload),
-        });
+        post(
+            state,
+            crate::model::lifecycle::Notice {
+                sequence: 0,
+                time: now,
+                kind: "customExtensionCallout",
+                access_package_id: package,
+                request_id: request,
+                assignment_id: assignment,
+                recipients: Vec::new(),
+                custom_extension_id: Some(extension),
+                payload: Some(payload),
+            },
+        );
     }
 }
 
@@ -1792,6 +1859,28 @@ mod tests {
                 .all(|a| a.state == AssignmentState::Expired)
         );
         assert!(!granted(&s, &group, "Member_").contains(&user));
+    }
+
+    #[test]
+    fn the_outbox_keeps_the_most_recent_notices() {
+        let (mut s, _, now) = setup();
+        let package: Uuid = CAMPAIGN.parse().unwrap();
+        for _ in 0..OUTBOX_CAPACITY + 5 {
+            notify(
+                &mut s,
+                now,
+                "requestSubmitted",
+                package,
+                None,
+                None,
+                None,
+                Vec::new(),
+            );
+        }
+        assert_eq!(s.outbox.len(), OUTBOX_CAPACITY);
+        let first = s.outbox.front().map(|n| n.sequence);
+        let last = s.outbox.back().map(|n| n.sequence);
+        assert_eq!((first, last), (Some(6), Some(OUTBOX_CAPACITY as u64 + 5)));
     }
 
     #[test]

@@ -1157,3 +1157,53 @@ async fn undecided_stages_escalate_on_the_clock() {
         "denied"
     );
 }
+
+#[tokio::test]
+async fn the_control_api_decides_as_a_named_approver() {
+    let t = TestTenant::start().await;
+    approval_policy(&t).await;
+    let me = end_user(&t, REQUESTOR1);
+    let ask = || async {
+        t.json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&me), Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE}})))
+            .await
+            .body["id"].as_str().unwrap().to_string()
+    };
+    let id = ask().await;
+    t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+    let decide = |id: String, body: &'static str| {
+        let t = &t;
+        async move {
+            t.send(
+                Method::POST,
+                &format!("/_emulator/approvals/{id}"),
+                None,
+                &[],
+                Some(body.as_bytes().to_vec()),
+            )
+            .await
+        }
+    };
+    // Not an approver of this request: the same refusal Graph gives.
+    let outsider = decide(
+        id.clone(),
+        r#"{"approver": "requestor2@contoso.onmicrosoft.com", "reviewResult": "Approve"}"#,
+    )
+    .await;
+    assert_eq!(outsider.status, StatusCode::FORBIDDEN, "{}", outsider.text);
+    let unknown = decide(
+        id.clone(),
+        r#"{"approver": "nobody@contoso.onmicrosoft.com", "reviewResult": "Approve"}"#,
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let approved = decide(id.clone(), r#"{"approver": "lead@contoso.onmicrosoft.com", "reviewResult": "Approve", "justification": "fine"}"#).await;
+    assert_eq!(approved.status, StatusCode::NO_CONTENT, "{}", approved.text);
+    let delivered = t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+    assert_eq!(delivered.body["state"], "delivered");
+    let again = decide(
+        id,
+        r#"{"approver": "lead@contoso.onmicrosoft.com", "reviewResult": "Deny"}"#,
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "nothing left to decide");
+}

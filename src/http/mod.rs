@@ -57,6 +57,10 @@ pub fn router(state: AppState, control_api: bool) -> Router {
             .route("/_emulator/tokens", post(control::mint_token))
             .route("/_emulator/state", get(control::state))
             .route(
+                "/_emulator/approvals/{request_id}",
+                post(control::decide_as),
+            )
+            .route(
                 "/_emulator/outbox",
                 get(control::outbox).delete(control::clear_outbox),
             )

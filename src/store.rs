@@ -41,6 +41,8 @@ pub struct TenantState {
     pub delivery: crate::model::lifecycle::DeliveryOutcome,
     /// Notifications and callouts Graph would have sent, oldest first.
     pub outbox: std::collections::VecDeque<crate::model::lifecycle::Notice>,
+    /// `subjectLifecycle` set through `PATCH subjects(objectId=…)`; unset means the default.
+    pub subject_lifecycle: HashMap<Uuid, &'static str>,
     pub directory: Directory,
     pub catalogs: Table<Catalog>,
     access_packages: Table<AccessPackage>,
@@ -91,6 +93,7 @@ impl TenantState {
             policy_put_no_content: false,
             delivery: Default::default(),
             outbox: Default::default(),
+            subject_lifecycle: HashMap::new(),
             directory,
             catalogs: Table::default(),
             access_packages: Table::default(),

@@ -1207,3 +1207,52 @@ async fn the_control_api_decides_as_a_named_approver() {
     .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "nothing left to decide");
 }
+
+#[tokio::test]
+async fn subjects_by_object_id() {
+    let t = TestTenant::start().await;
+    let path = format!("{EM_V1}/subjects(objectId='{REQUESTOR1_ID}')");
+    let unknown = t.get(&path).await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::NOT_FOUND,
+        "not a subject before any request [inf]"
+    );
+    let me = end_user(&t, REQUESTOR1);
+    t.json_as(
+        Method::POST,
+        &format!("{EM_V1}/assignmentRequests"),
+        Some(&me),
+        Some(
+            json!({"requestType": "userAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE}}),
+        ),
+    )
+    .await;
+    let subject = t.get(&path).await;
+    assert_eq!(subject.status, StatusCode::OK, "{}", subject.text);
+    snap!("lifecycle_v1_subject", subject);
+    let patched = t
+        .patch(&path, json!({"subjectLifecycle": "governed"}))
+        .await;
+    assert_eq!(patched.status, StatusCode::NO_CONTENT, "{}", patched.text);
+    assert_eq!(t.get(&path).await.body["subjectLifecycle"], "governed");
+    let bad = t
+        .patch(&path, json!({"subjectLifecycle": "sometimes"}))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let other_field = t.patch(&path, json!({"displayName": "x"})).await;
+    assert_eq!(
+        other_field.status,
+        StatusCode::BAD_REQUEST,
+        "only subjectLifecycle may change"
+    );
+    let reader = t
+        .json_as(
+            Method::PATCH,
+            &path,
+            Some(&me),
+            Some(json!({"subjectLifecycle": "notGoverned"})),
+        )
+        .await;
+    assert_eq!(reader.status, StatusCode::FORBIDDEN);
+}

@@ -393,6 +393,33 @@ pub(crate) fn dispatch(
         (Target::Assignment(id), Method::GET) => call
             .tenant
             .read(|s| call.single(t, s, ops::lifecycle::get_assignment(s, &op, id)?)),
+        (Target::Subject(id), Method::GET) => call.tenant.read(|s| {
+            let (u, lifecycle) = ops::lifecycle::subject(s, &op, id, Access::Read)?;
+            let body = match call.version {
+                ApiVersion::V1 => serde_json::json!({
+                    "id": crate::model::lifecycle::subject_id(u.id), "objectId": u.id,
+                    "displayName": u.display_name, "principalName": u.user_principal_name,
+                    "email": u.mail, "onPremisesSecurityIdentifier": null,
+                    "subjectType": "user", "subjectLifecycle": lifecycle,
+                }),
+                ApiVersion::Beta => serde_json::json!({
+                    "id": crate::model::lifecycle::subject_id(u.id), "objectId": u.id,
+                    "displayName": u.display_name, "principalName": u.user_principal_name,
+                    "email": u.mail, "onPremisesSecurityIdentifier": null, "type": "User",
+                    "altSecId": null, "connectedOrganizationId": null, "subjectLifecycle": lifecycle,
+                }),
+            };
+            Ok(Reply::ok(call.entity_context(t), body))
+        }),
+        (Target::Subject(id), Method::PATCH) => {
+            let r = call.reader(&["subjectLifecycle"])?;
+            let value = r
+                .opt_string("subjectLifecycle")?
+                .ok_or_else(|| GraphError::invalid_model("'subjectLifecycle' is required"))?;
+            call.tenant
+                .write(|s| ops::lifecycle::set_subject_lifecycle(s, &op, id, &value))?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+        }
         (Target::RequestReprocess(id), Method::POST) => {
             call.tenant
                 .write(|s| ops::lifecycle::reprocess_request(s, &op, id))?;

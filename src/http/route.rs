@@ -59,6 +59,8 @@ pub(crate) enum Target {
     Request(Uuid),
     RequestCancel(Uuid),
     RequestReprocess(Uuid),
+    /// `subjects(objectId='…')`.
+    Subject(Uuid),
     AssignmentReprocess(Uuid),
     /// `assignments/additionalAccess(accessPackageId=…,incompatibleAccessPackageId=…)`.
     AdditionalAccess(Uuid, Uuid),
@@ -177,6 +179,7 @@ impl Target {
                 }
             ),
             Target::Settings => format!("{em}/settings"),
+            Target::Subject(_) => format!("{em}/subjects"),
             Target::AllResources | Target::AnyResource(_) => {
                 format!(
                     "{em}/{}",
@@ -667,6 +670,20 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
     }
     if name.eq_ignore_ascii_case("settings") {
         return finish(cur, Target::Settings);
+    }
+    // Only the alternate key is documented (§3.9 #77): `subjects(objectId='…')`.
+    if name.eq_ignore_ascii_case("subjects") {
+        if let Some(k) = key.filter(|k| k.trim_start().to_ascii_lowercase().starts_with("objectid"))
+        {
+            let value = k
+                .split_once('=')
+                .map_or("", |(_, v)| v)
+                .trim()
+                .trim_matches('\'');
+            let id = Uuid::parse_str(value)
+                .map_err(|_| GraphError::invalid_model(format!("'{value}' is not an object id")))?;
+            return finish(cur, Target::Subject(id));
+        }
     }
     if name.eq_ignore_ascii_case("connectedOrganizations") {
         let Some(id) = cur.key(key)? else {

@@ -1256,3 +1256,62 @@ async fn subjects_by_object_id() {
         .await;
     assert_eq!(reader.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn malformed_requests_are_refused_without_changing_anything() {
+    let t = TestTenant::start().await;
+    let before = t.state().await;
+    let url = format!("{EM_V1}/assignmentRequests");
+    let add = |assignment: Value| json!({"requestType": "adminAdd", "assignment": assignment});
+    let target = json!({"accessPackageId": CAMPAIGN_PACKAGE, "targetId": REQUESTOR1_ID});
+    for body in [
+        json!({"requestType": 5, "assignment": target}),
+        json!({"requestType": "systemAdd", "assignment": target}),
+        json!({"requestType": "adminAdd"}),
+        json!({"requestType": "adminAdd", "assignment": "x"}),
+        add(json!({"accessPackageId": "not-a-guid", "targetId": REQUESTOR1_ID})),
+        add(
+            json!({"accessPackageId": CAMPAIGN_PACKAGE, "targetId": "20000000-0000-4000-8000-0000000000ff"}),
+        ),
+        add(
+            json!({"accessPackageId": CAMPAIGN_PACKAGE, "targetId": REQUESTOR1_ID, "assignmentPolicyId": ANALYTICS_PACKAGE}),
+        ),
+        json!({"requestType": "adminAdd", "assignment": target, "answers": {}}),
+        json!({"requestType": "adminAdd", "assignment": target, "schedule": {"startDateTime": "yesterday"}}),
+        json!({"requestType": "adminAdd", "assignment": target, "unknownProperty": true}),
+        json!({"requestType": "adminRemove", "assignment": {"id": "a0000000-0000-4000-8000-000000000009"}}),
+    ] {
+        let resp = t.post(&url, body.clone()).await;
+        assert!(
+            resp.status.is_client_error(),
+            "{body}: {} {}",
+            resp.status,
+            resp.text
+        );
+        assert!(
+            resp.body["error"]["code"].is_string(),
+            "{body}: {}",
+            resp.text
+        );
+    }
+    assert_eq!(t.state().await, before);
+    // A huge custom duration saturates at the calendar's end instead of crashing the clock.
+    let policy = t
+        .post(&format!("{EM_V1}/assignmentPolicies"), json!({
+            "displayName": "custom", "accessPackage": {"id": ANALYTICS_PACKAGE}, "allowedTargetScope": "allMemberUsers",
+            "requestorSettings": {"enableTargetsToSelfAddAccess": true, "allowCustomAssignmentSchedule": true}}))
+        .await;
+    assert_eq!(policy.status, StatusCode::CREATED, "{}", policy.text);
+    let huge = t
+        .post(&url, json!({"requestType": "adminAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE, "targetId": REQUESTOR1_ID},
+            "schedule": {"expiration": {"type": "afterDuration", "duration": "P99999999D"}}}))
+        .await;
+    assert_eq!(huge.status, StatusCode::CREATED, "{}", huge.text);
+    move_clock(&t, r#"{"advance": "P3650D"}"#).await;
+    let held = t
+        .get(&format!(
+            "{EM_V1}/assignments?$filter=accessPackage/id eq '{ANALYTICS_PACKAGE}'"
+        ))
+        .await;
+    assert_eq!(held.body["value"][0]["state"], "delivered", "{}", held.text);
+}

@@ -103,6 +103,12 @@ const SEGMENTS: &[&str] = &[
     "me",
     "CATALOGS",
     "accesspackages",
+    "assignmentRequests",
+    "accessPackageAssignmentApprovals",
+    "additionalAccess",
+    "groups",
+    "members",
+    "subjects",
 ];
 
 const REAL_IDS: &[&str] = &[
@@ -489,6 +495,12 @@ const EM_COLLECTIONS: &[(&str, &str)] = &[
     ("resourceRequests", "accessPackageResourceRequests"),
     ("assignments", "accessPackageAssignments"),
     ("connectedOrganizations", "connectedOrganizations"),
+    ("assignmentRequests", "accessPackageAssignmentRequests"),
+    (
+        "accessPackageAssignmentApprovals",
+        "accessPackageAssignmentApprovals",
+    ),
+    ("subjects", "subjects"),
 ];
 
 /// (v1.0 name, beta name) of navigations below an entity.
@@ -501,6 +513,12 @@ const NAVIGATIONS: &[(&str, &str)] = &[
     ("assignmentPolicies", "moveToCatalog"),
     ("incompatibleGroups", "incompatibleAccessPackages"),
     ("$count", "$count"),
+    ("cancel", "reprocess"),
+    ("stages", "steps"),
+    (
+        "getApplicablePolicyRequirements",
+        "getApplicablePolicyRequirements",
+    ),
 ];
 
 /// A path that follows Graph's grammar most of the time, so requests get past routing.

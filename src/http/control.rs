@@ -194,7 +194,12 @@ pub(super) async fn state(
         Err(message) => return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message),
     };
     match pick_tenant(&shared, tenant) {
-        Some(t) => Json(t.read(|s| s.export())).into_response(),
+        Some(t) => {
+            // Reading the tenant settles what is due, as any Graph call would, so the export
+            // shows the state the next call will see.
+            crate::ops::lifecycle::settle(&t, shared.clock.now());
+            Json(t.read(|s| s.export())).into_response()
+        }
         None => control_error(
             &shared,
             &headers,

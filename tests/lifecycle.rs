@@ -1315,3 +1315,92 @@ async fn malformed_requests_are_refused_without_changing_anything() {
         .await;
     assert_eq!(held.body["value"][0]["state"], "delivered", "{}", held.text);
 }
+
+#[tokio::test]
+async fn callouts_with_callbacks_pause_requests_until_resume() {
+    let t = TestTenant::start().await;
+    let ext = t
+        .post(&format!("{EM_V1}/catalogs/{MARKETING}/customWorkflowExtensions"), json!({
+            "@odata.type": "#microsoft.graph.accessPackageAssignmentRequestWorkflowExtension", "displayName": "check first",
+            "endpointConfiguration": {"@odata.type": "#microsoft.graph.logicAppTriggerEndpointConfiguration", "subscriptionId": "38ab2ccc-3747-4567-b36b-9478f5602f0d", "resourceGroupName": "test", "logicAppWorkflowName": "check"},
+            "authenticationConfiguration": {"@odata.type": "#microsoft.graph.azureAdPopTokenAuthentication"},
+            "callbackConfiguration": {"@odata.type": "microsoft.graph.customExtensionCallbackConfiguration", "durationBeforeTimeout": "PT1H"}}))
+        .await;
+    assert_eq!(ext.status, StatusCode::CREATED, "{}", ext.text);
+    let ext = ext.body["id"].as_str().unwrap().to_string();
+    let policy = t
+        .post(&format!("{EM_V1}/assignmentPolicies"), json!({
+            "displayName": "checked", "accessPackage": {"id": ANALYTICS_PACKAGE}, "allowedTargetScope": "allMemberUsers",
+            "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+            "customExtensionStageSettings": [{"stage": "assignmentRequestCreated", "customExtension": {"id": ext}}]}))
+        .await;
+    assert_eq!(policy.status, StatusCode::CREATED, "{}", policy.text);
+    let ask = |persona: &'static str| {
+        let t = &t;
+        async move {
+            let me = end_user(t, persona);
+            let r = t.json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&me), Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE}}))).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            r.body["id"].as_str().unwrap().to_string()
+        }
+    };
+    let id = ask(REQUESTOR1).await;
+    let waiting = t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+    assert_eq!(
+        (
+            waiting.body["state"].as_str(),
+            waiting.body["status"].as_str()
+        ),
+        (Some("submitted"), Some("WaitingForCallback")),
+        "{}",
+        waiting.text
+    );
+    let callout = &waiting.body["customExtensionCalloutInstances"][0];
+    assert_eq!(
+        (
+            callout["customExtensionId"].as_str(),
+            callout["status"].as_str()
+        ),
+        (Some(ext.as_str()), Some("waitingForCallback"))
+    );
+    let instance = callout["id"].as_str().unwrap().to_string();
+    let resume = |id: String, data: Value| {
+        let t = &t;
+        async move {
+            t.post(&format!("{EM_V1}/assignmentRequests/{id}/resume"), json!({"source": "Contoso.StorageAccount", "type": "microsoft.graph.accessPackageCustomExtensionStage.assignmentRequestCreated", "data": data})).await
+        }
+    };
+    let wrong = resume(id.clone(), json!({"@odata.type": "microsoft.graph.accessPackageAssignmentRequestCallbackData", "stage": "assignmentRequestCreated", "customExtensionStageInstanceId": ANALYTICS_PACKAGE})).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    let deny = resume(id.clone(), json!({"stage": "assignmentRequestCreated", "customExtensionStageInstanceId": instance, "state": "denied"})).await;
+    assert_eq!(
+        deny.status,
+        StatusCode::BAD_REQUEST,
+        "cannot deny at assignmentRequestCreated (§4.8)"
+    );
+    let ok = resume(id.clone(), json!({"@odata.type": "microsoft.graph.accessPackageAssignmentRequestCallbackData", "stage": "assignmentRequestCreated", "customExtensionStageInstanceId": instance, "customExtensionStageInstanceDetail": "checked"})).await;
+    assert_eq!((ok.status, ok.text.as_str()), (StatusCode::NO_CONTENT, ""));
+    let done = t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+    assert_eq!(
+        (
+            done.body["state"].as_str(),
+            done.body["customExtensionCalloutInstances"][0]["status"].as_str()
+        ),
+        (Some("delivered"), Some("callbackReceived"))
+    );
+    let not_waiting = resume(id, json!({"customExtensionStageInstanceId": instance})).await;
+    assert_eq!(not_waiting.code(), "RequestNotWaitingForCallback");
+    // Without a callback within durationBeforeTimeout, the request moves on.
+    let second = ask(REQUESTOR2).await;
+    move_clock(&t, r#"{"advance": "PT2H"}"#).await;
+    let timed_out = t.get(&format!("{EM_V1}/assignmentRequests/{second}")).await;
+    assert_eq!(
+        (
+            timed_out.body["state"].as_str(),
+            timed_out.body["customExtensionCalloutInstances"][0]["status"].as_str()
+        ),
+        (Some("delivered"), Some("callbackTimedOut")),
+        "{}",
+        timed_out.text
+    );
+}

@@ -514,6 +514,7 @@ const NAVIGATIONS: &[(&str, &str)] = &[
     ("incompatibleGroups", "incompatibleAccessPackages"),
     ("$count", "$count"),
     ("cancel", "reprocess"),
+    ("resume", "resume"),
     ("stages", "steps"),
     (
         "getApplicablePolicyRequirements",

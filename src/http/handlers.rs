@@ -420,6 +420,23 @@ pub(crate) fn dispatch(
                 .write(|s| ops::lifecycle::set_subject_lifecycle(s, &op, id, &value))?;
             Ok(Reply::Empty(StatusCode::NO_CONTENT))
         }
+        (Target::RequestResume(id), Method::POST) => {
+            // `{source, type, data: {stage, customExtensionStageInstanceId, …, state?}}` (§4.8).
+            let r = call.reader(&["source", "type", "data"])?;
+            let data = match r.get("data") {
+                Some(serde_json::Value::Object(d)) => d.clone(),
+                _ => return Err(GraphError::invalid_model("'data' is required")),
+            };
+            let instance = guid_of(&data, "customExtensionStageInstanceId")?;
+            let deny = match data.get("state") {
+                None | Some(serde_json::Value::Null) => false,
+                Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("denied"),
+                Some(_) => return Err(GraphError::invalid_model("'data.state' must be a string")),
+            };
+            call.tenant
+                .write(|s| ops::lifecycle::resume(s, &op, id, instance, deny))?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+        }
         (Target::RequestReprocess(id), Method::POST) => {
             call.tenant
                 .write(|s| ops::lifecycle::reprocess_request(s, &op, id))?;

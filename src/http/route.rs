@@ -59,6 +59,7 @@ pub(crate) enum Target {
     Request(Uuid),
     RequestCancel(Uuid),
     RequestReprocess(Uuid),
+    RequestResume(Uuid),
     /// `subjects(objectId='…')`.
     Subject(Uuid),
     AssignmentReprocess(Uuid),
@@ -198,6 +199,7 @@ impl Target {
             | Target::Request(_)
             | Target::RequestCancel(_)
             | Target::RequestReprocess(_)
+            | Target::RequestResume(_)
             | Target::MyRequests(_) => {
                 format!(
                     "{em}/{}",
@@ -619,7 +621,7 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
             None => Ok(Target::Request(id)),
             Some(a) if is(&a, "cancel") => finish(cur, Target::RequestCancel(id)),
             Some(a) if is(&a, "reprocess") => finish(cur, Target::RequestReprocess(id)),
-            Some(a) if is(&a, "resume") => Err(not_yet("assignmentRequests/{id}/resume")),
+            Some(a) if is(&a, "resume") => finish(cur, Target::RequestResume(id)),
             Some(a) => Err(not_found(&a)),
         };
     }

@@ -199,6 +199,29 @@ pub struct Request {
     pub assignment_id: Option<Uuid>,
     pub stages: Vec<StageState>,
     pub created_by: Actor,
+    /// Custom-extension calls made for this request (`customExtensionCalloutInstances`).
+    pub callouts: Vec<CalloutInstance>,
+    /// The callout the request is paused on, if any (status `WaitingForCallback`, §4.8).
+    pub waiting: Option<Waiting>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CalloutInstance {
+    pub id: Uuid,
+    pub extension: Uuid,
+    pub stage: String,
+    /// `calloutSent`, `waitingForCallback`, `callbackReceived`, `callbackTimedOut`.
+    pub status: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    pub instance: Uuid,
+    pub stage: String,
+    /// The extension's `durationBeforeTimeout` from the callout; then the request moves on.
+    pub until: Option<Timestamp>,
+    /// The status to return to when the wait ends.
+    pub resume_status: String,
 }
 
 impl Keyed for Request {
@@ -242,7 +265,18 @@ impl Request {
             m.insert("verifiedCredentialsData".into(), json!([]));
             m.insert("customExtensionHandlerInstances".into(), json!([]));
         }
-        m.insert("customExtensionCalloutInstances".into(), json!([]));
+        let callouts: Vec<Value> = self
+            .callouts
+            .iter()
+            .map(|c| {
+                json!({"id": c.id, "customExtensionId": c.extension, "externalCorrelationId": null,
+                       "detail": format!("{} callout", c.stage), "status": c.status})
+            })
+            .collect();
+        m.insert(
+            "customExtensionCalloutInstances".into(),
+            Value::Array(callouts),
+        );
         Value::Object(m)
     }
 }

@@ -44,6 +44,7 @@ pub enum Refusal {
     SelfServiceNotAllowed,
     ExtensionBeyondPolicy,
     NotReprocessable,
+    NotWaiting,
 }
 
 impl Refusal {
@@ -98,6 +99,10 @@ impl Refusal {
             SelfServiceNotAllowed => (
                 "PolicyRequirementsNotMet",
                 "You don't meet policy requirements to request this entitlement.",
+            ),
+            NotWaiting => (
+                "RequestNotWaitingForCallback",
+                "The request is not waiting for a custom extension callback.",
             ),
             NotReprocessable => (
                 "RequestNotReprocessable",
@@ -663,15 +668,9 @@ pub fn submit(
         None,
         vec![to],
     );
-    callout(
-        state,
-        ctx.now,
-        "assignmentRequestCreated",
-        package_id,
-        policy_id,
-        Some(request.id),
-        None,
-    );
+    let mut request = request;
+    request_callouts(state, &mut request, "assignmentRequestCreated", ctx.now);
+    state.requests.insert(request.clone());
     Ok(request)
 }
 
@@ -723,6 +722,8 @@ fn request_value(
             })
             .collect(),
         created_by: ctx.caller.actor.clone(),
+        callouts: Vec::new(),
+        waiting: None,
     }
 }
 
@@ -740,6 +741,14 @@ pub fn process_due(state: &mut TenantState, now: Timestamp) {
         let Some(mut request) = state.requests.get(&id).cloned() else {
             continue;
         };
+        match &request.waiting {
+            // No callback in time: the request moves on as if resumed [inf].
+            Some(w) if w.until.is_some_and(|u| u <= now) => {
+                end_wait(&mut request, "callbackTimedOut")
+            }
+            Some(_) => continue,
+            None => {}
+        }
         let policy = request
             .policy_id
             .and_then(|p| state.policies.get(&p))
@@ -859,7 +868,16 @@ pub fn next_deadline(state: &TenantState) -> Option<Timestamp> {
                 .then(|| end.minus(14 * DAY))
                 .or_else(|| (!one).then(|| end.minus(DAY)))
         });
-    stages.chain(ends).chain(starts).chain(warnings).min()
+    let waits = state
+        .requests
+        .iter()
+        .filter_map(|r| r.waiting.as_ref().and_then(|w| w.until));
+    stages
+        .chain(ends)
+        .chain(starts)
+        .chain(warnings)
+        .chain(waits)
+        .min()
 }
 
 fn is_add(t: RequestType) -> bool {
@@ -1140,9 +1158,9 @@ fn callout(
     policy: Option<Uuid>,
     request: Option<Uuid>,
     assignment: Option<Uuid>,
-) {
+) -> Vec<(Uuid, Uuid)> {
     let Some(p) = policy.and_then(|p| state.policies.get(&p)) else {
-        return;
+        return Vec::new();
     };
     let extensions: Vec<Uuid> = p
         .extension_stages
@@ -1150,8 +1168,10 @@ fn callout(
         .filter(|(s, _)| s.eq_ignore_ascii_case(stage))
         .map(|(_, x)| *x)
         .collect();
+    let mut sent = Vec::new();
     for extension in extensions {
         let instance = state.next_id();
+        sent.push((extension, instance));
         let catalog = catalog_of(state, &package);
         let payload = serde_json::json!({
             "Stage": stage,
@@ -1181,6 +1201,113 @@ fn callout(
             },
         );
     }
+    sent
+}
+
+/// Records a request's callouts at `stage`; one whose extension expects a callback pauses the
+/// request (`WaitingForCallback`) until `resume` or its `durationBeforeTimeout` (§4.8).
+fn request_callouts(state: &mut TenantState, request: &mut Request, stage: &str, now: Timestamp) {
+    let sent = callout(
+        state,
+        now,
+        stage,
+        request.access_package_id,
+        request.policy_id,
+        Some(request.id),
+        None,
+    );
+    for (extension, instance) in sent {
+        let callback = state
+            .extensions
+            .get(&extension)
+            .and_then(|x| x.callback.as_ref())
+            .map(|c| {
+                c.get("durationBeforeTimeout")
+                    .and_then(Value::as_str)
+                    .and_then(|d| iso8601::duration(d).ok())
+                    .map(|d| now.plus(d.into()))
+            });
+        let waits = callback.is_some() && request.waiting.is_none();
+        request
+            .callouts
+            .push(crate::model::lifecycle::CalloutInstance {
+                id: instance,
+                extension,
+                stage: stage.to_string(),
+                status: if waits {
+                    "waitingForCallback"
+                } else {
+                    "calloutSent"
+                },
+            });
+        if waits {
+            request.waiting = Some(crate::model::lifecycle::Waiting {
+                instance,
+                stage: stage.to_string(),
+                until: callback.flatten(),
+                resume_status: std::mem::replace(&mut request.status, "WaitingForCallback".into()),
+            });
+        }
+    }
+}
+
+/// Ends a wait: the callout's status, the request's status before it, and on to the next step.
+fn end_wait(request: &mut Request, callout_status: &'static str) {
+    if let Some(w) = request.waiting.take() {
+        if let Some(c) = request.callouts.iter_mut().find(|c| c.id == w.instance) {
+            c.status = callout_status;
+        }
+        request.status = w.resume_status;
+    }
+}
+
+/// `assignmentRequests/{id}/resume` (§3.4 #48, §4.8): 204 while the request waits on that
+/// callout; a `denied` state ends it, except at `assignmentRequestCreated` (doc).
+pub fn resume(
+    state: &mut TenantState,
+    ctx: &OpCtx<'_>,
+    id: &Uuid,
+    instance: Option<Uuid>,
+    deny: bool,
+) -> Result<(), GraphError> {
+    let r = state
+        .requests
+        .get(id)
+        .ok_or_else(|| authz::missing(ctx.caller, Access::Write, state))?;
+    authz::authorize(
+        ctx.caller,
+        Operation::ManageAssignments {
+            catalog: catalog_of(state, &r.access_package_id),
+        },
+        state,
+    )?;
+    let Some(waiting) = r.waiting.as_ref() else {
+        return Err(Refusal::NotWaiting.error());
+    };
+    if instance.is_some_and(|i| i != waiting.instance) {
+        return Err(GraphError::invalid_model(
+            "customExtensionStageInstanceId does not name the callout the request waits on",
+        ));
+    }
+    if deny
+        && waiting
+            .stage
+            .eq_ignore_ascii_case("assignmentRequestCreated")
+    {
+        return Err(GraphError::invalid_model(
+            "A request cannot be denied at the assignmentRequestCreated stage of the callout",
+        ));
+    }
+    let mut r = r.clone();
+    end_wait(&mut r, "callbackReceived");
+    if deny {
+        r.state = RequestState::Denied;
+        r.status = "Denied".into();
+        r.completed = Some(ctx.now);
+    }
+    state.requests.insert(r);
+    state.work_pending = true;
+    Ok(())
 }
 
 /// Sends the near-expiry notices that are due: 14 days and 1 day before an assignment ends.
@@ -1411,6 +1538,8 @@ fn expire(state: &mut TenantState, id: &Uuid, now: Timestamp, system_type: &str)
             assignment_id: Some(*id),
             stages: Vec::new(),
             created_by: None,
+            callouts: Vec::new(),
+            waiting: None,
         };
         state.requests.insert(request);
     }
@@ -1814,15 +1943,7 @@ pub fn decide(
             None,
             vec![to],
         );
-        callout(
-            state,
-            now,
-            "assignmentRequestApproved",
-            package,
-            policy_id,
-            Some(request_id),
-            None,
-        );
+        request_callouts(state, &mut r, "assignmentRequestApproved", now);
     }
     state.requests.insert(r);
     state.work_pending = true;

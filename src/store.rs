@@ -43,6 +43,8 @@ pub struct TenantState {
     pub outbox: std::collections::VecDeque<crate::model::lifecycle::Notice>,
     /// `subjectLifecycle` set through `PATCH subjects(objectId=…)`; unset means the default.
     pub subject_lifecycle: HashMap<Uuid, &'static str>,
+    /// Governed guests blocked after their last assignment ended, and when they are deleted.
+    pub guest_deletions: HashMap<Uuid, crate::clock::Timestamp>,
     pub directory: Directory,
     pub catalogs: Table<Catalog>,
     access_packages: Table<AccessPackage>,
@@ -94,6 +96,7 @@ impl TenantState {
             delivery: Default::default(),
             outbox: Default::default(),
             subject_lifecycle: HashMap::new(),
+            guest_deletions: HashMap::new(),
             directory,
             catalogs: Table::default(),
             access_packages: Table::default(),

@@ -1404,3 +1404,57 @@ async fn callouts_with_callbacks_pause_requests_until_resume() {
         timed_out.text
     );
 }
+
+#[tokio::test]
+async fn governed_guests_are_blocked_then_deleted_when_their_access_ends() {
+    let t = TestTenant::start().await;
+    let policy = t
+        .post(&format!("{EM_V1}/assignmentPolicies"), json!({
+            "displayName": "partners", "accessPackage": {"id": ANALYTICS_PACKAGE}, "allowedTargetScope": "allExternalUsers",
+            "requestorSettings": {"enableTargetsToSelfAddAccess": true}}))
+        .await;
+    assert_eq!(policy.status, StatusCode::CREATED, "{}", policy.text);
+    let pid = policy.body["id"].as_str().unwrap().to_string();
+    let added = t
+        .post(&format!("{EM_V1}/assignmentRequests"), json!({"requestType": "adminAdd", "assignment": {
+            "accessPackageId": ANALYTICS_PACKAGE, "assignmentPolicyId": pid, "target": {"email": "pat@fabrikam.example"}}}))
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let listed = t
+        .get(&format!(
+            "{EM_V1}/assignments?$filter=accessPackage/id eq '{ANALYTICS_PACKAGE}'&$expand=target"
+        ))
+        .await;
+    let assignment = listed.body["value"][0]["id"].as_str().unwrap().to_string();
+    let guest = listed.body["value"][0]["target"]["objectId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user = t.get(&format!("/v1.0/users/{guest}")).await;
+    assert_eq!(
+        (
+            user.body["userType"].as_str(),
+            user.body["accountEnabled"].as_bool()
+        ),
+        (Some("Guest"), Some(true)),
+        "{}",
+        user.text
+    );
+    // Settings: block sign-in and delete after 4 days.
+    let settings = t.patch(&format!("{EM_V1}/settings"), json!({"externalUserLifecycleAction": "blockSignInAndDelete", "durationUntilExternalUserDeletedAfterBlocked": "P4D"})).await;
+    assert!(settings.status.is_success(), "{}", settings.text);
+    let removed = t
+        .post(
+            &format!("{EM_V1}/assignmentRequests"),
+            json!({"requestType": "adminRemove", "assignment": {"id": assignment}}),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::CREATED);
+    let blocked = t.get(&format!("/v1.0/users/{guest}")).await;
+    assert_eq!(blocked.body["accountEnabled"], false, "{}", blocked.text);
+    move_clock(&t, r#"{"advance": "P5D"}"#).await;
+    assert_eq!(
+        t.get(&format!("/v1.0/users/{guest}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}

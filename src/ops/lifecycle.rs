@@ -826,6 +826,7 @@ pub fn process_due(state: &mut TenantState, now: Timestamp) {
         state.requests.insert(request);
     }
     warn_expiring(state, now);
+    delete_due_guests(state, now);
     // Expirations.
     let due: Vec<Uuid> = state
         .assignments
@@ -877,6 +878,7 @@ pub fn next_deadline(state: &TenantState) -> Option<Timestamp> {
         .chain(starts)
         .chain(warnings)
         .chain(waits)
+        .chain(state.guest_deletions.values().copied())
         .min()
 }
 
@@ -946,6 +948,7 @@ fn deliver(
             request.assignment_id = Some(assignment.id);
             let (id, target, policy_id) = (assignment.id, assignment.target, assignment.policy_id);
             state.assignments.insert(assignment);
+            restore_guest(state, &target);
             let package = request.access_package_id;
             notify(
                 state,
@@ -1365,6 +1368,78 @@ fn warn_expiring(state: &mut TenantState, now: Timestamp) {
     }
 }
 
+// ---- governed guests ----
+
+/// When a governed guest's last assignment ends, the tenant's `settings` decide what happens:
+/// block sign-in, and with `blockSignInAndDelete` delete the user after
+/// `durationUntilExternalUserDeletedAfterBlocked` on the clock (issue decision; §A8).
+fn retire_guest(state: &mut TenantState, user: &Uuid, now: Timestamp) {
+    use crate::model::org::ExternalUserLifecycleAction as Action;
+    let governed_guest = state.directory.users.get(user).is_some_and(|u| {
+        u.user_type == UserType::Guest
+            && state
+                .subject_lifecycle
+                .get(user)
+                .is_none_or(|l| *l == "governed")
+    });
+    let still_assigned = state
+        .assignments
+        .iter()
+        .any(|a| a.target == *user && a.state != AssignmentState::Expired);
+    if !governed_guest || still_assigned {
+        return;
+    }
+    let action = state.settings.external_user_lifecycle_action;
+    if action == Action::None {
+        return;
+    }
+    if let Some(u) = state.directory.users.get_mut(user) {
+        u.account_enabled = false;
+    }
+    if action == Action::BlockSignInAndDelete {
+        let days = state
+            .settings
+            .days_until_external_user_deleted
+            .clamp(0, i64::from(u32::MAX)) as u32;
+        state
+            .guest_deletions
+            .insert(*user, now.plus(DAY.saturating_mul(days)));
+    }
+}
+
+/// A guest who gets access again signs in again and is no longer due for deletion [inf].
+fn restore_guest(state: &mut TenantState, user: &Uuid) {
+    if state.guest_deletions.remove(user).is_some()
+        || state
+            .directory
+            .users
+            .get(user)
+            .is_some_and(|u| u.user_type == UserType::Guest && !u.account_enabled)
+    {
+        if let Some(u) = state.directory.users.get_mut(user) {
+            u.account_enabled = true;
+        }
+    }
+}
+
+fn delete_due_guests(state: &mut TenantState, now: Timestamp) {
+    let mut due: Vec<Uuid> = state
+        .guest_deletions
+        .iter()
+        .filter(|(_, at)| **at <= now)
+        .map(|(u, _)| *u)
+        .collect();
+    if due.is_empty() {
+        return;
+    }
+    due.sort();
+    for user in due {
+        state.guest_deletions.remove(&user);
+        state.directory.users.remove(&user);
+    }
+    state.directory.reindex();
+}
+
 // ---- subjects ----
 
 /// The subject behind a user, if entitlement management knows them: they have requested or been
@@ -1488,6 +1563,7 @@ fn expire(state: &mut TenantState, id: &Uuid, now: Timestamp, system_type: &str)
     a.status = "Expired".into();
     a.expired = Some(now);
     let (package, policy, target) = (a.access_package_id, a.policy_id, a.target);
+    retire_guest(state, &target, now);
     let kind = if system_type.is_empty() {
         "assignmentRemoved"
     } else {

@@ -218,12 +218,49 @@ async def v1_access_requests():
     expect(gone.state == AccessPackageAssignmentState.Expired, f"removed: {gone.state}")
 
 
+ANALYTICS = "60000000-0000-4000-8000-000000000002"
+
+
+def admin_post(path, body):
+    req = urllib.request.Request(f"{BASE}{path}", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {mint('admin@contoso.onmicrosoft.com')}"})
+    with urllib.request.urlopen(req) as resp:
+        return json.load(resp)
+
+
+async def beta_access_requests():
+    import msgraph_beta
+    from msgraph_beta.generated.models.access_package_assignment import AccessPackageAssignment
+    from msgraph_beta.generated.models.access_package_assignment_request import AccessPackageAssignmentRequest
+
+    # Setup through plain HTTP: a policy that lets any member request Analytics.
+    admin_post("/v1.0/identityGovernance/entitlementManagement/assignmentPolicies", {
+        "displayName": "members", "accessPackage": {"id": ANALYTICS}, "allowedTargetScope": "allMemberUsers",
+        "requestorSettings": {"enableTargetsToSelfAddAccess": True}})
+    me = client(msgraph_beta, "beta", "requestor2@contoso.onmicrosoft.com").identity_governance.entitlement_management
+    request = await me.access_package_assignment_requests.post(AccessPackageAssignmentRequest(
+        request_type="UserAdd", justification="from msgraph-beta-sdk",
+        access_package_assignment=AccessPackageAssignment(access_package_id=ANALYTICS)))
+    expect(request.request_state == "Submitted" and request.request_status == "Accepted", f"submitted: {request}")
+    em = client(msgraph_beta, "beta", "admin@contoso.onmicrosoft.com").identity_governance.entitlement_management
+    got = await em.access_package_assignment_requests.by_access_package_assignment_request_id(request.id).get()
+    expect(got.request_state == "Delivered" and got.request_status == "Fulfilled" and got.completed_date is not None,
+           f"delivered: {got.request_state} {got.request_status}")
+    expect(got.schedule is not None and got.schedule.start_date_time is not None, f"schedule: {got.schedule}")
+    mine = await me.access_package_assignments.filter_by_current_user_with_on("target").get()
+    expect(len(mine.value) == 1 and mine.value[0].assignment_state == "Delivered"
+           and mine.value[0].access_package_id == ANALYTICS and mine.value[0].is_extended is False,
+           f"my assignments: {mine.value}")
+
+
 async def main():
     await check("v1.0 catalog and access package lifecycle (msgraph-sdk)", v1_lifecycle())
     await check("v1.0 403 surfaces as ODataError UnAuthorized", v1_forbidden())
     await check("beta access package lifecycle (msgraph-beta-sdk)", beta_lifecycle())
     await check("v1.0 paging with PageIterator, $filter/$select/$top/$orderby (msgraph-sdk)", v1_paging_and_filter())
     await check("v1.0 request, delivery, filterByCurrentUser, removal (msgraph-sdk)", v1_access_requests())
+    await check("beta request, delivery, filterByCurrentUser (msgraph-beta-sdk)", beta_access_requests())
     failed = sum(1 for _, e in RESULTS if e is not None)
     print(f"{len(RESULTS) - failed} passed, {failed} failed")
     return 1 if failed else 0

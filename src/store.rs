@@ -45,6 +45,8 @@ pub struct TenantState {
     pub subject_lifecycle: HashMap<Uuid, &'static str>,
     /// Governed guests blocked after their last assignment ended, and when they are deleted.
     pub guest_deletions: HashMap<Uuid, crate::clock::Timestamp>,
+    /// Callouts to loopback endpoints waiting to be sent by the HTTP layer: (URL, body).
+    pub pending_callouts: Vec<(String, Value)>,
     pub directory: Directory,
     pub catalogs: Table<Catalog>,
     access_packages: Table<AccessPackage>,
@@ -97,6 +99,7 @@ impl TenantState {
             outbox: Default::default(),
             subject_lifecycle: HashMap::new(),
             guest_deletions: HashMap::new(),
+            pending_callouts: Vec::new(),
             directory,
             catalogs: Table::default(),
             access_packages: Table::default(),

@@ -1458,3 +1458,65 @@ async fn governed_guests_are_blocked_then_deleted_when_their_access_ends() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn loopback_extensions_are_really_called() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&hook)
+        .await;
+    let ext = t_ext(&hook.uri()).await;
+    let t = ext.0;
+    let policy = t
+        .post(&format!("{EM_V1}/assignmentPolicies"), json!({
+            "displayName": "hooked", "accessPackage": {"id": ANALYTICS_PACKAGE}, "allowedTargetScope": "allMemberUsers",
+            "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+            "customExtensionStageSettings": [{"stage": "assignmentRequestGranted", "customExtension": {"id": ext.1}}]}))
+        .await;
+    assert_eq!(policy.status, StatusCode::CREATED, "{}", policy.text);
+    let me = end_user(&t, REQUESTOR1);
+    let asked = t.json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&me), Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE}}))).await;
+    let id = asked.body["id"].as_str().unwrap().to_string();
+    // Delivery happens on this read; the callout is posted right after it, off the request path.
+    assert_eq!(
+        t.get(&format!("{EM_V1}/assignmentRequests/{id}"))
+            .await
+            .body["state"],
+        "delivered"
+    );
+    let mut received = Vec::new();
+    for _ in 0..250 {
+        received = hook.received_requests().await.unwrap_or_default();
+        if !received.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(received.len(), 1, "one callout reached the test's server");
+    let body: Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(
+        (
+            body["Stage"].as_str(),
+            body["AccessPackageAssignmentRequestId"].as_str()
+        ),
+        (Some("assignmentRequestGranted"), Some(id.as_str()))
+    );
+}
+
+/// A tenant with an `httpRequestEndpoint` extension pointing at `base`/hook, in Marketing.
+async fn t_ext(base: &str) -> (TestTenant, String) {
+    let t = TestTenant::start().await;
+    let ext = t
+        .post(&format!("{EM_V1}/catalogs/{MARKETING}/customWorkflowExtensions"), json!({
+            "@odata.type": "#microsoft.graph.accessPackageAssignmentWorkflowExtension", "displayName": "hook",
+            "endpointConfiguration": {"@odata.type": "#microsoft.graph.httpRequestEndpoint", "targetUrl": format!("{base}/hook")},
+            "authenticationConfiguration": {"@odata.type": "#microsoft.graph.azureAdPopTokenAuthentication"}}))
+        .await;
+    assert_eq!(ext.status, StatusCode::CREATED, "{}", ext.text);
+    let id = ext.body["id"].as_str().unwrap().to_string();
+    (t, id)
+}

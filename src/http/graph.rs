@@ -135,6 +135,7 @@ fn run(
     // Work the clock made due (deliveries, deadlines, expirations) happens before the call
     // observes the tenant, so a read right after a request sees it processed (§4.5).
     crate::ops::lifecycle::settle(&tenant, ctx.now);
+    let callout_tenant = tenant.clone();
     let mut call = Call {
         ctx,
         version,
@@ -146,5 +147,7 @@ fn run(
         raw_query: parts.uri.query(),
         query: Default::default(),
     };
-    dispatch(&mut call, &parts.method, target)
+    let reply = dispatch(&mut call, &parts.method, target);
+    super::callouts::dispatch(&callout_tenant);
+    reply
 }

@@ -4,6 +4,7 @@
 
 mod batch;
 mod body;
+mod callouts;
 mod control;
 pub mod envelope;
 mod graph;

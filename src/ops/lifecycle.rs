@@ -1189,6 +1189,10 @@ fn callout(
                 "/identityGovernance/entitlementManagement/assignmentRequests('{r}')/resume"
             )),
         });
+        // Only loopback endpoints are really called (issue decision): a test's own server.
+        if let Some(url) = loopback_target(state, &extension) {
+            state.pending_callouts.push((url, payload.clone()));
+        }
         post(
             state,
             crate::model::lifecycle::Notice {
@@ -1205,6 +1209,19 @@ fn callout(
         );
     }
     sent
+}
+
+/// The `targetUrl` of an `httpRequestEndpoint` extension when it points at this machine.
+fn loopback_target(state: &TenantState, extension: &Uuid) -> Option<String> {
+    let endpoint = &state.extensions.get(extension)?.endpoint;
+    let url = endpoint.get("targetUrl").and_then(Value::as_str)?;
+    let parsed = url::Url::parse(url).ok()?;
+    let loopback = match parsed.host()? {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    (loopback && matches!(parsed.scheme(), "http" | "https")).then(|| url.to_string())
 }
 
 /// Records a request's callouts at `stage`; one whose extension expects a callback pauses the

@@ -5,7 +5,7 @@
 //! Every file is optional except `tenant.json`. A fixture error names the file and the JSON
 //! pointer of the offending value. The format is documented in `fixtures/README.md`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -101,6 +101,9 @@ pub struct TenantFile {
     /// How additions are delivered: `delivered` (default), `deliveryFailed`, `delivering`.
     #[serde(default)]
     pub delivery: crate::model::lifecycle::DeliveryOutcome,
+    /// Per-package overrides of `delivery`, by access package id.
+    #[serde(default)]
+    pub delivery_by_package: HashMap<Uuid, crate::model::lifecycle::DeliveryOutcome>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -523,6 +526,15 @@ impl FixtureTenant {
                 ));
             }
         }
+        let mut overridden: Vec<&Uuid> = tenant.delivery_by_package.keys().collect();
+        overridden.sort();
+        if let Some(unknown) = overridden.into_iter().find(|p| !package_ids.contains(*p)) {
+            return Err(err(
+                "tenant.json",
+                format!("/deliveryByPackage/{unknown}"),
+                "not an access package of accessPackages.json".into(),
+            ));
+        }
         let mut role_assignments = Vec::new();
         let mut assignment_ids = HashSet::new();
         for (i, a) in raw_assignments.into_iter().enumerate() {
@@ -838,6 +850,7 @@ impl FixtureTenant {
         }
         state.policy_put_no_content = self.tenant.policy_put_no_content;
         state.delivery = self.tenant.delivery;
+        state.delivery_by_package = self.tenant.delivery_by_package.clone();
         // Every tenant has the built-in General catalog.
         if !self
             .catalogs

@@ -39,6 +39,8 @@ pub struct TenantState {
     pub policy_put_no_content: bool,
     /// How additions are delivered (emulator setting).
     pub delivery: crate::model::lifecycle::DeliveryOutcome,
+    /// Per-package overrides of `delivery`.
+    pub delivery_by_package: HashMap<Uuid, crate::model::lifecycle::DeliveryOutcome>,
     /// Notifications and callouts Graph would have sent, oldest first.
     pub outbox: std::collections::VecDeque<crate::model::lifecycle::Notice>,
     /// `subjectLifecycle` set through `PATCH subjects(objectId=…)`; unset means the default.
@@ -96,6 +98,7 @@ impl TenantState {
             page_size: DEFAULT_PAGE_SIZE,
             policy_put_no_content: false,
             delivery: Default::default(),
+            delivery_by_package: HashMap::new(),
             outbox: Default::default(),
             subject_lifecycle: HashMap::new(),
             guest_deletions: HashMap::new(),

@@ -1520,3 +1520,62 @@ async fn t_ext(base: &str) -> (TestTenant, String) {
     let id = ext.body["id"].as_str().unwrap().to_string();
     (t, id)
 }
+
+#[tokio::test]
+async fn delivery_outcomes_can_differ_per_package() {
+    let t = TestTenant::start().await;
+    approval_policy(&t).await;
+    let body = format!(r#"{{"deliveryByPackage": {{"{CAMPAIGN_PACKAGE}": "deliveryFailed"}}}}"#);
+    let set = t
+        .send(
+            Method::POST,
+            "/_emulator/settings",
+            None,
+            &[],
+            Some(body.into_bytes()),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    assert_eq!(
+        set.body["deliveryByPackage"][CAMPAIGN_PACKAGE],
+        "deliveryFailed"
+    );
+    let add = |package: &str, policy: Option<&str>| {
+        let mut assignment = json!({"accessPackageId": package, "targetId": REQUESTOR1_ID});
+        if let Some(p) = policy {
+            assignment["assignmentPolicyId"] = json!(p);
+        }
+        json!({"requestType": "adminAdd", "assignment": assignment})
+    };
+    let failed = t
+        .post(
+            &format!("{EM_V1}/assignmentRequests"),
+            add(
+                CAMPAIGN_PACKAGE,
+                Some("90000000-0000-4000-8000-000000000001"),
+            ),
+        )
+        .await;
+    let fine = t
+        .post(
+            &format!("{EM_V1}/assignmentRequests"),
+            add(ANALYTICS_PACKAGE, None),
+        )
+        .await;
+    assert_eq!(
+        (failed.status, fine.status),
+        (StatusCode::CREATED, StatusCode::CREATED),
+        "{} {}",
+        failed.text,
+        fine.text
+    );
+    let state_of = |id: &Value| format!("{EM_V1}/assignmentRequests/{}", id.as_str().unwrap());
+    assert_eq!(
+        t.get(&state_of(&failed.body["id"])).await.body["state"],
+        "deliveryFailed"
+    );
+    assert_eq!(
+        t.get(&state_of(&fine.body["id"])).await.body["state"],
+        "delivered"
+    );
+}

@@ -361,12 +361,17 @@ struct SettingsBody {
     policy_put_no_content: Option<bool>,
     #[serde(default)]
     delivery: Option<crate::model::lifecycle::DeliveryOutcome>,
+    /// Replaces the per-package overrides.
+    #[serde(default)]
+    delivery_by_package:
+        Option<std::collections::HashMap<Uuid, crate::model::lifecycle::DeliveryOutcome>>,
 }
 
 fn settings_json(t: &Tenant) -> Value {
     t.read(|s| {
         json!({"tenant": s.info.id, "pageSize": s.page_size,
-               "policyPutNoContent": s.policy_put_no_content, "delivery": s.delivery})
+               "policyPutNoContent": s.policy_put_no_content, "delivery": s.delivery,
+               "deliveryByPackage": s.delivery_by_package.iter().collect::<std::collections::BTreeMap<_, _>>()})
     })
 }
 
@@ -427,6 +432,12 @@ pub(super) async fn update_settings(
     }
     if let Some(flag) = req.policy_put_no_content {
         tenant.write(|s| s.policy_put_no_content = flag);
+    }
+    if let Some(map) = req.delivery_by_package {
+        tenant.write(|s| {
+            s.delivery_by_package = map;
+            s.work_pending = true;
+        });
     }
     if let Some(outcome) = req.delivery {
         // Requests held in `delivering` move on under the new outcome at the next call.

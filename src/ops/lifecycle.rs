@@ -903,9 +903,12 @@ fn deliver(
             request.assignment_id = target;
         }
         RequestType::AdminAdd | RequestType::UserAdd
-            if state.delivery != crate::model::lifecycle::DeliveryOutcome::Delivered =>
+            if delivery_of(state, &request.access_package_id)
+                != crate::model::lifecycle::DeliveryOutcome::Delivered =>
         {
-            if state.delivery == crate::model::lifecycle::DeliveryOutcome::DeliveryFailed {
+            if delivery_of(state, &request.access_package_id)
+                == crate::model::lifecycle::DeliveryOutcome::DeliveryFailed
+            {
                 request.state = RequestState::DeliveryFailed;
                 request.status = "DeliveryFailed".into();
                 request.completed = Some(now);
@@ -1569,6 +1572,15 @@ pub fn seed_assignment(state: &mut TenantState, seed: SeededAssignment) {
         warned: (false, false),
     });
     state.next_due = next_deadline(state);
+}
+
+/// How additions to `package` are delivered: its override, else the tenant's setting.
+fn delivery_of(state: &TenantState, package: &Uuid) -> crate::model::lifecycle::DeliveryOutcome {
+    state
+        .delivery_by_package
+        .get(package)
+        .copied()
+        .unwrap_or(state.delivery)
 }
 
 /// Ends an assignment; with `system_type`, records the service's own removal request.

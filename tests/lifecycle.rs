@@ -1579,3 +1579,160 @@ async fn delivery_outcomes_can_differ_per_package() {
         "delivered"
     );
 }
+
+async fn set_delivery(t: &TestTenant, body: &str) -> Value {
+    let set = t
+        .send(
+            Method::POST,
+            "/_emulator/settings",
+            None,
+            &[],
+            Some(body.as_bytes().to_vec()),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    set.body
+}
+
+async fn owners(t: &TestTenant) -> Vec<String> {
+    let resp = t
+        .get(&format!("/v1.0/groups/{MARKETING_GROUP}/owners"))
+        .await;
+    resp.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn partial_deliveries_complete_on_reprocess() {
+    let t = TestTenant::start().await;
+    // The Campaign package grants membership; give it ownership too, so a partial delivery
+    // (the first role only) is visible.
+    let owner = t
+        .post(
+            &format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}/resourceRoleScopes"),
+            json!({"role": {"originId": format!("Owner_{MARKETING_GROUP}"), "originSystem": "AadGroup"},
+                   "scope": {"originId": MARKETING_GROUP, "originSystem": "AadGroup"}}),
+        )
+        .await;
+    assert_eq!(owner.status, StatusCode::CREATED, "{}", owner.text);
+    set_delivery(&t, r#"{"delivery": "partiallyDelivered"}"#).await;
+    let id = t
+        .post(&format!("{EM_V1}/assignmentRequests"), json!({"requestType": "adminAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE, "targetId": REQUESTOR1_ID, "assignmentPolicyId": "90000000-0000-4000-8000-000000000001"}}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let partial = t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+    assert_eq!(
+        (
+            partial.body["state"].as_str(),
+            partial.body["status"].as_str(),
+            partial.body["completedDateTime"].is_string()
+        ),
+        (Some("partiallyDelivered"), Some("PartiallyDelivered"), true),
+        "{}",
+        partial.text
+    );
+    let listed = t
+        .get(&format!(
+            "{EM_V1}/assignments?$filter=accessPackage/id eq '{CAMPAIGN_PACKAGE}'"
+        ))
+        .await;
+    let assignment = listed.body["value"][0].clone();
+    assert_eq!(assignment["state"], "partiallyDelivered", "{}", listed.text);
+    let me = REQUESTOR1_ID.to_string();
+    assert!(members(&t).await.contains(&me));
+    assert!(!owners(&t).await.contains(&me));
+    // beta names the assignment's state in PascalCase.
+    let beta = t
+        .get(&format!(
+            "{EM_BETA}/accessPackageAssignments/{}",
+            assignment["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(beta.body["assignmentState"], "PartiallyDelivered");
+
+    set_delivery(&t, r#"{"delivery": "delivered"}"#).await;
+    let again = t
+        .post(
+            &format!("{EM_V1}/assignmentRequests/{id}/reprocess"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.text);
+    assert_eq!(
+        t.get(&format!("{EM_V1}/assignmentRequests/{id}"))
+            .await
+            .body["state"],
+        "delivered"
+    );
+    // The same assignment is completed, not a second one made.
+    let after = t
+        .get(&format!(
+            "{EM_V1}/assignments?$filter=accessPackage/id eq '{CAMPAIGN_PACKAGE}'"
+        ))
+        .await;
+    assert_eq!(
+        (
+            after.body["value"].as_array().map(Vec::len),
+            &after.body["value"][0]["id"],
+            after.body["value"][0]["state"].as_str()
+        ),
+        (Some(1), &assignment["id"], Some("delivered"))
+    );
+    assert!(owners(&t).await.contains(&me));
+}
+
+#[tokio::test]
+async fn deliveries_can_wait_for_reads_or_virtual_time() {
+    let t = TestTenant::start().await;
+    let shown = set_delivery(&t, r#"{"delivery": {"afterReads": 2}}"#).await;
+    assert_eq!(shown["delivery"], json!({"afterReads": 2}));
+    let id = t
+        .post(&format!("{EM_V1}/assignmentRequests"), json!({"requestType": "adminAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE, "targetId": REQUESTOR1_ID, "assignmentPolicyId": "90000000-0000-4000-8000-000000000001"}}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("{EM_V1}/assignmentRequests/{id}");
+    // Listing does not count; two reads by id see it delivering, the third finds it delivered.
+    let _ = t.get(&format!("{EM_V1}/assignmentRequests")).await;
+    assert_eq!(t.get(&path).await.body["state"], "delivering");
+    assert_eq!(t.get(&path).await.body["state"], "delivering");
+    assert!(!members(&t).await.contains(&REQUESTOR1_ID.to_string()));
+    assert_eq!(t.get(&path).await.body["state"], "delivered");
+    assert!(members(&t).await.contains(&REQUESTOR1_ID.to_string()));
+
+    // Virtual time: held until ten minutes have passed on the clock.
+    let shown = set_delivery(&t, r#"{"delivery": {"afterDuration": "PT10M"}}"#).await;
+    assert_eq!(shown["delivery"], json!({"afterDuration": "PT10M"}));
+    approval_policy(&t).await;
+    let later = t
+        .post(&format!("{EM_V1}/assignmentRequests"), json!({"requestType": "adminAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE, "targetId": REQUESTOR1_ID}}))
+        .await;
+    assert_eq!(later.status, StatusCode::CREATED, "{}", later.text);
+    let later = later.body["id"].as_str().unwrap().to_string();
+    let path = format!("{EM_V1}/assignmentRequests/{later}");
+    assert_eq!(t.get(&path).await.body["state"], "delivering");
+    move_clock(&t, r#"{"advance": "PT9M"}"#).await;
+    assert_eq!(t.get(&path).await.body["state"], "delivering");
+    move_clock(&t, r#"{"advance": "PT1M"}"#).await;
+    assert_eq!(t.get(&path).await.body["state"], "delivered");
+
+    let bad = t
+        .send(
+            Method::POST,
+            "/_emulator/settings",
+            None,
+            &[],
+            Some(br#"{"delivery": {"afterDuration": "soon"}}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+}

@@ -370,9 +370,11 @@ pub(crate) fn dispatch(
             call.listing(t, s, rows)
         }),
         (Target::Requests, Method::POST) => create_request(call, t),
-        (Target::Request(id), Method::GET) => call
-            .tenant
-            .read(|s| call.single(t, s, ops::lifecycle::get_request(s, &op, id)?)),
+        (Target::Request(id), Method::GET) => {
+            ops::lifecycle::count_read(&call.tenant, &op, id);
+            call.tenant
+                .read(|s| call.single(t, s, ops::lifecycle::get_request(s, &op, id)?))
+        }
         (Target::Request(id), Method::DELETE) => {
             call.tenant
                 .write(|s| ops::lifecycle::delete_request(s, &op, id))?;

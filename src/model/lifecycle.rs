@@ -136,8 +136,45 @@ pub enum DeliveryOutcome {
     Delivered,
     /// The request ends `deliveryFailed`; `reprocess` retries it under the then-current outcome.
     DeliveryFailed,
+    /// The request ends `partiallyDelivered` with an assignment in the same state that grants
+    /// only the package's first resource role [inf]; `reprocess` completes it under the
+    /// then-current outcome.
+    PartiallyDelivered,
     /// The request stays `delivering` until the outcome is changed.
     Delivering,
+    /// `{"afterReads": N}`: the first N reads of the request by id see it `delivering`; the
+    /// next read sees it delivered (issue decision: reads of *that* request).
+    AfterReads(u32),
+    /// `{"afterDuration": "PT5M"}`: held in `delivering` until that much virtual time has
+    /// passed since delivery began; moving the clock past it delivers.
+    AfterDuration(VirtualDelay),
+}
+
+/// A span of virtual time written as an ISO 8601 duration in settings and fixtures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VirtualDelay(pub std::time::Duration);
+
+impl serde::Serialize for VirtualDelay {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let secs = self.0.as_secs();
+        let text = match secs {
+            s if s > 0 && s % 86_400 == 0 => format!("P{}D", s / 86_400),
+            s if s > 0 && s % 3_600 == 0 => format!("PT{}H", s / 3_600),
+            s if s > 0 && s % 60 == 0 => format!("PT{}M", s / 60),
+            s => format!("PT{s}S"),
+        };
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for VirtualDelay {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let parsed = iso8601::duration(&text).map_err(|_| {
+            serde::de::Error::custom(format!("'{text}' is not an ISO 8601 duration"))
+        })?;
+        Ok(VirtualDelay(parsed.into()))
+    }
 }
 
 /// One approval stage of a request in flight.
@@ -203,6 +240,10 @@ pub struct Request {
     pub callouts: Vec<CalloutInstance>,
     /// The callout the request is paused on, if any (status `WaitingForCallback`, §4.8).
     pub waiting: Option<Waiting>,
+    /// Reads by id while held in `delivering` (the `afterReads` outcome).
+    pub reads: u32,
+    /// When delivery began (the `afterDuration` outcome).
+    pub delivering_since: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone)]
@@ -285,19 +326,32 @@ impl Request {
 pub enum AssignmentState {
     Delivering,
     Delivered,
+    PartiallyDelivered,
     Expired,
+}
+
+impl AssignmentState {
+    /// Holds access (whole or in part): what removal, expiry and extension act on.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            AssignmentState::Delivered | AssignmentState::PartiallyDelivered
+        )
+    }
 }
 
 impl WireEnum for AssignmentState {
     const VARIANTS: &'static [(Self, &'static str)] = &[
         (AssignmentState::Delivering, "delivering"),
         (AssignmentState::Delivered, "delivered"),
+        (AssignmentState::PartiallyDelivered, "partiallyDelivered"),
         (AssignmentState::Expired, "expired"),
     ];
     fn v1_name(self) -> &'static str {
         match self {
             AssignmentState::Delivering => "delivering",
             AssignmentState::Delivered => "delivered",
+            AssignmentState::PartiallyDelivered => "partiallyDelivered",
             AssignmentState::Expired => "expired",
         }
     }

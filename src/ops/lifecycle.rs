@@ -17,7 +17,8 @@ use crate::clock::Timestamp;
 use crate::error::GraphError;
 use crate::model::directory::{User, UserType};
 use crate::model::lifecycle::{
-    Assignment, AssignmentState, Request, RequestState, RequestType, Schedule, StageState,
+    Assignment, AssignmentState, DeliveryOutcome, Request, RequestState, RequestType, Schedule,
+    StageState,
 };
 use crate::model::policy::{
     Expiration, ExpirationKind, Policy, SubjectKind, SubjectSet, TargetScope, duration_days,
@@ -180,15 +181,17 @@ pub fn member_of(state: &TenantState, group: &Uuid, user: &Uuid) -> bool {
 pub fn granted(state: &TenantState, group: &Uuid, prefix: &str) -> Vec<Uuid> {
     let origin = format!("{prefix}{group}");
     let mut out = Vec::new();
-    for a in state
-        .assignments
-        .iter()
-        .filter(|a| a.state == AssignmentState::Delivered)
-    {
+    for a in state.assignments.iter().filter(|a| a.state.is_active()) {
         let Some(p) = state.access_package(&a.access_package_id) else {
             continue;
         };
-        let grants = p.role_scopes.iter().any(|rs| {
+        // A partial delivery granted only the first of the package's roles [inf].
+        let delivered = if a.state == AssignmentState::PartiallyDelivered {
+            1
+        } else {
+            usize::MAX
+        };
+        let grants = p.role_scopes.iter().take(delivered).any(|rs| {
             state
                 .resource_role(&rs.role_id)
                 .is_some_and(|r| r.origin_id.eq_ignore_ascii_case(&origin))
@@ -724,6 +727,8 @@ fn request_value(
         created_by: ctx.caller.actor.clone(),
         callouts: Vec::new(),
         waiting: None,
+        reads: 0,
+        delivering_since: None,
     }
 }
 
@@ -831,7 +836,7 @@ pub fn process_due(state: &mut TenantState, now: Timestamp) {
     let due: Vec<Uuid> = state
         .assignments
         .iter()
-        .filter(|a| a.state == AssignmentState::Delivered && a.ends.is_some_and(|e| e <= now))
+        .filter(|a| a.state.is_active() && a.ends.is_some_and(|e| e <= now))
         .map(|a| a.id)
         .collect();
     for id in due {
@@ -850,7 +855,7 @@ pub fn next_deadline(state: &TenantState) -> Option<Timestamp> {
     let ends = state
         .assignments
         .iter()
-        .filter(|a| a.state == AssignmentState::Delivered)
+        .filter(|a| a.state.is_active())
         .filter_map(|a| a.ends);
     let starts = state
         .requests
@@ -860,7 +865,7 @@ pub fn next_deadline(state: &TenantState) -> Option<Timestamp> {
     let warnings = state
         .assignments
         .iter()
-        .filter(|a| a.state == AssignmentState::Delivered)
+        .filter(|a| a.state.is_active())
         .filter_map(|a| {
             let end = a.ends?;
             let (fourteen, one) = a.warned;
@@ -873,11 +878,20 @@ pub fn next_deadline(state: &TenantState) -> Option<Timestamp> {
         .requests
         .iter()
         .filter_map(|r| r.waiting.as_ref().and_then(|w| w.until));
+    let held = state
+        .requests
+        .iter()
+        .filter(|r| r.state == RequestState::Delivering)
+        .filter_map(|r| match delivery_of(state, &r.access_package_id) {
+            DeliveryOutcome::AfterDuration(delay) => r.delivering_since.map(|t| t.plus(delay.0)),
+            _ => None,
+        });
     stages
         .chain(ends)
         .chain(starts)
         .chain(warnings)
         .chain(waits)
+        .chain(held)
         .chain(state.guest_deletions.values().copied())
         .min()
 }
@@ -902,23 +916,47 @@ fn deliver(
             }
             request.assignment_id = target;
         }
-        RequestType::AdminAdd | RequestType::UserAdd
-            if delivery_of(state, &request.access_package_id)
-                != crate::model::lifecycle::DeliveryOutcome::Delivered =>
-        {
-            if delivery_of(state, &request.access_package_id)
-                == crate::model::lifecycle::DeliveryOutcome::DeliveryFailed
-            {
-                request.state = RequestState::DeliveryFailed;
-                request.status = "DeliveryFailed".into();
-                request.completed = Some(now);
-            } else {
-                request.state = RequestState::Delivering;
-                request.status = "Delivering".into();
-            }
+        RequestType::AdminAdd | RequestType::UserAdd if held_in_delivery(state, request, now) => {
+            request.state = RequestState::Delivering;
+            request.status = "Delivering".into();
+            request.delivering_since.get_or_insert(now);
             return;
         }
+        RequestType::AdminAdd | RequestType::UserAdd
+            if delivery_of(state, &request.access_package_id)
+                == DeliveryOutcome::DeliveryFailed =>
+        {
+            request.state = RequestState::DeliveryFailed;
+            request.status = "DeliveryFailed".into();
+            request.completed = Some(now);
+            return;
+        }
+        // A reprocessed partial delivery completes the assignment it already made.
+        RequestType::AdminAdd | RequestType::UserAdd
+            if request
+                .assignment_id
+                .and_then(|id| state.assignments.get(&id))
+                .is_some_and(|a| a.state == AssignmentState::PartiallyDelivered) =>
+        {
+            let partial = delivery_of(state, &request.access_package_id)
+                == DeliveryOutcome::PartiallyDelivered;
+            if partial {
+                request.state = RequestState::PartiallyDelivered;
+                request.status = "PartiallyDelivered".into();
+                request.completed = Some(now);
+                return;
+            }
+            if let Some(a) = request
+                .assignment_id
+                .and_then(|id| state.assignments.get_mut(&id))
+            {
+                a.state = AssignmentState::Delivered;
+                a.status = "Delivered".into();
+            }
+        }
         RequestType::AdminAdd | RequestType::UserAdd => {
+            let partial = delivery_of(state, &request.access_package_id)
+                == DeliveryOutcome::PartiallyDelivered;
             let catalog = state
                 .access_package(&request.access_package_id)
                 .map(|p| p.catalog_id)
@@ -939,8 +977,17 @@ fn deliver(
                 catalog_id: catalog,
                 policy_id: request.policy_id,
                 target: request.target,
-                state: AssignmentState::Delivered,
-                status: "Delivered".into(),
+                state: if partial {
+                    AssignmentState::PartiallyDelivered
+                } else {
+                    AssignmentState::Delivered
+                },
+                status: if partial {
+                    "PartiallyDelivered"
+                } else {
+                    "Delivered"
+                }
+                .into(),
                 ends: ends(&schedule),
                 schedule,
                 expired: None,
@@ -972,6 +1019,12 @@ fn deliver(
                 Some(request.id),
                 Some(id),
             );
+            if partial {
+                request.state = RequestState::PartiallyDelivered;
+                request.status = "PartiallyDelivered".into();
+                request.completed = Some(now);
+                return;
+            }
         }
         RequestType::AdminUpdate | RequestType::UserUpdate | RequestType::UserExtend => {
             let target = request.assignment_id.or_else(|| {
@@ -988,7 +1041,7 @@ fn deliver(
                 now,
             );
             if let Some(a) = target.and_then(|id| state.assignments.get_mut(&id)) {
-                if a.state != AssignmentState::Expired {
+                if a.state.is_active() {
                     // The assignment keeps its start; its end is restated as a date [inf].
                     a.extended = true;
                     a.ends = ends(&schedule);
@@ -1043,6 +1096,8 @@ pub fn reprocess_request(
         r.state = RequestState::Delivering;
         r.status = "Delivering".into();
         r.completed = None;
+        r.reads = 0;
+        r.delivering_since = None;
     }
     state.work_pending = true;
     Ok(())
@@ -1339,7 +1394,7 @@ fn warn_expiring(state: &mut TenantState, now: Timestamp) {
     let due: Vec<(Uuid, bool)> = state
         .assignments
         .iter()
-        .filter(|a| a.state == AssignmentState::Delivered)
+        .filter(|a| a.state.is_active())
         .filter_map(|a| {
             let end = a.ends?;
             if !a.warned.1 && now.plus(DAY) >= end {
@@ -1574,8 +1629,61 @@ pub fn seed_assignment(state: &mut TenantState, seed: SeededAssignment) {
     state.next_due = next_deadline(state);
 }
 
+/// Whether the configured outcome still holds this addition in `delivering` now.
+fn held_in_delivery(state: &TenantState, request: &Request, now: Timestamp) -> bool {
+    match delivery_of(state, &request.access_package_id) {
+        DeliveryOutcome::Delivering => true,
+        DeliveryOutcome::AfterReads(n) => request.reads < n,
+        DeliveryOutcome::AfterDuration(delay) => request
+            .delivering_since
+            .is_none_or(|since| now < since.plus(delay.0)),
+        _ => false,
+    }
+}
+
+/// A read by id of a request held by the `afterReads` outcome: the first N reads see it
+/// `delivering`; the read after them finds it delivered (so it is processed here, before
+/// that read is answered).
+pub fn count_read(tenant: &crate::store::Tenant, ctx: &OpCtx<'_>, id: &Uuid) {
+    let now = ctx.now;
+    // Only reads the caller may make count.
+    let held = tenant.read(|s| {
+        get_request(s, ctx, id).is_ok_and(|r| {
+            r.state == RequestState::Delivering
+                && matches!(
+                    delivery_of(s, &r.access_package_id),
+                    DeliveryOutcome::AfterReads(_)
+                )
+        })
+    });
+    if held {
+        tenant.write(|s| note_read(s, id, now));
+    }
+}
+
+fn note_read(state: &mut TenantState, id: &Uuid, now: Timestamp) {
+    let Some(request) = state.requests.get(id) else {
+        return;
+    };
+    if request.state != RequestState::Delivering {
+        return;
+    }
+    let DeliveryOutcome::AfterReads(n) = delivery_of(state, &request.access_package_id) else {
+        return;
+    };
+    let Some(request) = state.requests.get_mut(id) else {
+        return;
+    };
+    if request.reads < n {
+        request.reads += 1;
+        return;
+    }
+    process_due(state, now);
+    state.next_due = next_deadline(state);
+}
+
 /// How additions to `package` are delivered: its override, else the tenant's setting.
-fn delivery_of(state: &TenantState, package: &Uuid) -> crate::model::lifecycle::DeliveryOutcome {
+fn delivery_of(state: &TenantState, package: &Uuid) -> DeliveryOutcome {
     state
         .delivery_by_package
         .get(package)
@@ -1645,6 +1753,8 @@ fn expire(state: &mut TenantState, id: &Uuid, now: Timestamp, system_type: &str)
             created_by: None,
             callouts: Vec::new(),
             waiting: None,
+            reads: 0,
+            delivering_since: None,
         };
         state.requests.insert(request);
     }

@@ -45,7 +45,7 @@ impl fmt::Display for FixtureError {
 impl std::error::Error for FixtureError {}
 
 /// The files a fixture directory may hold, in load order.
-pub const FIXTURE_FILES: [&str; 13] = [
+pub const FIXTURE_FILES: [&str; 14] = [
     "tenant.json",
     "users.json",
     "groups.json",
@@ -59,6 +59,7 @@ pub const FIXTURE_FILES: [&str; 13] = [
     "resourceRoleScopes.json",
     "assignmentPolicies.json",
     "assignments.json",
+    "assignmentRequests.json",
 ];
 
 macro_rules! embedded {
@@ -169,6 +170,38 @@ pub struct AssignmentFixture {
     pub end_date_time: Option<Timestamp>,
 }
 
+/// A request a fixture declares, placed as if submitted at `createdDateTime` and processed
+/// then: it waits for approval when its policy requires it, else it is delivered (or waits
+/// for a future `startDateTime`) under the tenant's delivery outcome.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestFixture {
+    pub id: Uuid,
+    /// `userAdd` (default) or `adminAdd`, in either casing; echoed as written.
+    #[serde(default)]
+    pub request_type: Option<String>,
+    pub access_package_id: Uuid,
+    pub target_id: Uuid,
+    /// Default: the target for `userAdd`; none (an application) for `adminAdd`.
+    #[serde(default)]
+    pub requestor_id: Option<Uuid>,
+    /// Default: the package's first policy.
+    #[serde(default)]
+    pub assignment_policy_id: Option<Uuid>,
+    #[serde(default)]
+    pub justification: Option<String>,
+    /// Omitted: processed as above. `pendingApproval` asserts the policy requires approval;
+    /// `denied` and `canceled` record a finished request.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Default: the tenant's creation time.
+    #[serde(default)]
+    pub created_date_time: Option<Timestamp>,
+    /// A future start makes the request `scheduled`.
+    #[serde(default)]
+    pub start_date_time: Option<Timestamp>,
+}
+
 /// A resource onboarded into a catalog; its roles and root scope are derived as the service
 /// derives them.
 #[derive(Debug, Clone, Deserialize)]
@@ -220,6 +253,7 @@ pub struct FixtureTenant {
     /// Policies in v1.0's shape, with their ids.
     pub policies: Vec<(Uuid, crate::ops::policy::PolicyInput, Option<Timestamp>)>,
     pub assignments: Vec<AssignmentFixture>,
+    pub requests: Vec<RequestFixture>,
 }
 
 /// Where fixture files come from.
@@ -738,6 +772,73 @@ impl FixtureTenant {
                 return Err(e("state", "must be 'delivered' or 'expired'"));
             }
         }
+        let requests: Vec<RequestFixture> = list(
+            "assignmentRequests.json",
+            path("assignmentRequests.json"),
+            load("assignmentRequests.json")?,
+        )?;
+        let mut request_ids = HashSet::new();
+        for (i, r) in requests.iter().enumerate() {
+            let e = |pointer: &str, message: &str| {
+                err(
+                    "assignmentRequests.json",
+                    format!("/{i}/{pointer}"),
+                    message.into(),
+                )
+            };
+            if !request_ids.insert(r.id) {
+                return Err(e("id", "duplicate id"));
+            }
+            let kind = r.request_type.as_deref().unwrap_or("userAdd");
+            if !["userAdd", "adminAdd"]
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(kind))
+            {
+                return Err(e("requestType", "must be 'userAdd' or 'adminAdd'"));
+            }
+            if !package_ids.contains(&r.access_package_id) {
+                return Err(e(
+                    "accessPackageId",
+                    "the access package is not in accessPackages.json",
+                ));
+            }
+            if !users.iter().any(|u| u.id == r.target_id) {
+                return Err(e("targetId", "the target is not in users.json"));
+            }
+            if let Some(requestor) = r.requestor_id {
+                if !users.iter().any(|u| u.id == requestor) {
+                    return Err(e("requestorId", "the requestor is not in users.json"));
+                }
+            }
+            let policy = match r.assignment_policy_id {
+                Some(pid) => policies.iter().find(|(id, input, _)| {
+                    *id == pid && input.access_package_id == Some(r.access_package_id)
+                }),
+                None => policies
+                    .iter()
+                    .find(|(_, input, _)| input.access_package_id == Some(r.access_package_id)),
+            };
+            let Some((_, policy, _)) = policy else {
+                return Err(e(
+                    "assignmentPolicyId",
+                    "no policy of the access package in assignmentPolicies.json",
+                ));
+            };
+            match r.state.as_deref() {
+                None | Some("denied") | Some("canceled") => {}
+                Some("pendingApproval")
+                    if policy.approval.for_add && !policy.approval.stages.is_empty() => {}
+                Some("pendingApproval") => {
+                    return Err(e("state", "the policy does not require approval"));
+                }
+                Some(_) => {
+                    return Err(e(
+                        "state",
+                        "must be 'pendingApproval', 'denied' or 'canceled' (omit it to process the request)",
+                    ));
+                }
+            }
+        }
         let fixture = FixtureTenant {
             tenant,
             users,
@@ -752,6 +853,7 @@ impl FixtureTenant {
             role_scopes,
             policies,
             assignments,
+            requests,
         };
         fixture.check_role_scopes(&path("resourceRoleScopes.json"))?;
         Ok(fixture)
@@ -987,6 +1089,26 @@ impl FixtureTenant {
                     expired: a.state.as_deref() == Some("expired"),
                     start: a.start_date_time.unwrap_or(created),
                     end: a.end_date_time,
+                },
+            );
+        }
+        for r in &self.requests {
+            let kind = r.request_type.clone().unwrap_or_else(|| "userAdd".into());
+            let admin = kind.eq_ignore_ascii_case("adminAdd");
+            crate::ops::lifecycle::seed_request(
+                &mut state,
+                crate::ops::lifecycle::SeededRequest {
+                    id: r.id,
+                    admin,
+                    request_type_text: kind,
+                    access_package_id: r.access_package_id,
+                    target: r.target_id,
+                    requestor: r.requestor_id.or_else(|| (!admin).then_some(r.target_id)),
+                    policy_id: r.assignment_policy_id,
+                    justification: r.justification.clone(),
+                    finished: r.state.clone().filter(|s| s != "pendingApproval"),
+                    created: r.created_date_time.unwrap_or(created),
+                    start: r.start_date_time,
                 },
             );
         }

@@ -1629,6 +1629,105 @@ pub fn seed_assignment(state: &mut TenantState, seed: SeededAssignment) {
     state.next_due = next_deadline(state);
 }
 
+/// A request a fixture declares (adds only).
+#[derive(Debug, Clone)]
+pub struct SeededRequest {
+    pub id: Uuid,
+    /// `adminAdd` (made by an administrator, who skips approval [inf]) or `userAdd`.
+    pub admin: bool,
+    pub request_type_text: String,
+    pub access_package_id: Uuid,
+    pub target: Uuid,
+    pub requestor: Option<Uuid>,
+    pub policy_id: Option<Uuid>,
+    pub justification: Option<String>,
+    /// `denied` or `canceled`: a finished request kept as history.
+    pub finished: Option<String>,
+    pub created: Timestamp,
+    pub start: Option<Timestamp>,
+}
+
+/// Places a fixture's request as if submitted at `created` and processed then, so its
+/// approval deadlines and scheduled start count from that moment like any other.
+pub fn seed_request(state: &mut TenantState, seed: SeededRequest) {
+    let policy_id = seed.policy_id.or_else(|| {
+        crate::ops::policy::of_package(state, &seed.access_package_id)
+            .next()
+            .map(|p| p.id)
+    });
+    let stages = match policy_id.and_then(|p| state.policies.get(&p)) {
+        Some(p) if !seed.admin && p.approval.for_add => p.approval.stages.len(),
+        _ => 0,
+    };
+    let created_by = seed
+        .requestor
+        .and_then(|u| state.directory.users.get(&u))
+        .map(|u| u.user_principal_name.clone());
+    let mut request = Request {
+        id: seed.id,
+        access_package_id: seed.access_package_id,
+        policy_id,
+        request_type: if seed.admin {
+            RequestType::AdminAdd
+        } else {
+            RequestType::UserAdd
+        },
+        request_type_text: seed.request_type_text,
+        state: RequestState::Submitted,
+        status: "Accepted".into(),
+        target: seed.target,
+        requestor: seed.requestor,
+        justification: seed.justification,
+        answers: Vec::new(),
+        schedule: Schedule {
+            start: seed.start,
+            expiration: Expiration {
+                kind: ExpirationKind::NotSpecified,
+                duration: None,
+                end: None,
+            },
+        },
+        created: seed.created,
+        completed: None,
+        assignment_id: None,
+        stages: Vec::new(),
+        created_by,
+        callouts: Vec::new(),
+        waiting: None,
+        reads: 0,
+        delivering_since: None,
+    };
+    for _ in 0..stages {
+        request.stages.push(StageState {
+            id: state.next_id(),
+            approvers: Vec::new(),
+            status: "NotStarted",
+            review_result: "NotReviewed",
+            reviewed_by: None,
+            reviewed_at: None,
+            justification: None,
+            deadline: None,
+            escalate_at: None,
+        });
+    }
+    match seed.finished.as_deref() {
+        Some("denied") => {
+            request.state = RequestState::Denied;
+            request.status = "Denied".into();
+            request.completed = Some(seed.created);
+        }
+        Some("canceled") => {
+            request.state = RequestState::Canceled;
+            request.status = "Canceled".into();
+            request.completed = Some(seed.created);
+        }
+        _ => {}
+    }
+    state.requests.insert(request);
+    process_due(state, seed.created);
+    state.next_due = next_deadline(state);
+}
+
 /// Whether the configured outcome still holds this addition in `delivering` now.
 fn held_in_delivery(state: &TenantState, request: &Request, now: Timestamp) -> bool {
     match delivery_of(state, &request.access_package_id) {

@@ -200,6 +200,20 @@ async fn approvals_by_the_manager() {
         )
         .await;
     assert_eq!(mine.body["value"][0]["id"], id.as_str());
+    // The whole collection lists what each caller could read by id.
+    let all = format!("{EM_V1}/accessPackageAssignmentApprovals");
+    let listed = t.json_as(Method::GET, &all, Some(&lead), None).await;
+    assert_eq!(
+        listed.body["value"][0]["id"],
+        id.as_str(),
+        "{}",
+        listed.text
+    );
+    let others = t
+        .json_as(Method::GET, &all, Some(&end_user(&t, REQUESTOR1)), None)
+        .await;
+    // Only the end-user scope: the collection needs EntitlementManagement.Read.All.
+    assert_eq!(others.status, StatusCode::FORBIDDEN, "{}", others.text);
     let approval = t
         .json_as(
             Method::GET,
@@ -1885,5 +1899,74 @@ async fn fixture_requests_are_checked() {
         ),
         (true, "/0/state", "the policy does not require approval"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn approvers_can_remove_the_access_they_approve() {
+    let t = TestTenant::start().await;
+    approval_policy(&t).await;
+    // The administrator skips approval; the assignment is under the manager-approved policy.
+    let added = t
+        .post(
+            &format!("{EM_V1}/assignmentRequests"),
+            json!({"requestType": "adminAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE, "targetId": REQUESTOR1_ID}}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let assignment = t
+        .get(&format!(
+            "{EM_V1}/assignmentRequests/{}",
+            added.body["id"].as_str().unwrap()
+        ))
+        .await
+        .body["assignment"]["id"]
+        .clone();
+    let assignment = match assignment.as_str() {
+        Some(id) => id.to_string(),
+        None => t
+            .get(&format!(
+                "{EM_V1}/assignments?$filter=accessPackage/id eq '{ANALYTICS_PACKAGE}'"
+            ))
+            .await
+            .body["value"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    };
+    let remove = json!({"requestType": "approverRemove", "assignment": {"id": assignment}});
+    let before = t.state().await;
+    let outsider = t
+        .json_as(
+            Method::POST,
+            &format!("{EM_V1}/assignmentRequests"),
+            Some(&end_user(&t, REQUESTOR2)),
+            Some(remove.clone()),
+        )
+        .await;
+    assert_eq!(outsider.status, StatusCode::FORBIDDEN, "{}", outsider.text);
+    assert_eq!(t.state().await, before);
+    let removed = t
+        .json_as(
+            Method::POST,
+            &format!("{EM_V1}/assignmentRequests"),
+            Some(&end_user(&t, LEAD)),
+            Some(remove),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::CREATED, "{}", removed.text);
+    assert_eq!(removed.body["requestType"], "approverRemove");
+    let done = t
+        .get(&format!(
+            "{EM_V1}/assignmentRequests/{}",
+            removed.body["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(done.body["state"], "delivered", "{}", done.text);
+    assert_eq!(
+        t.get(&format!("{EM_V1}/assignments/{assignment}"))
+            .await
+            .body["state"],
+        "expired"
     );
 }

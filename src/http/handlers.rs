@@ -500,6 +500,19 @@ pub(crate) fn dispatch(
             Ok(Reply::ok(call.entity_context(t), stage_json(call, s, st)))
         }),
         (Target::ApprovalStage(id, sid), Method::PATCH) => decide(call, *id, *sid),
+        (Target::Approvals, Method::GET) => call.tenant.read(|s| {
+            let items = ops::lifecycle::list_approvals(s, &op)?
+                .map(|r| approval_json(call, s, r))
+                .collect();
+            Ok(Reply::Collection {
+                context: call
+                    .ctx
+                    .context_url(call.version, &t.entity_set(call.version)),
+                count: None,
+                next_link: None,
+                items,
+            })
+        }),
         (Target::MyApprovals, Method::GET) => call.tenant.read(|s| {
             let rows = ops::lifecycle::my_requests(s, &op, "approver")?;
             let items = rows.map(|(_, r)| approval_json(call, s, r)).collect();

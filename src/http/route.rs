@@ -78,6 +78,7 @@ pub(crate) enum Target {
     ApprovalStages(Uuid),
     ApprovalStage(Uuid, Uuid),
     MyApprovals,
+    Approvals,
     DirectoryUser(Uuid),
     DirectoryGroup(Uuid),
     GroupMembers(Uuid),
@@ -216,7 +217,7 @@ impl Target {
                     version.pick("assignments", "accessPackageAssignments")
                 )
             }
-            Target::Approval(_) | Target::MyApprovals => {
+            Target::Approval(_) | Target::MyApprovals | Target::Approvals => {
                 format!("{em}/accessPackageAssignmentApprovals")
             }
             Target::ApprovalStages(a) | Target::ApprovalStage(a, _) => {
@@ -659,7 +660,7 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
             return finish(cur, Target::MyApprovals);
         }
         let Some(id) = cur.key(key)? else {
-            return Err(not_yet("listing all approvals"));
+            return collection(cur, Target::Approvals);
         };
         return match cur.next() {
             None => Ok(Target::Approval(id)),

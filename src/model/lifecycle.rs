@@ -71,6 +71,9 @@ pub enum RequestType {
     SystemAdd,
     SystemUpdate,
     SystemRemove,
+    /// An approver of the assignment's policy removes it (CSDL member; graph-protocol.md §6.1
+    /// lists it among the end-user calls).
+    ApproverRemove,
 }
 
 impl WireEnum for RequestType {
@@ -85,6 +88,7 @@ impl WireEnum for RequestType {
         (RequestType::SystemAdd, "systemAdd"),
         (RequestType::SystemUpdate, "systemUpdate"),
         (RequestType::SystemRemove, "systemRemove"),
+        (RequestType::ApproverRemove, "approverRemove"),
     ];
     fn v1_name(self) -> &'static str {
         Self::VARIANTS

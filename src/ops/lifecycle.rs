@@ -408,6 +408,23 @@ fn escalate(state: &mut TenantState, request: &mut Request, policy: &Policy, now
     }
 }
 
+/// Whether `user` approves requests for this assignment's target under its policy (any stage,
+/// primary or fallback): who may send `approverRemove` [inf].
+fn approves_for(state: &TenantState, assignment: &Assignment, user: &Uuid) -> bool {
+    let Some(policy) = assignment.policy_id.and_then(|p| state.policies.get(&p)) else {
+        return false;
+    };
+    policy.approval.stages.iter().any(|stage| {
+        resolve_approvers(
+            state,
+            &stage.primary,
+            &stage.fallback_primary,
+            &assignment.target,
+        )
+        .contains(user)
+    })
+}
+
 /// What an end user may do to their own assignment under its policy: remove it when the policy
 /// lets targets remove their access, update or extend it when it lets them update (v1.0's
 /// `UserExtend` through `enableTargetsToSelfUpdateAccess`, issue decision), while still in the
@@ -482,7 +499,18 @@ pub fn submit(
         if caller.kind != CallerKind::Delegated {
             return Err(GraphError::UnAuthorized(crate::error::REASON_NO_PERMISSION));
         }
-        if new.target_id.is_some_and(|t| Some(t) != me)
+        if new.request_type == RequestType::ApproverRemove {
+            let live = match &existing {
+                Some(a) => Some(a.clone()),
+                None => new
+                    .target_id
+                    .and_then(|t| active_assignment(state, &package_id, &t).cloned()),
+            };
+            let live = live.ok_or_else(|| Refusal::NoAssignment.error())?;
+            if !me.is_some_and(|me| approves_for(state, &live, &me)) {
+                return Err(Refusal::NotAnApprover.error());
+            }
+        } else if new.target_id.is_some_and(|t| Some(t) != me)
             || existing.as_ref().is_some_and(|a| Some(a.target) != me)
         {
             return Err(Refusal::NotSelf.error());
@@ -583,7 +611,7 @@ pub fn submit(
         let live = live.ok_or_else(|| Refusal::NoAssignment.error())?;
         policy_id = live.policy_id;
         let policy = live.policy_id.and_then(|p| state.policies.get(&p));
-        if !is_admin {
+        if !is_admin && new.request_type != RequestType::ApproverRemove {
             check_self_service(state, policy, &new, target_user.as_ref())?;
         }
     }
@@ -907,7 +935,10 @@ fn deliver(
     now: Timestamp,
 ) {
     match request.request_type {
-        RequestType::AdminRemove | RequestType::UserRemove | RequestType::SystemRemove => {
+        RequestType::AdminRemove
+        | RequestType::UserRemove
+        | RequestType::SystemRemove
+        | RequestType::ApproverRemove => {
             let target = request.assignment_id.or_else(|| {
                 active_assignment(state, &request.access_package_id, &request.target).map(|a| a.id)
             });
@@ -2159,6 +2190,26 @@ pub fn approval<'s>(
         )?;
     }
     Ok(r)
+}
+
+/// `GET accessPackageAssignmentApprovals` (a CSDL collection the docs do not page through):
+/// every approval the caller could read by id, in request order [inf].
+pub fn list_approvals<'s>(
+    state: &'s TenantState,
+    ctx: &OpCtx<'_>,
+) -> Result<impl Iterator<Item = &'s Request>, GraphError> {
+    if ctx.caller.kind == CallerKind::Application {
+        return Err(GraphError::UnAuthorized(crate::error::REASON_NO_PERMISSION));
+    }
+    let ids: Vec<Uuid> = state
+        .requests
+        .iter()
+        .filter(|r| !r.stages.is_empty())
+        .map(|r| r.id)
+        .collect();
+    Ok(ids
+        .into_iter()
+        .filter_map(move |id| approval(state, ctx, &id).ok()))
 }
 
 /// PATCH a stage: `Approve` moves to the next stage or delivery, `Deny` ends the request; 409 if

@@ -68,7 +68,11 @@ pub struct TenantState {
     pub extensions: Table<crate::model::extension::CustomExtension>,
     pub environments: Vec<crate::model::resources::ResourceEnvironment>,
     pub requests: Table<crate::model::lifecycle::Request>,
+    /// Insert through `insert_assignment`, which keeps `assignments_by_holder` in step.
     pub assignments: Table<crate::model::lifecycle::Assignment>,
+    /// Every assignment (any state) of a (package, target) pair, oldest first: each request
+    /// asks "does the target hold this package?", which must not scan the store.
+    assignments_by_holder: HashMap<(Uuid, Uuid), Vec<Uuid>>,
     /// Set when a request or assignment has work the next call must do (deliveries, removals).
     pub work_pending: bool,
     /// The earliest approval deadline or assignment end, so each call checks the clock in O(1).
@@ -88,6 +92,30 @@ impl std::fmt::Debug for TenantState {
 }
 
 impl TenantState {
+    pub fn insert_assignment(&mut self, a: crate::model::lifecycle::Assignment) {
+        let holders = self
+            .assignments_by_holder
+            .entry((a.access_package_id, a.target))
+            .or_default();
+        if !holders.contains(&a.id) {
+            holders.push(a.id);
+        }
+        self.assignments.insert(a);
+    }
+
+    /// The assignments (any state) of `package` to `user`.
+    pub fn assignments_of(
+        &self,
+        package: &Uuid,
+        user: &Uuid,
+    ) -> impl Iterator<Item = &crate::model::lifecycle::Assignment> {
+        self.assignments_by_holder
+            .get(&(*package, *user))
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.assignments.get(id))
+    }
+
     pub fn new(info: TenantInfo, directory: Directory, ids: Box<dyn IdGen>) -> Self {
         let environment = crate::model::resources::ResourceEnvironment::default_for(
             info.id,
@@ -121,6 +149,7 @@ impl TenantState {
             environments: vec![environment],
             requests: Table::default(),
             assignments: Table::default(),
+            assignments_by_holder: HashMap::new(),
             work_pending: false,
             next_due: None,
             settings: crate::model::org::Settings::default(),

@@ -1970,3 +1970,70 @@ async fn approvers_can_remove_the_access_they_approve() {
         "expired"
     );
 }
+
+#[tokio::test]
+async fn additional_access_in_all_three_overloads() {
+    let t = TestTenant::start().await;
+    approval_policy(&t).await;
+    for package in [CAMPAIGN_PACKAGE, ANALYTICS_PACKAGE] {
+        let mut assignment = json!({"accessPackageId": package, "targetId": REQUESTOR1_ID});
+        if package == CAMPAIGN_PACKAGE {
+            assignment["assignmentPolicyId"] = json!("90000000-0000-4000-8000-000000000001");
+        }
+        let added = t
+            .post(
+                &format!("{EM_V1}/assignmentRequests"),
+                json!({"requestType": "adminAdd", "assignment": assignment}),
+            )
+            .await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    }
+    let all = format!("{EM_V1}/assignments/additionalAccess()");
+    assert_eq!(t.get(&all).await.body["value"], json!([]));
+    // Declared incompatible after Requestor One came to hold both.
+    let declared = t
+        .post(
+            &format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}/incompatibleAccessPackages/$ref"),
+            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/identityGovernance/entitlementManagement/accessPackages('{ANALYTICS_PACKAGE}')")}),
+        )
+        .await;
+    assert_eq!(declared.status, StatusCode::NO_CONTENT, "{}", declared.text);
+    let every = t
+        .get(&format!("{all}?$expand=accessPackage&$select=id"))
+        .await;
+    assert_eq!(every.status, StatusCode::OK, "{}", every.text);
+    let ids: Vec<&str> = every.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["accessPackage"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![CAMPAIGN_PACKAGE, ANALYTICS_PACKAGE],
+        "{}",
+        every.text
+    );
+    // One argument: that package's holders; the incompatibility counts in both directions.
+    for package in [CAMPAIGN_PACKAGE, ANALYTICS_PACKAGE] {
+        let one = t
+            .get(&format!(
+                "{EM_V1}/assignments/additionalAccess(accessPackageId='{package}')?$expand=accessPackage"
+            ))
+            .await;
+        assert_eq!(one.status, StatusCode::OK, "{}", one.text);
+        assert_eq!(
+            one.body["value"].as_array().map(Vec::len),
+            Some(1),
+            "{}",
+            one.text
+        );
+        assert_eq!(one.body["value"][0]["accessPackage"]["id"], package);
+    }
+    let half = t
+        .get(&format!(
+            "{EM_V1}/assignments/additionalAccess(incompatibleAccessPackageId='{ANALYTICS_PACKAGE}')"
+        ))
+        .await;
+    assert_eq!(half.status, StatusCode::BAD_REQUEST, "{}", half.text);
+}

@@ -15,6 +15,7 @@ mod errors;
 mod extensions;
 mod fixtures;
 mod lifecycle;
+mod my_access;
 mod odata;
 mod organizations;
 mod policies;

@@ -153,6 +153,33 @@ impl Call<'_> {
     }
 }
 
+/// For the functions that take no OData beyond `$top` and one documented `$expand` (A10.3):
+/// whether that expansion was asked for; anything else is refused rather than ignored.
+fn simple_expand(query: &Query, allowed: &str) -> Result<bool, GraphError> {
+    let others = query.filter.is_some()
+        || query.select.is_some()
+        || !query.orderby.is_empty()
+        || query.skip.is_some()
+        || query.count
+        || query.skiptoken.is_some();
+    if others {
+        return Err(GraphError::BadQuery(
+            "only $top and $expand are supported on this function".into(),
+        ));
+    }
+    let mut wanted = false;
+    for e in &query.expand {
+        if allowed.is_empty() || !e.name.eq_ignore_ascii_case(allowed) {
+            return Err(GraphError::BadQuery(format!(
+                "Could not find a property named '{}' to expand",
+                e.name
+            )));
+        }
+        wanted = true;
+    }
+    Ok(wanted)
+}
+
 fn method_not_allowed(method: &Method) -> GraphError {
     GraphError::MethodNotAllowed(method.as_str().to_string())
 }
@@ -171,8 +198,12 @@ pub(crate) fn dispatch(
             Target::MyRequests(_)
             | Target::MyAssignments(_)
             | Target::MyPackages(_)
-            | Target::PolicyRequirements(_),
-            _,
+            | Target::PolicyRequirements(_)
+            | Target::Suggestions(_)
+            | Target::AvailablePackages
+            | Target::AvailablePackage(_)
+            | Target::AvailableRoleScopes(_),
+            Method::GET,
         ) => Access::Subject,
         (_, Method::GET) => Access::Read,
         _ => Access::Write,
@@ -500,6 +531,49 @@ pub(crate) fn dispatch(
             Ok(Reply::ok(call.entity_context(t), stage_json(call, s, st)))
         }),
         (Target::ApprovalStage(id, sid), Method::PATCH) => decide(call, *id, *sid),
+        (Target::Suggestions(on), Method::GET) => call.tenant.read(|s| {
+            let expand = simple_expand(&call.query, "accessPackage")?;
+            let items = ops::my_access::suggestions(s, &op, on)?
+                .iter()
+                .take(call.query.top.unwrap_or(usize::MAX))
+                .map(|x| x.to_json(expand))
+                .collect();
+            Ok(Reply::Collection {
+                context: call
+                    .ctx
+                    .context_url(call.version, &t.entity_set(call.version)),
+                count: None,
+                next_link: None,
+                items,
+            })
+        }),
+        (Target::AvailablePackages, Method::GET) => call.tenant.read(|s| {
+            simple_expand(&call.query, "")?;
+            let items = ops::my_access::available_packages(s, &op)?
+                .into_iter()
+                .take(call.query.top.unwrap_or(usize::MAX))
+                .map(ops::my_access::available_json)
+                .collect();
+            Ok(Reply::Collection {
+                context: call
+                    .ctx
+                    .context_url(call.version, &t.entity_set(call.version)),
+                count: None,
+                next_link: None,
+                items,
+            })
+        }),
+        (Target::AvailablePackage(id), Method::GET) => call.tenant.read(|s| {
+            simple_expand(&call.query, "")?;
+            let p = ops::my_access::available_package(s, &op, id)?;
+            Ok(Reply::ok(
+                call.entity_context(t),
+                ops::my_access::available_json(p),
+            ))
+        }),
+        (Target::AvailableRoleScopes(id), Method::GET) => call.tenant.read(|s| {
+            call.listing(t, s, ops::my_access::available_role_scopes(s, &op, id)?)
+        }),
         (Target::Approvals, Method::GET) => call.tenant.read(|s| {
             let items = ops::lifecycle::list_approvals(s, &op)?
                 .map(|r| approval_json(call, s, r))

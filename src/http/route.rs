@@ -64,7 +64,8 @@ pub(crate) enum Target {
     Subject(Uuid),
     AssignmentReprocess(Uuid),
     /// `assignments/additionalAccess(accessPackageId=…,incompatibleAccessPackageId=…)`.
-    AdditionalAccess(Uuid, Uuid),
+    /// `additionalAccess()`, `(accessPackageId)` or `(accessPackageId, incompatibleAccessPackageId)`.
+    AdditionalAccess(Option<Uuid>, Option<Uuid>),
     /// `filterByCurrentUser(on='…')` of requests, assignments, approvals.
     MyRequests(String),
     Assignments,
@@ -79,6 +80,11 @@ pub(crate) enum Target {
     ApprovalStage(Uuid, Uuid),
     MyApprovals,
     Approvals,
+    /// `accessPackageSuggestions/filterByCurrentUser(on='…')`, with the `on` text.
+    Suggestions(String),
+    AvailablePackages,
+    AvailablePackage(Uuid),
+    AvailableRoleScopes(Uuid),
     DirectoryUser(Uuid),
     DirectoryGroup(Uuid),
     GroupMembers(Uuid),
@@ -217,6 +223,15 @@ impl Target {
                     version.pick("assignments", "accessPackageAssignments")
                 )
             }
+            Target::Suggestions(on) => {
+                format!("{em}/accessPackageSuggestions/filterByCurrentUser(on='{on}')")
+            }
+            Target::AvailablePackages | Target::AvailablePackage(_) => {
+                format!("{em}/availableAccessPackages")
+            }
+            Target::AvailableRoleScopes(p) => {
+                format!("{em}/availableAccessPackages('{p}')/resourceRoleScopes")
+            }
             Target::Approval(_) | Target::MyApprovals | Target::Approvals => {
                 format!("{em}/accessPackageAssignmentApprovals")
             }
@@ -343,7 +358,7 @@ fn on_argument(seg: &Segment<'_>) -> Option<String> {
 
 /// `(accessPackageId='…',incompatibleAccessPackageId='…')`, both required (§3.5 #55); the
 /// CSDL's shorter overloads are not emulated.
-fn additional_access_args(seg: &Segment<'_>) -> Result<(Uuid, Uuid), GraphError> {
+fn additional_access_args(seg: &Segment<'_>) -> Result<(Option<Uuid>, Option<Uuid>), GraphError> {
     let mut package = None;
     let mut incompatible = None;
     for part in seg.key.unwrap_or("").split(',') {
@@ -358,11 +373,12 @@ fn additional_access_args(seg: &Segment<'_>) -> Result<(Uuid, Uuid), GraphError>
             _ => return Err(not_found(seg)),
         }
     }
+    // The CSDL's overloads: (), (accessPackageId), (accessPackageId, incompatibleAccessPackageId).
     match (package, incompatible) {
-        (Some(p), Some(i)) => Ok((p, i)),
-        _ => Err(GraphError::invalid_model(
-            "additionalAccess needs accessPackageId and incompatibleAccessPackageId",
+        (None, Some(_)) => Err(GraphError::invalid_model(
+            "incompatibleAccessPackageId needs accessPackageId",
         )),
+        pair => Ok(pair),
     }
 }
 
@@ -395,18 +411,10 @@ const OTHER_GRAPH_ROOTS: &[&str] = &[
 ];
 
 /// v1.0 EM collections not emulated yet (each arrives with its issue).
-const V1_EM_PENDING: &[&str] = &[
-    "subjects",
-    "accessPackageSuggestions",
-    "availableAccessPackages",
-    "resourceRoles",
-    "resourceScopes",
-];
+const V1_EM_PENDING: &[&str] = &["subjects", "resourceRoles", "resourceScopes"];
 const BETA_EM_PENDING: &[&str] = &[
     "accessPackageAssignmentResourceRoles",
     "subjects",
-    "accessPackageSuggestions",
-    "availableAccessPackages",
     "externalOriginResourceConnectors",
 ];
 const V1_CATALOG_PENDING: &[&str] = &[];
@@ -673,6 +681,28 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
     }
     if name.eq_ignore_ascii_case("settings") {
         return finish(cur, Target::Settings);
+    }
+    if name.eq_ignore_ascii_case("accessPackageSuggestions") {
+        return match cur.next() {
+            Some(f) if is(&f, "filterByCurrentUser") && key.is_none() => {
+                let on = on_argument(&f).unwrap_or_default();
+                finish(cur, Target::Suggestions(on))
+            }
+            Some(other) => Err(not_found(&other)),
+            None => Err(not_yet("suggestions other than filterByCurrentUser")),
+        };
+    }
+    if name.eq_ignore_ascii_case("availableAccessPackages") {
+        let Some(id) = cur.key(key)? else {
+            return collection(cur, Target::AvailablePackages);
+        };
+        return match cur.next() {
+            None => Ok(Target::AvailablePackage(id)),
+            Some(nav) if is(&nav, "resourceRoleScopes") && nav.key.is_none() => {
+                collection(cur, Target::AvailableRoleScopes(id))
+            }
+            Some(nav) => Err(not_found(&nav)),
+        };
     }
     // Only the alternate key is documented (§3.9 #77): `subjects(objectId='…')`.
     if name.eq_ignore_ascii_case("subjects") {

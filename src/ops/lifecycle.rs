@@ -208,9 +208,9 @@ fn active_assignment<'s>(
     package: &Uuid,
     user: &Uuid,
 ) -> Option<&'s Assignment> {
-    state.assignments.iter().find(|a| {
-        a.access_package_id == *package && a.target == *user && a.state != AssignmentState::Expired
-    })
+    state
+        .assignments_of(package, user)
+        .find(|a| a.state != AssignmentState::Expired)
 }
 
 fn check_incompatibilities(
@@ -1028,7 +1028,7 @@ fn deliver(
             };
             request.assignment_id = Some(assignment.id);
             let (id, target, policy_id) = (assignment.id, assignment.target, assignment.policy_id);
-            state.assignments.insert(assignment);
+            state.insert_assignment(assignment);
             restore_guest(state, &target);
             let package = request.access_package_id;
             notify(
@@ -1163,9 +1163,52 @@ pub fn reprocess_assignment(
 pub fn additional_access<'s>(
     state: &'s TenantState,
     ctx: &OpCtx<'_>,
-    package: Uuid,
-    incompatible: Uuid,
+    package: Option<Uuid>,
+    incompatible: Option<Uuid>,
 ) -> Result<Rows<'s, Assignment>, GraphError> {
+    let Some(package) = package else {
+        // `additionalAccess()`: every readable assignment whose target also holds a package
+        // incompatible with its own [inf].
+        let grant = scoped_listing(state, ctx, false)?;
+        // Both directions of every incompatibility, gathered once for the whole listing.
+        let mut pairs: std::collections::HashMap<Uuid, Vec<Uuid>> = Default::default();
+        for (_, p) in state.access_packages().range_after(None) {
+            for other in &p.incompatible_packages {
+                pairs.entry(p.id).or_default().push(*other);
+                pairs.entry(*other).or_default().push(p.id);
+            }
+        }
+        return Ok(Box::new(state.assignments.range_after(None).filter(
+            move |(_, a)| {
+                grant.covers(&a.catalog_id)
+                    && a.state.is_active()
+                    && pairs.get(&a.access_package_id).is_some_and(|others| {
+                        others
+                            .iter()
+                            .any(|other| active_assignment(state, other, &a.target).is_some())
+                    })
+            },
+        )));
+    };
+    let Some(incompatible) = incompatible else {
+        // `additionalAccess(accessPackageId)`: the package's assignments whose targets also
+        // hold any package incompatible with it [inf].
+        let catalog = state
+            .access_package(&package)
+            .map(|p| p.catalog_id)
+            .ok_or_else(|| authz::missing(ctx.caller, Access::Read, state))?;
+        authz::authorize(ctx.caller, Operation::ReadAssignments { catalog }, state)?;
+        let others = incompatible_with(state, &package);
+        return Ok(Box::new(state.assignments.range_after(None).filter(
+            move |(_, a)| {
+                a.access_package_id == package
+                    && a.state.is_active()
+                    && others
+                        .iter()
+                        .any(|other| active_assignment(state, other, &a.target).is_some())
+            },
+        )));
+    };
     if package == incompatible {
         return Err(GraphError::invalid_model(
             "accessPackageId and incompatibleAccessPackageId must differ",
@@ -1183,6 +1226,21 @@ pub fn additional_access<'s>(
                 && active_assignment(state, &incompatible, &a.target).is_some()
         },
     )))
+}
+
+/// Packages incompatible with `package` in either direction: those it lists, and those that
+/// list it (either way a user may not hold both).
+fn incompatible_with(state: &TenantState, package: &Uuid) -> Vec<Uuid> {
+    let mut out: Vec<Uuid> = state
+        .access_package(package)
+        .map(|p| p.incompatible_packages.clone())
+        .unwrap_or_default();
+    for (_, p) in state.access_packages().range_after(None) {
+        if p.incompatible_packages.contains(package) && !out.contains(&p.id) {
+            out.push(p.id);
+        }
+    }
+    out
 }
 
 // ---- the outbox ----
@@ -1642,7 +1700,7 @@ pub fn seed_assignment(state: &mut TenantState, seed: SeededAssignment) {
     } else {
         (AssignmentState::Delivered, "Delivered")
     };
-    state.assignments.insert(Assignment {
+    state.insert_assignment(Assignment {
         id: seed.id,
         access_package_id: seed.access_package_id,
         catalog_id: catalog,
@@ -2032,7 +2090,7 @@ pub fn my_assignments<'s>(
 }
 
 /// Policies of the package through which the signed-in user may request it themselves.
-fn self_service_policies<'s>(
+pub(crate) fn self_service_policies<'s>(
     state: &'s TenantState,
     package: &Uuid,
     user: &'s User,
@@ -2086,7 +2144,7 @@ pub fn applicable_policies<'s>(
     })
 }
 
-fn current_user(ctx: &OpCtx<'_>) -> Result<Uuid, GraphError> {
+pub(crate) fn current_user(ctx: &OpCtx<'_>) -> Result<Uuid, GraphError> {
     match (ctx.caller.kind, ctx.caller.object_id) {
         (CallerKind::Delegated, Some(me)) => Ok(me),
         // Application permissions are not supported on these functions (§3.4 #49).

@@ -6,6 +6,7 @@ pub mod access_package;
 pub mod catalog;
 pub mod extension;
 pub mod lifecycle;
+pub mod my_access;
 pub mod org;
 pub mod policy;
 pub mod resource;

@@ -198,8 +198,11 @@ pub(crate) fn dispatch(
             Target::MyRequests(_)
             | Target::MyAssignments(_)
             | Target::MyPackages(_)
-            | Target::PolicyRequirements(_)
-            | Target::Suggestions(_)
+            | Target::PolicyRequirements(_),
+            _,
+        ) => Access::Subject,
+        (
+            Target::Suggestions(_)
             | Target::AvailablePackages
             | Target::AvailablePackage(_)
             | Target::AvailableRoleScopes(_),

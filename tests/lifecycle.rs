@@ -2037,3 +2037,55 @@ async fn additional_access_in_all_three_overloads() {
         .await;
     assert_eq!(half.status, StatusCode::BAD_REQUEST, "{}", half.text);
 }
+
+#[tokio::test]
+async fn beta_assignment_resource_roles_follow_delivered_access() {
+    let t = TestTenant::start().await;
+    let list = format!("{EM_BETA}/accessPackageAssignmentResourceRoles");
+    assert_eq!(t.get(&list).await.body["value"], json!([]));
+    let added = t
+        .post(&format!("{EM_V1}/assignmentRequests"), json!({"requestType": "adminAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE, "targetId": REQUESTOR1_ID, "assignmentPolicyId": "90000000-0000-4000-8000-000000000001"}}))
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let mine = t
+        .get(&format!(
+            "{list}?$expand=accessPackageSubject&$filter=accessPackageSubject/objectId eq '{REQUESTOR1_ID}'"
+        ))
+        .await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.text);
+    snap!("lifecycle_beta_assignment_resource_roles", mine);
+    let id = mine.body["value"][0]["id"].as_str().unwrap().to_string();
+    let one = t
+        .get(&format!("{list}/{id}?$expand=accessPackageAssignments"))
+        .await;
+    assert_eq!(
+        one.body["accessPackageAssignments"][0]["accessPackageId"], CAMPAIGN_PACKAGE,
+        "{}",
+        one.text
+    );
+    let nobody = t
+        .get(&format!(
+            "{list}?$filter=accessPackageSubject/objectId eq '20000000-0000-4000-8000-000000000006'"
+        ))
+        .await;
+    assert_eq!(nobody.body["value"], json!([]));
+    // v1.0 does not expose them (graph-em-api.md §1).
+    let v1 = t
+        .get(&format!("{EM_V1}/accessPackageAssignmentResourceRoles"))
+        .await;
+    assert!(v1.status.is_client_error(), "{}", v1.text);
+    // Removal takes the role away.
+    let assignment = one.body["accessPackageAssignments"][0]["id"].clone();
+    let removed = t
+        .post(
+            &format!("{EM_V1}/assignmentRequests"),
+            json!({"requestType": "adminRemove", "assignment": {"id": assignment}}),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::CREATED, "{}", removed.text);
+    assert_eq!(t.get(&list).await.body["value"], json!([]));
+    assert_eq!(
+        t.get(&format!("{list}/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}

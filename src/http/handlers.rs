@@ -577,6 +577,22 @@ pub(crate) fn dispatch(
         (Target::AvailableRoleScopes(id), Method::GET) => call.tenant.read(|s| {
             call.listing(t, s, ops::my_access::available_role_scopes(s, &op, id)?)
         }),
+        (Target::AssignmentResourceRoles, Method::GET) => call.tenant.read(|s| {
+            let rows = ops::lifecycle::assignment_resource_roles(s, &op)?;
+            call.listing(
+                t,
+                s,
+                Box::new(rows.iter().enumerate().map(|(i, r)| (i as u64, r))),
+            )
+        }),
+        (Target::AssignmentResourceRole(id), Method::GET) => call.tenant.read(|s| {
+            let rows = ops::lifecycle::assignment_resource_roles(s, &op)?;
+            let found = rows
+                .iter()
+                .find(|r| r.id == *id)
+                .ok_or(GraphError::ResourceNotFound)?;
+            call.single(t, s, found)
+        }),
         (Target::Approvals, Method::GET) => call.tenant.read(|s| {
             let items = ops::lifecycle::list_approvals(s, &op)?
                 .map(|r| approval_json(call, s, r))

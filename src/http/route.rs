@@ -85,6 +85,9 @@ pub(crate) enum Target {
     AvailablePackages,
     AvailablePackage(Uuid),
     AvailableRoleScopes(Uuid),
+    /// beta only.
+    AssignmentResourceRoles,
+    AssignmentResourceRole(Uuid),
     DirectoryUser(Uuid),
     DirectoryGroup(Uuid),
     GroupMembers(Uuid),
@@ -228,6 +231,9 @@ impl Target {
             }
             Target::AvailablePackages | Target::AvailablePackage(_) => {
                 format!("{em}/availableAccessPackages")
+            }
+            Target::AssignmentResourceRoles | Target::AssignmentResourceRole(_) => {
+                format!("{em}/accessPackageAssignmentResourceRoles")
             }
             Target::AvailableRoleScopes(p) => {
                 format!("{em}/availableAccessPackages('{p}')/resourceRoleScopes")
@@ -412,11 +418,7 @@ const OTHER_GRAPH_ROOTS: &[&str] = &[
 
 /// v1.0 EM collections not emulated yet (each arrives with its issue).
 const V1_EM_PENDING: &[&str] = &["subjects", "resourceRoles", "resourceScopes"];
-const BETA_EM_PENDING: &[&str] = &[
-    "accessPackageAssignmentResourceRoles",
-    "subjects",
-    "externalOriginResourceConnectors",
-];
+const BETA_EM_PENDING: &[&str] = &["subjects", "externalOriginResourceConnectors"];
 const V1_CATALOG_PENDING: &[&str] = &[];
 const BETA_CATALOG_PENDING: &[&str] = &[];
 const V1_PACKAGE_PENDING: &[&str] = &["getApplicablePolicyRequirements", "catalog", "assignments"];
@@ -691,6 +693,14 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
             Some(other) => Err(not_found(&other)),
             None => Err(not_yet("suggestions other than filterByCurrentUser")),
         };
+    }
+    if version == ApiVersion::Beta
+        && name.eq_ignore_ascii_case("accessPackageAssignmentResourceRoles")
+    {
+        let Some(id) = cur.key(key)? else {
+            return collection(cur, Target::AssignmentResourceRoles);
+        };
+        return finish(cur, Target::AssignmentResourceRole(id));
     }
     if name.eq_ignore_ascii_case("availableAccessPackages") {
         let Some(id) = cur.key(key)? else {

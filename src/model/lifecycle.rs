@@ -419,3 +419,23 @@ impl Assignment {
 pub fn subject_id(object_id: Uuid) -> Uuid {
     super::resources::derived_id(object_id, "subject", "")
 }
+
+/// beta `accessPackageAssignmentResourceRole`: one resource role a subject holds in one scope
+/// through one or more active assignments. Derived from assignments on each read (so role-scope
+/// changes on a live package show at once), with an id stable for the same subject, role and
+/// scope [inf].
+#[derive(Debug, Clone)]
+pub struct AssignmentResourceRole {
+    pub id: Uuid,
+    pub target: Uuid,
+    pub role_id: Uuid,
+    pub scope_id: Uuid,
+    /// The assignments that grant it, oldest first.
+    pub assignments: Vec<Uuid>,
+}
+
+impl AssignmentResourceRole {
+    pub fn id_for(target: &Uuid, role: &Uuid, scope: &Uuid) -> Uuid {
+        Uuid::new_v5(role, format!("{target}:{scope}").as_bytes())
+    }
+}

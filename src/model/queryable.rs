@@ -1390,3 +1390,111 @@ impl Resource for Assignment {
         }
     }
 }
+
+// ---- beta assignment resource roles ----
+
+use super::lifecycle::AssignmentResourceRole;
+
+const ASSIGNMENT_RESOURCE_ROLE: &[Field] = &[
+    field("id", Ty::Guid),
+    field("originId", Ty::Str),
+    field("originSystem", Ty::Str),
+    field("status", Ty::Str),
+    field("accessPackageSubject", Ty::Nav("accessPackageSubject")),
+    field(
+        "accessPackageResourceRole",
+        Ty::Nav("accessPackageResourceRole"),
+    ),
+    field(
+        "accessPackageResourceScope",
+        Ty::Nav("accessPackageResourceScope"),
+    ),
+    field(
+        "accessPackageAssignments",
+        Ty::NavMany("accessPackageAssignment"),
+    ),
+];
+
+impl Queryable for AssignmentResourceRole {
+    const TYPE_NAME: &'static str = "microsoft.graph.accessPackageAssignmentResourceRole";
+
+    fn fields(_version: ApiVersion) -> &'static [Field] {
+        ASSIGNMENT_RESOURCE_ROLE
+    }
+
+    fn value<'a>(&'a self, field: &str, cx: &EvalCx<'a>) -> Prop<'a> {
+        let role = cx.state.resource_role(&self.role_id);
+        match field {
+            "id" => Prop::Guid(self.id),
+            "originId" => role.map_or(Prop::Null, |r| Prop::Str(Cow::Owned(r.origin_id.clone()))),
+            "originSystem" => role.map_or(Prop::Null, |r| {
+                Prop::Str(Cow::Borrowed(r.origin_system.name()))
+            }),
+            // Only delivered grants are listed (B5.2 shows "Fulfilled").
+            "status" => Prop::Str(Cow::Borrowed("Fulfilled")),
+            "accessPackageSubject" => Prop::Json(Cow::Owned(subject_json(cx, &self.target))),
+            "accessPackageResourceRole" => role.map_or(Prop::Null, |r| {
+                Prop::Json(Cow::Owned(r.to_json(cx.version)))
+            }),
+            "accessPackageResourceScope" => cx
+                .state
+                .resource_scope(&self.scope_id)
+                .map_or(Prop::Null, |r| {
+                    Prop::Json(Cow::Owned(r.to_json(cx.version)))
+                }),
+            _ => Prop::Null,
+        }
+    }
+
+    fn nav_id(&self, field: &str) -> Option<Uuid> {
+        match field {
+            "accessPackageSubject" => Some(subject_id(self.target)),
+            "accessPackageResourceRole" => Some(self.role_id),
+            "accessPackageResourceScope" => Some(self.scope_id),
+            _ => None,
+        }
+    }
+}
+
+impl Resource for AssignmentResourceRole {
+    fn render(&self, cx: &EvalCx<'_>) -> Value {
+        let role = cx.state.resource_role(&self.role_id);
+        json!({
+            "id": self.id,
+            "originId": role.map(|r| r.origin_id.clone()),
+            "originSystem": role.map(|r| r.origin_system.name()),
+            "status": "Fulfilled",
+        })
+    }
+
+    fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value> {
+        match field {
+            "accessPackageSubject" => Some(crate::odata::page::project(
+                subject_json(cx, &self.target),
+                item.select.as_deref(),
+            )),
+            "accessPackageResourceRole" => Some(
+                cx.state
+                    .resource_role(&self.role_id)
+                    .map_or(Value::Null, |r| {
+                        shape(r, item.select.as_deref(), &item.expand, cx)
+                    }),
+            ),
+            "accessPackageResourceScope" => Some(
+                cx.state
+                    .resource_scope(&self.scope_id)
+                    .map_or(Value::Null, |r| {
+                        shape(r, item.select.as_deref(), &item.expand, cx)
+                    }),
+            ),
+            "accessPackageAssignments" => Some(Value::Array(
+                self.assignments
+                    .iter()
+                    .filter_map(|a| cx.state.assignments.get(a))
+                    .map(|a| shape(a, item.select.as_deref(), &item.expand, cx))
+                    .collect(),
+            )),
+            _ => None,
+        }
+    }
+}

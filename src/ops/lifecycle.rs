@@ -1228,6 +1228,50 @@ pub fn additional_access<'s>(
     )))
 }
 
+/// beta `accessPackageAssignmentResourceRoles`: what each subject holds through the caller's
+/// readable active assignments, in assignment order. A partial delivery holds only the
+/// package's first role (as `granted`).
+pub fn assignment_resource_roles(
+    state: &TenantState,
+    ctx: &OpCtx<'_>,
+) -> Result<Vec<crate::model::lifecycle::AssignmentResourceRole>, GraphError> {
+    use crate::model::lifecycle::AssignmentResourceRole;
+    let grant = scoped_listing(state, ctx, false)?;
+    let mut out: Vec<AssignmentResourceRole> = Vec::new();
+    let mut at: std::collections::HashMap<Uuid, usize> = Default::default();
+    for a in state
+        .assignments
+        .iter()
+        .filter(|a| a.state.is_active() && grant.covers(&a.catalog_id))
+    {
+        let Some(p) = state.access_package(&a.access_package_id) else {
+            continue;
+        };
+        let delivered = if a.state == AssignmentState::PartiallyDelivered {
+            1
+        } else {
+            usize::MAX
+        };
+        for rs in p.role_scopes.iter().take(delivered) {
+            let id = AssignmentResourceRole::id_for(&a.target, &rs.role_id, &rs.scope_id);
+            match at.get(&id) {
+                Some(&i) => out[i].assignments.push(a.id),
+                None => {
+                    at.insert(id, out.len());
+                    out.push(AssignmentResourceRole {
+                        id,
+                        target: a.target,
+                        role_id: rs.role_id,
+                        scope_id: rs.scope_id,
+                        assignments: vec![a.id],
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Packages incompatible with `package` in either direction: those it lists, and those that
 /// list it (either way a user may not hold both).
 fn incompatible_with(state: &TenantState, package: &Uuid) -> Vec<Uuid> {

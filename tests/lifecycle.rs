@@ -2089,3 +2089,106 @@ async fn beta_assignment_resource_roles_follow_delivered_access() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn delivered_app_and_site_roles_are_observable() {
+    const EXPENSE_PORTAL: &str = "40000000-0000-4000-8000-000000000004";
+    const APPROVER_ROLE: &str = "42000000-0000-4000-8000-000000000002";
+    const SITE: &str = "https://contoso.sharepoint.com/sites/Marketing";
+    let t = TestTenant::start().await;
+    // Onboard the app and the site into General, then give Campaign an app role and a site role.
+    for (system, origin) in [
+        ("AadApplication", EXPENSE_PORTAL),
+        ("SharePointOnline", SITE),
+    ] {
+        let onboarded = t
+            .post(
+                &format!("{EM_V1}/resourceRequests"),
+                json!({"requestType": "adminAdd", "resource": {"originId": origin, "originSystem": system}, "catalog": {"id": GENERAL}}),
+            )
+            .await;
+        assert_eq!(onboarded.status, StatusCode::CREATED, "{}", onboarded.text);
+    }
+    for (system, role, scope) in [
+        ("AadApplication", APPROVER_ROLE, EXPENSE_PORTAL),
+        ("SharePointOnline", "5", SITE),
+    ] {
+        let added = t
+            .post(
+                &format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}/resourceRoleScopes"),
+                json!({"role": {"originId": role, "originSystem": system},
+                       "scope": {"originId": scope, "originSystem": system}}),
+            )
+            .await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    }
+    let user_roles = format!("/v1.0/users/{REQUESTOR1_ID}/appRoleAssignments");
+    assert_eq!(t.get(&user_roles).await.body["value"], json!([]));
+    let added = t
+        .post(&format!("{EM_V1}/assignmentRequests"), json!({"requestType": "adminAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE, "targetId": REQUESTOR1_ID, "assignmentPolicyId": "90000000-0000-4000-8000-000000000001"}}))
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let held = t.get(&user_roles).await;
+    assert_eq!(held.status, StatusCode::OK, "{}", held.text);
+    snap!("lifecycle_user_app_role_assignments", held);
+    let assigned_to = t
+        .get(&format!(
+            "/v1.0/servicePrincipals/{EXPENSE_PORTAL}/appRoleAssignedTo"
+        ))
+        .await;
+    assert_eq!(
+        (
+            assigned_to.body["value"][0]["principalId"].as_str(),
+            assigned_to.body["value"][0]["appRoleId"].as_str()
+        ),
+        (Some(REQUESTOR1_ID), Some(APPROVER_ROLE)),
+        "{}",
+        assigned_to.text
+    );
+    // The control API shows everything the user holds, sites included.
+    let access_path = format!("/_emulator/access?user={REQUESTOR1_ID}");
+    let access = t.send(Method::GET, &access_path, None, &[], None).await;
+    let roles: Vec<(String, String)> = access.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["originSystem"].as_str().unwrap().to_string(),
+                r["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        vec![
+            ("AadGroup".to_string(), "Member".to_string()),
+            ("AadApplication".to_string(), "Expense Approver".to_string()),
+            ("SharePointOnline".to_string(), "Viewers".to_string()),
+        ],
+        "{}",
+        access.text
+    );
+    let unknown = t
+        .get("/v1.0/users/20000000-0000-4000-8000-0000000000ff/appRoleAssignments")
+        .await;
+    assert_eq!(unknown.code(), "Request_ResourceNotFound");
+    // Removal takes them all away.
+    let assignment = t
+        .get(&format!(
+            "{EM_V1}/assignments?$filter=accessPackage/id eq '{CAMPAIGN_PACKAGE}'"
+        ))
+        .await
+        .body["value"][0]["id"]
+        .clone();
+    let removed = t
+        .post(
+            &format!("{EM_V1}/assignmentRequests"),
+            json!({"requestType": "adminRemove", "assignment": {"id": assignment}}),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::CREATED, "{}", removed.text);
+    assert_eq!(t.get(&user_roles).await.body["value"], json!([]));
+    let after = t.send(Method::GET, &access_path, None, &[], None).await;
+    assert_eq!(after.body["value"], json!([]));
+}

@@ -180,6 +180,65 @@ fn simple_expand(query: &Query, allowed: &str) -> Result<bool, GraphError> {
     Ok(wanted)
 }
 
+/// `appRoleAssignment`s for the app roles delivered access gives, filtered by user or by
+/// service principal. Graph's ids are 43-character base64url keys that start with the
+/// principal's id; these are that shape, stable for the same user, app role and service
+/// principal [inf].
+fn app_role_listing(
+    call: &Call<'_>,
+    target: &Target,
+    state: &crate::store::TenantState,
+    user: Option<&Uuid>,
+    service_principal: Option<&Uuid>,
+) -> Result<Reply, GraphError> {
+    simple_expand(&call.query, "")?;
+    let mut seen = std::collections::HashSet::new();
+    let items = ops::lifecycle::held_roles(state, user)
+        .into_iter()
+        .filter(|h| {
+            h.resource.origin_system == crate::model::resources::OriginSystem::AadApplication
+        })
+        .filter_map(|h| {
+            let sp = Uuid::parse_str(&h.resource.origin_id).ok()?;
+            if service_principal.is_some_and(|want| *want != sp) {
+                return None;
+            }
+            let principal = h.assignment.target;
+            let grant = Uuid::new_v5(&sp, format!("{principal}:{}", h.role.origin_id).as_bytes());
+            if !seen.insert(grant) {
+                return None;
+            }
+            let mut key = principal.as_bytes().to_vec();
+            key.extend_from_slice(grant.as_bytes());
+            let id = {
+                use base64::Engine as _;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+            };
+            let who = state.directory.users.get(&principal);
+            Some(serde_json::json!({
+                "id": id,
+                "deletedDateTime": null,
+                "appRoleId": h.role.origin_id,
+                "createdDateTime": h.assignment.created,
+                "principalDisplayName": who.map(|u| u.display_name.clone()),
+                "principalId": principal,
+                "principalType": "User",
+                "resourceDisplayName": h.resource.display_name,
+                "resourceId": sp,
+            }))
+        })
+        .take(call.query.top.unwrap_or(usize::MAX))
+        .collect();
+    Ok(Reply::Collection {
+        context: call
+            .ctx
+            .context_url(call.version, &target.entity_set(call.version)),
+        count: None,
+        next_link: None,
+        items,
+    })
+}
+
 fn method_not_allowed(method: &Method) -> GraphError {
     GraphError::MethodNotAllowed(method.as_str().to_string())
 }
@@ -617,6 +676,18 @@ pub(crate) fn dispatch(
                 next_link: None,
                 items,
             })
+        }),
+        (Target::UserAppRoles(id), Method::GET) => call.tenant.read(|s| {
+            if !s.directory.users.contains(id) {
+                return Err(GraphError::DirectoryNotFound(*id));
+            }
+            app_role_listing(call, t, s, Some(id), None)
+        }),
+        (Target::AppRoleAssignedTo(id), Method::GET) => call.tenant.read(|s| {
+            if s.directory.service_principals.get(id).is_none() {
+                return Err(GraphError::DirectoryNotFound(*id));
+            }
+            app_role_listing(call, t, s, None, Some(id))
         }),
         (Target::DirectoryUser(id), Method::GET) => call.tenant.read(|s| {
             let u = s

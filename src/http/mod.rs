@@ -57,6 +57,7 @@ pub fn router(state: AppState, control_api: bool) -> Router {
             .route("/_emulator/reset", post(control::reset))
             .route("/_emulator/tokens", post(control::mint_token))
             .route("/_emulator/state", get(control::state))
+            .route("/_emulator/access", get(control::access))
             .route(
                 "/_emulator/approvals/{request_id}",
                 post(control::decide_as),

@@ -88,6 +88,10 @@ pub(crate) enum Target {
     /// beta only.
     AssignmentResourceRoles,
     AssignmentResourceRole(Uuid),
+    /// `users/{id}/appRoleAssignments` and `servicePrincipals/{id}/appRoleAssignedTo`: app
+    /// roles given by delivered access.
+    UserAppRoles(Uuid),
+    AppRoleAssignedTo(Uuid),
     DirectoryUser(Uuid),
     DirectoryGroup(Uuid),
     GroupMembers(Uuid),
@@ -232,6 +236,8 @@ impl Target {
             Target::AvailablePackages | Target::AvailablePackage(_) => {
                 format!("{em}/availableAccessPackages")
             }
+            Target::UserAppRoles(u) => format!("users('{u}')/appRoleAssignments"),
+            Target::AppRoleAssignedTo(s) => format!("servicePrincipals('{s}')/appRoleAssignedTo"),
             Target::AssignmentResourceRoles | Target::AssignmentResourceRole(_) => {
                 format!("{em}/accessPackageAssignmentResourceRoles")
             }
@@ -483,8 +489,20 @@ pub(crate) fn resolve(version: ApiVersion, raw_segments: &[String]) -> Result<Ta
             (false, None) => Ok(Target::DirectoryGroup(id)),
             (false, Some(n)) if is(&n, "members") => finish(&mut cur, Target::GroupMembers(id)),
             (false, Some(n)) if is(&n, "owners") => finish(&mut cur, Target::GroupOwners(id)),
+            (true, Some(n)) if is(&n, "appRoleAssignments") && n.key.is_none() => {
+                finish(&mut cur, Target::UserAppRoles(id))
+            }
             (_, Some(n)) => Err(not_yet(&format!("{}/{{id}}/{}", root.name, n.name))),
         };
+    }
+    if is(&root, "servicePrincipals") {
+        if let Some(id) = cur.key(root.key)? {
+            if let Some(n) = cur.next() {
+                if is(&n, "appRoleAssignedTo") && n.key.is_none() {
+                    return finish(&mut cur, Target::AppRoleAssignedTo(id));
+                }
+            }
+        }
     }
     if OTHER_GRAPH_ROOTS
         .iter()

@@ -1272,6 +1272,47 @@ pub fn assignment_resource_roles(
     Ok(out)
 }
 
+/// One resource role a user holds through an active assignment.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldRole<'s> {
+    pub assignment: &'s Assignment,
+    pub role: &'s crate::model::resources::ResourceRole,
+    pub resource: &'s crate::model::resources::CatalogResource,
+}
+
+/// Every role delivered access gives (to `user`, or to everyone), in assignment order: group
+/// memberships and ownerships, app roles, site roles (a partial delivery: the first role only).
+pub fn held_roles<'s>(state: &'s TenantState, user: Option<&Uuid>) -> Vec<HeldRole<'s>> {
+    let mut out = Vec::new();
+    for a in state
+        .assignments
+        .iter()
+        .filter(|a| a.state.is_active() && user.is_none_or(|u| a.target == *u))
+    {
+        let Some(p) = state.access_package(&a.access_package_id) else {
+            continue;
+        };
+        let delivered = if a.state == AssignmentState::PartiallyDelivered {
+            1
+        } else {
+            usize::MAX
+        };
+        for rs in p.role_scopes.iter().take(delivered) {
+            let Some(role) = state.resource_role(&rs.role_id) else {
+                continue;
+            };
+            if let Some(resource) = state.resource(&role.resource_id) {
+                out.push(HeldRole {
+                    assignment: a,
+                    role,
+                    resource,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Packages incompatible with `package` in either direction: those it lists, and those that
 /// list it (either way a user may not hold both).
 fn incompatible_with(state: &TenantState, package: &Uuid) -> Vec<Uuid> {

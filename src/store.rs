@@ -2,7 +2,7 @@
 //! span entities (no catalog deleted while it holds packages; creator becomes owner) are atomic.
 //! Store access is synchronous and closure-scoped: no guard can live across an `.await`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
@@ -73,10 +73,20 @@ pub struct TenantState {
     /// Every assignment (any state) of a (package, target) pair, oldest first: each request
     /// asks "does the target hold this package?", which must not scan the store.
     assignments_by_holder: HashMap<(Uuid, Uuid), Vec<Uuid>>,
+    /// For each package, the packages that list it as incompatible (the reverse of
+    /// `incompatible_packages`), so a request never scans every package to find them.
+    incompatible_referrers: HashMap<Uuid, Vec<Uuid>>,
     /// Set when a request or assignment has work the next call must do (deliveries, removals).
     pub work_pending: bool,
     /// The earliest approval deadline or assignment end, so each call checks the clock in O(1).
     pub next_due: Option<Timestamp>,
+    /// Requests that may still move (not finished, not canceled), by table sequence: what
+    /// processing looks at, instead of every request ever made. Closed ones are pruned lazily.
+    open_requests: BTreeMap<u64, Uuid>,
+    /// No assignment ends, or reaches a near-expiry mark, before this (a lower bound: early is
+    /// harmless, it only costs one scan that finds nothing). Lowered as assignments are made or
+    /// extended; made exact whenever the assignments are scanned for due work.
+    pub assignment_due: Option<Timestamp>,
     pub settings: crate::model::org::Settings,
     ids: Box<dyn IdGen>,
 }
@@ -101,6 +111,84 @@ impl TenantState {
             holders.push(a.id);
         }
         self.assignments.insert(a);
+    }
+
+    /// Stores a request; one that may still move joins the open set.
+    pub fn put_request(&mut self, request: crate::model::lifecycle::Request) {
+        let id = request.id;
+        let open = request.is_open();
+        self.requests.insert(request);
+        if open {
+            self.reopen_request(&id);
+        }
+    }
+
+    /// Puts a request changed in place (reprocessed) back among the open ones.
+    pub fn reopen_request(&mut self, id: &Uuid) {
+        if let Some(seq) = self.requests.seq_of(id) {
+            self.open_requests.insert(seq, *id);
+        }
+    }
+
+    /// The requests that may still move, oldest first.
+    pub fn open_request_ids(&self) -> Vec<Uuid> {
+        self.open_requests.values().copied().collect()
+    }
+
+    /// Drops requests that finished, were canceled or deleted from the open set.
+    pub fn prune_open_requests(&mut self) {
+        let requests = &self.requests;
+        self.open_requests
+            .retain(|_, id| requests.get(id).is_some_and(|r| r.is_open()));
+    }
+
+    /// Notes a new or moved assignment end, so the clock check sees it.
+    pub fn note_assignment_end(&mut self, end: Option<Timestamp>) {
+        // The fourteen-day notice is the first event an end brings.
+        let Some(first) = end.map(|e| e.minus(std::time::Duration::from_secs(14 * 86_400))) else {
+            return;
+        };
+        self.assignment_due = Some(self.assignment_due.map_or(first, |d| d.min(first)));
+        self.next_due = Some(self.next_due.map_or(first, |d| d.min(first)));
+    }
+
+    /// Records that `package` is incompatible with `other`; false when it already was.
+    pub fn mark_incompatible(&mut self, package: &Uuid, other: &Uuid) -> bool {
+        let Some(p) = self.access_packages.get_mut(package) else {
+            return false;
+        };
+        if p.incompatible_packages.contains(other) {
+            return false;
+        }
+        p.incompatible_packages.push(*other);
+        self.incompatible_referrers
+            .entry(*other)
+            .or_default()
+            .push(*package);
+        true
+    }
+
+    /// Undoes `mark_incompatible`; false when `package` did not list `other`.
+    pub fn unmark_incompatible(&mut self, package: &Uuid, other: &Uuid) -> bool {
+        let Some(p) = self.access_packages.get_mut(package) else {
+            return false;
+        };
+        let before = p.incompatible_packages.len();
+        p.incompatible_packages.retain(|x| x != other);
+        if p.incompatible_packages.len() == before {
+            return false;
+        }
+        if let Some(list) = self.incompatible_referrers.get_mut(other) {
+            list.retain(|x| x != package);
+        }
+        true
+    }
+
+    /// The packages that list `package` as incompatible, in the order they did.
+    pub fn incompatible_referrers(&self, package: &Uuid) -> &[Uuid] {
+        self.incompatible_referrers
+            .get(package)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The assignments (any state) of `package` to `user`.
@@ -150,8 +238,11 @@ impl TenantState {
             requests: Table::default(),
             assignments: Table::default(),
             assignments_by_holder: HashMap::new(),
+            incompatible_referrers: HashMap::new(),
             work_pending: false,
             next_due: None,
+            open_requests: BTreeMap::new(),
+            assignment_due: None,
             settings: crate::model::org::Settings::default(),
             ids,
         }
@@ -203,15 +294,14 @@ impl TenantState {
             self.policies.remove(&policy);
         }
         let package = self.access_packages.remove(id)?;
-        let others: Vec<Uuid> = self
-            .access_packages
-            .iter()
-            .filter(|p| p.incompatible_packages.contains(id))
-            .map(|p| p.id)
-            .collect();
-        for other in others {
+        for other in self.incompatible_referrers.remove(id).unwrap_or_default() {
             if let Some(p) = self.access_packages.get_mut(&other) {
                 p.incompatible_packages.retain(|x| x != id);
+            }
+        }
+        for listed in &package.incompatible_packages {
+            if let Some(list) = self.incompatible_referrers.get_mut(listed) {
+                list.retain(|x| x != id);
             }
         }
         if let Some(set) = self.packages_by_catalog.get_mut(&package.catalog_id) {

@@ -269,6 +269,13 @@ pub struct Waiting {
     pub resume_status: String,
 }
 
+impl Request {
+    /// Still able to move: not finished and not canceled.
+    pub fn is_open(&self) -> bool {
+        !self.state.is_final() && self.state != RequestState::Canceled
+    }
+}
+
 impl Keyed for Request {
     fn key(&self) -> Uuid {
         self.id

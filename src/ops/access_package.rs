@@ -223,10 +223,13 @@ pub fn incompatible_with<'s>(
     id: &Uuid,
 ) -> Result<Rows<'s, AccessPackage>, GraphError> {
     get(state, ctx, id)?;
-    let id = *id;
-    Ok(Box::new(state.access_packages().range_after(None).filter(
-        move |(_, p)| p.incompatible_packages.contains(&id),
-    )))
+    let mut rows: Vec<(u64, &AccessPackage)> = state
+        .incompatible_referrers(id)
+        .iter()
+        .filter_map(|o| Some((state.access_packages().seq_of(o)?, state.access_package(o)?)))
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    Ok(Box::new(rows.into_iter()))
 }
 
 pub fn incompatible_groups<'s>(
@@ -271,15 +274,15 @@ pub fn add_incompatible(
             "an access package cannot be incompatible with itself",
         ));
     }
+    if which == Incompatible::Packages {
+        state.mark_incompatible(id, &other);
+        return Ok(());
+    }
     let Some(package) = state.access_package_mut(id) else {
         return Err(GraphError::ResourceNotFound);
     };
-    let list = match which {
-        Incompatible::Packages => &mut package.incompatible_packages,
-        Incompatible::Groups => &mut package.incompatible_groups,
-    };
-    if !list.contains(&other) {
-        list.push(other);
+    if !package.incompatible_groups.contains(&other) {
+        package.incompatible_groups.push(other);
     }
     Ok(())
 }
@@ -297,16 +300,19 @@ pub fn remove_incompatible(
         Operation::ManageIncompatibilities { catalog },
         state,
     )?;
+    if which == Incompatible::Packages {
+        return if state.unmark_incompatible(id, other) {
+            Ok(())
+        } else {
+            Err(GraphError::ResourceNotFound)
+        };
+    }
     let Some(package) = state.access_package_mut(id) else {
         return Err(GraphError::ResourceNotFound);
     };
-    let list = match which {
-        Incompatible::Packages => &mut package.incompatible_packages,
-        Incompatible::Groups => &mut package.incompatible_groups,
-    };
-    let before = list.len();
-    list.retain(|x| x != other);
-    if list.len() == before {
+    let before = package.incompatible_groups.len();
+    package.incompatible_groups.retain(|x| x != other);
+    if package.incompatible_groups.len() == before {
         return Err(GraphError::ResourceNotFound);
     }
     Ok(())

@@ -223,10 +223,7 @@ fn check_incompatibilities(
     };
     let holds = |other: &Uuid| active_assignment(state, other, user).is_some();
     let conflicting = p.incompatible_packages.iter().any(holds)
-        || state
-            .access_packages()
-            .iter()
-            .any(|o| o.incompatible_packages.contains(package) && holds(&o.id));
+        || state.incompatible_referrers(package).iter().any(holds);
     if conflicting {
         return Err(Refusal::IncompatibleAccessPackage.error());
     }
@@ -686,7 +683,7 @@ pub fn submit(
     if bypass {
         request.stages.clear();
     }
-    state.requests.insert(request.clone());
+    state.put_request(request.clone());
     state.work_pending = true;
     let to = request.requestor.unwrap_or(request.target);
     notify(
@@ -701,7 +698,7 @@ pub fn submit(
     );
     let mut request = request;
     request_callouts(state, &mut request, "assignmentRequestCreated", ctx.now);
-    state.requests.insert(request.clone());
+    state.put_request(request.clone());
     Ok(request)
 }
 
@@ -764,16 +761,16 @@ fn request_value(
 /// delivery), approved ones (delivery), removals, approval deadlines, assignment expirations.
 pub fn process_due(state: &mut TenantState, now: Timestamp) {
     state.work_pending = false;
-    let ids: Vec<Uuid> = state
-        .requests
-        .iter()
-        .filter(|r| !r.state.is_final() && r.state != RequestState::Canceled)
-        .map(|r| r.id)
-        .collect();
-    for id in ids {
+    // Only open requests can move, and assignments only need a look when one of them may be
+    // due: per call this is O(open requests), not O(everything ever stored).
+    let assignments_due = state.assignment_due.is_some_and(|d| d <= now);
+    for id in state.open_request_ids() {
         let Some(mut request) = state.requests.get(&id).cloned() else {
             continue;
         };
+        if !request.is_open() {
+            continue;
+        }
         match &request.waiting {
             // No callback in time: the request moves on as if resumed [inf].
             Some(w) if w.until.is_some_and(|u| u <= now) => {
@@ -856,10 +853,14 @@ pub fn process_due(state: &mut TenantState, now: Timestamp) {
             }
             _ => {}
         }
-        state.requests.insert(request);
+        state.put_request(request);
+    }
+    state.prune_open_requests();
+    delete_due_guests(state, now);
+    if !assignments_due {
+        return;
     }
     warn_expiring(state, now);
-    delete_due_guests(state, now);
     // Expirations.
     let due: Vec<Uuid> = state
         .assignments
@@ -870,27 +871,13 @@ pub fn process_due(state: &mut TenantState, now: Timestamp) {
     for id in due {
         expire(state, &id, now, "systemRemove");
     }
+    state.assignment_due = assignment_deadline(state);
 }
 
-/// The earliest time something will become due, for the clock check on each call.
-pub fn next_deadline(state: &TenantState) -> Option<Timestamp> {
-    let stages = state
-        .requests
-        .iter()
-        .filter(|r| r.state == RequestState::PendingApproval)
-        .flat_map(|r| r.stages.iter().flat_map(|s| [s.deadline, s.escalate_at]))
-        .flatten();
-    let ends = state
-        .assignments
-        .iter()
-        .filter(|a| a.state.is_active())
-        .filter_map(|a| a.ends);
-    let starts = state
-        .requests
-        .iter()
-        .filter(|r| r.state == RequestState::Scheduled)
-        .filter_map(|r| r.schedule.start);
-    let warnings = state
+/// The exact next assignment event (an end or a near-expiry mark): a scan of every assignment,
+/// run only when the cached bound says something may be due.
+fn assignment_deadline(state: &TenantState) -> Option<Timestamp> {
+    state
         .assignments
         .iter()
         .filter(|a| a.state.is_active())
@@ -898,16 +885,34 @@ pub fn next_deadline(state: &TenantState) -> Option<Timestamp> {
             let end = a.ends?;
             let (fourteen, one) = a.warned;
             // The fourteen-day mark comes first; reaching the one-day mark settles both.
-            (!fourteen)
+            let warning = (!fourteen)
                 .then(|| end.minus(14 * DAY))
-                .or_else(|| (!one).then(|| end.minus(DAY)))
-        });
-    let waits = state
-        .requests
+                .or_else(|| (!one).then(|| end.minus(DAY)));
+            Some(warning.map_or(end, |w| w.min(end)))
+        })
+        .min()
+}
+
+/// The earliest time something will become due, for the clock check on each call.
+pub fn next_deadline(state: &TenantState) -> Option<Timestamp> {
+    let open: Vec<&Request> = state
+        .open_request_ids()
+        .iter()
+        .filter_map(|id| state.requests.get(id))
+        .collect();
+    let stages = open
+        .iter()
+        .filter(|r| r.state == RequestState::PendingApproval)
+        .flat_map(|r| r.stages.iter().flat_map(|s| [s.deadline, s.escalate_at]))
+        .flatten();
+    let starts = open
+        .iter()
+        .filter(|r| r.state == RequestState::Scheduled)
+        .filter_map(|r| r.schedule.start);
+    let waits = open
         .iter()
         .filter_map(|r| r.waiting.as_ref().and_then(|w| w.until));
-    let held = state
-        .requests
+    let held = open
         .iter()
         .filter(|r| r.state == RequestState::Delivering)
         .filter_map(|r| match delivery_of(state, &r.access_package_id) {
@@ -915,11 +920,10 @@ pub fn next_deadline(state: &TenantState) -> Option<Timestamp> {
             _ => None,
         });
     stages
-        .chain(ends)
         .chain(starts)
-        .chain(warnings)
         .chain(waits)
         .chain(held)
+        .chain(state.assignment_due)
         .chain(state.guest_deletions.values().copied())
         .min()
 }
@@ -1029,6 +1033,7 @@ fn deliver(
             request.assignment_id = Some(assignment.id);
             let (id, target, policy_id) = (assignment.id, assignment.target, assignment.policy_id);
             state.insert_assignment(assignment);
+            state.note_assignment_end(ends(&request.schedule));
             restore_guest(state, &target);
             let package = request.access_package_id;
             notify(
@@ -1086,6 +1091,10 @@ fn deliver(
                     };
                 }
             }
+            let extended_end = target
+                .and_then(|id| state.assignments.get(&id))
+                .and_then(|a| a.ends);
+            state.note_assignment_end(extended_end);
             request.assignment_id = target;
         }
         _ => {}
@@ -1130,6 +1139,7 @@ pub fn reprocess_request(
         r.reads = 0;
         r.delivering_since = None;
     }
+    state.reopen_request(id);
     state.work_pending = true;
     Ok(())
 }
@@ -1171,22 +1181,13 @@ pub fn additional_access<'s>(
         // incompatible with its own [inf].
         let grant = scoped_listing(state, ctx, false)?;
         // Both directions of every incompatibility, gathered once for the whole listing.
-        let mut pairs: std::collections::HashMap<Uuid, Vec<Uuid>> = Default::default();
-        for (_, p) in state.access_packages().range_after(None) {
-            for other in &p.incompatible_packages {
-                pairs.entry(p.id).or_default().push(*other);
-                pairs.entry(*other).or_default().push(p.id);
-            }
-        }
         return Ok(Box::new(state.assignments.range_after(None).filter(
             move |(_, a)| {
                 grant.covers(&a.catalog_id)
                     && a.state.is_active()
-                    && pairs.get(&a.access_package_id).is_some_and(|others| {
-                        others
-                            .iter()
-                            .any(|other| active_assignment(state, other, &a.target).is_some())
-                    })
+                    && incompatible_with(state, &a.access_package_id)
+                        .iter()
+                        .any(|other| active_assignment(state, other, &a.target).is_some())
             },
         )));
     };
@@ -1320,9 +1321,9 @@ fn incompatible_with(state: &TenantState, package: &Uuid) -> Vec<Uuid> {
         .access_package(package)
         .map(|p| p.incompatible_packages.clone())
         .unwrap_or_default();
-    for (_, p) in state.access_packages().range_after(None) {
-        if p.incompatible_packages.contains(package) && !out.contains(&p.id) {
-            out.push(p.id);
+    for other in state.incompatible_referrers(package) {
+        if !out.contains(other) {
+            out.push(*other);
         }
     }
     out
@@ -1557,7 +1558,7 @@ pub fn resume(
         r.status = "Denied".into();
         r.completed = Some(ctx.now);
     }
-    state.requests.insert(r);
+    state.put_request(r);
     state.work_pending = true;
     Ok(())
 }
@@ -1800,6 +1801,10 @@ pub fn seed_assignment(state: &mut TenantState, seed: SeededAssignment) {
         extended: false,
         warned: (false, false),
     });
+    if !seed.expired {
+        let end = state.assignments.get(&seed.id).and_then(|a| a.ends);
+        state.note_assignment_end(end);
+    }
     state.next_due = next_deadline(state);
 }
 
@@ -1897,7 +1902,7 @@ pub fn seed_request(state: &mut TenantState, seed: SeededRequest) {
         }
         _ => {}
     }
-    state.requests.insert(request);
+    state.put_request(request);
     process_due(state, seed.created);
     state.next_due = next_deadline(state);
 }
@@ -2029,7 +2034,7 @@ fn expire(state: &mut TenantState, id: &Uuid, now: Timestamp, system_type: &str)
             reads: 0,
             delivering_since: None,
         };
-        state.requests.insert(request);
+        state.put_request(request);
     }
 }
 
@@ -2453,7 +2458,7 @@ pub fn decide(
         );
         request_callouts(state, &mut r, "assignmentRequestApproved", now);
     }
-    state.requests.insert(r);
+    state.put_request(r);
     state.work_pending = true;
     Ok(())
 }

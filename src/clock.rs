@@ -97,25 +97,52 @@ impl Timestamp {
     }
 }
 
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Timestamp {
+    /// Writes `yyyy-MM-ddTHH:mm:ss[.FFFFFFF]Z` into `buf`, returning the used length. Every
+    /// listing formats two or three of these per row, so this avoids `core::fmt` machinery.
+    fn write_to(self, buf: &mut [u8; 28]) -> usize {
+        fn put(buf: &mut [u8], at: usize, value: u32, width: usize) {
+            let mut v = value;
+            for i in (0..width).rev() {
+                buf[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
         let d = self.0;
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            d.year(),
-            u8::from(d.month()),
-            d.day(),
-            d.hour(),
-            d.minute(),
-            d.second()
-        )?;
+        // The calendar saturates at year 9999 and RFC 3339 input has four-digit years, so the
+        // clamp never changes a value; it only keeps the buffer bounds obvious.
+        put(buf, 0, d.year().clamp(0, 9999) as u32, 4);
+        buf[4] = b'-';
+        put(buf, 5, u32::from(u8::from(d.month())), 2);
+        buf[7] = b'-';
+        put(buf, 8, u32::from(d.day()), 2);
+        buf[10] = b'T';
+        put(buf, 11, u32::from(d.hour()), 2);
+        buf[13] = b':';
+        put(buf, 14, u32::from(d.minute()), 2);
+        buf[16] = b':';
+        put(buf, 17, u32::from(d.second()), 2);
+        let mut len = 19;
         let ticks = d.nanosecond() / 100;
         if ticks != 0 {
-            let digits = format!("{ticks:07}");
-            write!(f, ".{}", digits.trim_end_matches('0'))?;
+            buf[19] = b'.';
+            put(buf, 20, ticks, 7);
+            len = 27;
+            while buf[len - 1] == b'0' {
+                len -= 1;
+            }
         }
-        f.write_str("Z")
+        buf[len] = b'Z';
+        len + 1
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 28];
+        let len = self.write_to(&mut buf);
+        // Only ASCII digits and separators were written.
+        f.write_str(std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -127,7 +154,12 @@ impl fmt::Debug for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        let mut buf = [0u8; 28];
+        let len = self.write_to(&mut buf);
+        match std::str::from_utf8(&buf[..len]) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => s.collect_str(self),
+        }
     }
 }
 
@@ -272,6 +304,23 @@ mod tests {
                 "{input}"
             );
         }
+    }
+
+    #[test]
+    fn serialized_form_matches_display_at_the_calendar_edges() {
+        for input in [
+            "0001-01-01T00:00:00Z",
+            "2026-03-01T09:00:00.0000001Z",
+            "2026-12-31T23:59:59.9999999Z",
+        ] {
+            let t = Timestamp::parse(input).unwrap();
+            assert_eq!(t.to_string(), input);
+            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{input}\""));
+        }
+        let end = Timestamp::parse("2026-01-01T00:00:00Z")
+            .unwrap()
+            .plus(Duration::from_secs(u64::MAX));
+        assert!(end.to_string().starts_with("9999-12-31T23:59:59"));
     }
 
     #[test]

@@ -28,12 +28,14 @@ pub trait Resource: Queryable {
 }
 
 fn annotate(odata_type: &str, body: Value) -> Value {
-    let mut m = Map::new();
-    m.insert("@odata.type".into(), json!(odata_type));
-    if let Value::Object(fields) = body {
-        m.extend(fields);
+    match body {
+        // Shifting the entries keeps their hashes: no re-insertion of every key.
+        Value::Object(mut fields) => {
+            fields.shift_insert(0, "@odata.type".into(), json!(odata_type));
+            Value::Object(fields)
+        }
+        other => other,
     }
-    Value::Object(m)
 }
 
 /// One page of a listing.

@@ -197,6 +197,7 @@ impl EmulatorBuilder {
             request_ids: self.ids.generator(REQUEST_STREAM),
             auth: self.auth,
             body_limit: self.body_limit,
+            tokens: Default::default(),
         }))
     }
 

@@ -1,5 +1,8 @@
 //! The `Caller`: the identity and rights a request carries, read from its bearer token.
 
+use std::sync::Arc;
+
+use dashmap::DashMap;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -68,6 +71,50 @@ fn audience_ok(aud: &Value) -> bool {
 /// Tokens whose `nbf` lies this far in the future are still accepted (clock skew).
 const CLOCK_SKEW_SECONDS: i64 = 300;
 
+/// A token that passed every check that does not depend on time or on which tenants exist.
+#[derive(Debug)]
+struct CheckedToken {
+    caller: Arc<Caller>,
+    exp: i64,
+    nbf: Option<i64>,
+}
+
+/// Tokens already decoded and checked, by their text: a test suite sends the same few tokens
+/// thousands of times, and decoding (later, verifying a signature) each time cost ~40 % of a
+/// GET by id (bench/README.md). Time and tenant checks still run on every request.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    entries: DashMap<String, Arc<CheckedToken>>,
+}
+
+/// Enough for every persona of a large fixture; past it the cache starts over rather than
+/// growing with traffic.
+const TOKEN_CACHE_CAPACITY: usize = 4096;
+
+impl TokenCache {
+    fn get(&self, token: &str) -> Option<Arc<CheckedToken>> {
+        self.entries.get(token).map(|e| Arc::clone(e.value()))
+    }
+
+    fn put(&self, token: &str, checked: Arc<CheckedToken>) {
+        if self.entries.len() >= TOKEN_CACHE_CAPACITY {
+            self.entries.clear();
+        }
+        self.entries.insert(token.to_string(), checked);
+    }
+}
+
+fn check_time(exp: i64, nbf: Option<i64>) -> Result<(), GraphError> {
+    let now = wall_clock_now().unix_timestamp();
+    if exp <= now {
+        return Err(GraphError::TokenExpired);
+    }
+    if nbf.is_some_and(|nbf| nbf > now + CLOCK_SKEW_SECONDS) {
+        return Err(GraphError::TokenNotYetValid);
+    }
+    Ok(())
+}
+
 /// Reads the caller from the `Authorization` header value. `tenant_exists` answers whether the
 /// token's `tid` is served here; `default_tenant` is used when auth is off.
 pub fn authenticate(
@@ -75,9 +122,10 @@ pub fn authenticate(
     mode: AuthMode,
     default_tenant: Uuid,
     tenant_exists: impl Fn(&Uuid) -> bool,
-) -> Result<Caller, GraphError> {
+    cache: &TokenCache,
+) -> Result<Arc<Caller>, GraphError> {
     if mode == AuthMode::Off {
-        return Ok(Caller::unauthenticated(default_tenant));
+        return Ok(Arc::new(Caller::unauthenticated(default_tenant)));
     }
     let raw = authorization.map(str::trim).unwrap_or("");
     let token = match raw.split_once(' ') {
@@ -90,26 +138,35 @@ pub fn authenticate(
     if token.is_empty() {
         return Err(GraphError::TokenMissing);
     }
+    if let Some(checked) = cache.get(token) {
+        check_time(checked.exp, checked.nbf)?;
+        if !tenant_exists(&checked.caller.tenant_id) {
+            return Err(GraphError::TokenInvalidIssuer);
+        }
+        return Ok(Arc::clone(&checked.caller));
+    }
+    let checked = check_token(token, &tenant_exists)?;
+    let caller = Arc::clone(&checked.caller);
+    cache.put(token, Arc::new(checked));
+    Ok(caller)
+}
+
+/// Decodes a token and runs every check, in Graph's order (lifetime first).
+fn check_token(
+    token: &str,
+    tenant_exists: &impl Fn(&Uuid) -> bool,
+) -> Result<CheckedToken, GraphError> {
     let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(token)
         .map_err(|_| GraphError::TokenMalformed)?
         .claims;
     let claims = claims.as_object().ok_or(GraphError::TokenMalformed)?;
 
-    let now = wall_clock_now().unix_timestamp();
     let exp = claims
         .get("exp")
         .and_then(Value::as_i64)
         .ok_or(GraphError::TokenMalformed)?;
-    if exp <= now {
-        return Err(GraphError::TokenExpired);
-    }
-    if claims
-        .get("nbf")
-        .and_then(Value::as_i64)
-        .is_some_and(|nbf| nbf > now + CLOCK_SKEW_SECONDS)
-    {
-        return Err(GraphError::TokenNotYetValid);
-    }
+    let nbf = claims.get("nbf").and_then(Value::as_i64);
+    check_time(exp, nbf)?;
     if !claims.get("aud").is_some_and(audience_ok) {
         return Err(GraphError::TokenInvalidAudience);
     }
@@ -160,12 +217,71 @@ pub fn authenticate(
         }
         (None, None) => return Err(GraphError::TokenWithoutPermissions),
     };
-    Ok(Caller {
-        tenant_id,
-        kind,
-        object_id: uuid_claim("oid"),
-        actor,
-        permissions,
-        directory_roles,
+    Ok(CheckedToken {
+        caller: Arc::new(Caller {
+            tenant_id,
+            kind,
+            object_id: uuid_claim("oid"),
+            actor,
+            permissions,
+            directory_roles,
+        }),
+        exp,
+        nbf,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(cache: &TokenCache, token: &str, exp: i64) -> Uuid {
+        let tenant = Uuid::from_u128(7);
+        cache.put(
+            token,
+            Arc::new(CheckedToken {
+                caller: Arc::new(Caller::unauthenticated(tenant)),
+                exp,
+                nbf: None,
+            }),
+        );
+        tenant
+    }
+
+    #[test]
+    fn cached_tokens_still_expire_and_need_their_tenant() {
+        let cache = TokenCache::default();
+        let now = wall_clock_now().unix_timestamp();
+        let tenant = cached(&cache, "fresh", now + 3600);
+        cached(&cache, "stale", now - 1);
+        let auth = |token: &str, exists: bool| {
+            authenticate(
+                Some(&format!("Bearer {token}")),
+                AuthMode::Enforce,
+                tenant,
+                |_| exists,
+                &cache,
+            )
+        };
+        assert_eq!(
+            auth("fresh", true).map(|c| c.tenant_id),
+            Ok(tenant),
+            "a cached token is not decoded again"
+        );
+        assert_eq!(auth("stale", true).err(), Some(GraphError::TokenExpired));
+        assert_eq!(
+            auth("fresh", false).err(),
+            Some(GraphError::TokenInvalidIssuer)
+        );
+    }
+
+    #[test]
+    fn the_cache_starts_over_instead_of_growing() {
+        let cache = TokenCache::default();
+        let now = wall_clock_now().unix_timestamp();
+        for i in 0..=TOKEN_CACHE_CAPACITY {
+            cached(&cache, &format!("t{i}"), now + 60);
+        }
+        assert!(cache.entries.len() <= TOKEN_CACHE_CAPACITY);
+    }
 }

@@ -6,7 +6,7 @@
 mod caller;
 pub mod token;
 
-pub use caller::{Caller, CallerKind, authenticate};
+pub use caller::{Caller, CallerKind, TokenCache, authenticate};
 
 /// How strictly Graph routes check callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

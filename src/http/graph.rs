@@ -61,7 +61,7 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
 struct Resolved {
     version: ApiVersion,
     target: Target,
-    caller: Caller,
+    caller: Arc<Caller>,
     tenant: Arc<Tenant>,
 }
 
@@ -81,9 +81,13 @@ fn resolve(shared: &AppState, parts: &Parts) -> Result<Resolved, GraphError> {
         .headers
         .get("authorization")
         .and_then(|v| v.to_str().ok());
-    let caller = authenticate(authorization, shared.auth, shared.default_tenant, |t| {
-        shared.tenants.contains(t)
-    })?;
+    let caller = authenticate(
+        authorization,
+        shared.auth,
+        shared.default_tenant,
+        |t| shared.tenants.contains(t),
+        &shared.tokens,
+    )?;
     let tenant = shared
         .tenants
         .get(&caller.tenant_id)

@@ -34,6 +34,7 @@ pub struct Shared {
     pub request_ids: Box<dyn IdGen>,
     pub auth: AuthMode,
     pub body_limit: usize,
+    pub tokens: crate::auth::TokenCache,
 }
 
 impl std::fmt::Debug for Shared {

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""Benchmarks the emulator against the reference server on this machine (bench/README.md).
+
+Each server is pinned to core 0 and wrk to core 1 (performance-anchors.md, "pinned"). For every
+workload: a warm-up, then RUNS measured runs; the table reports the median req/s, the medians
+of the per-run p50/p99, the ratio emulator / reference, and the emulator's RSS. Then start-up
+time to the first 200 with 10,000 and 100,000 packages, and RSS per stored package.
+
+Environment: RUNS (default 5), DURATION (seconds per run, default 10), WARMUP (default 3).
+"""
+import http.client
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EMULATOR = ROOT / "target" / "release" / "entitlement-emulator"
+REFERENCE = ROOT / "target" / "release" / "bench-reference"
+LUA = ROOT / "bench" / "lua"
+EM = "/v1.0/identityGovernance/entitlementManagement"
+RUNS = int(os.environ.get("RUNS", "5"))
+DURATION = int(os.environ.get("DURATION", "10"))
+WARMUP = int(os.environ.get("WARMUP", "3"))
+K, U = 1000, 1000  # requestable packages x bench users (gen.py)
+FILTER = f"{EM}/accessPackages?$filter=displayName%20eq%20%27Access%20package%20009999%27"
+
+
+def spawn(cmd, port):
+    proc = subprocess.Popen(["taskset", "-c", "0", *cmd], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", "/")
+            c.getresponse().read()
+            return proc
+        except OSError:
+            time.sleep(0.01)
+    proc.kill()
+    sys.exit(f"{cmd[0]} did not start")
+
+
+def rss_kb(proc):
+    out = subprocess.run(["ps", "-o", "rss=", "-p", str(proc.pid)], capture_output=True, text=True)
+    return int(out.stdout.strip() or 0)
+
+
+def ms(text):
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(port, script, env, seconds):
+    cmd = ["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s", "--timeout", "10s",
+           "--latency", "-s", str(LUA / script), f"http://127.0.0.1:{port}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env}).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    # The latency distribution's lines, not a "+/- Stdev" column that happens to end in 99%.
+    p50 = ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return rps, p50, p99, int(bad.group(1)) if bad else 0, requests
+
+
+def measure(port, script, env):
+    """Warm-up, then RUNS runs; POST-request runs continue from where the last one stopped."""
+    offset = [0]
+
+    def one(seconds):
+        e = {**env, "OFFSET": str(offset[0])}
+        result = wrk(port, script, e, seconds)
+        offset[0] += result[4] + 64  # wrk may send a few more than it counts
+        return result
+
+    one(WARMUP)
+    runs = [one(DURATION) for _ in range(RUNS)]
+    return {
+        "rps": statistics.median(r[0] for r in runs),
+        "p50": statistics.median(r[1] for r in runs),
+        "p99": statistics.median(r[2] for r in runs),
+        "errors": sum(r[3] for r in runs),
+    }
+
+
+def workloads(data, token):
+    base = {"TOKEN": token, "IDS": str(data / "ids.txt")}
+    return [
+        ("GET by id", "byid.lua", {**base, "PREFIX": f"{EM}/accessPackages/"}),
+        ("GET page of 100", "get.lua", {**base, "PATH_AND_QUERY": f"{EM}/accessPackages?$top=100"}),
+        ("$filter over 10k", "get.lua", {**base, "PATH_AND_QUERY": FILTER}),
+        ("$batch of 20 GETs", "batch.lua", {**base, "PATH_AND_QUERY": "/v1.0/$batch"}),
+        ("POST create", "create.lua", {**base, "PATH_AND_QUERY": f"{EM}/accessPackages"}),
+        ("POST delivered request", "request.lua",
+         {**base, "PATH_AND_QUERY": f"{EM}/assignmentRequests", "K": str(K), "U": str(U)}),
+    ]
+
+
+def fetch(port, method, path, token, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", port)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    c.request(method, path, body=body, headers=headers)
+    r = c.getresponse()
+    return r.status, r.read().decode()
+
+
+def capture(port, data, token, out):
+    """The emulator's own answers, for the reference server to replay."""
+    captured = {}
+    ids = (data / "ids.txt").read_text().split()
+    c = http.client.HTTPConnection("127.0.0.1", port)
+    for i in ids:
+        path = f"{EM}/accessPackages/{i}"
+        c.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        captured[path] = c.getresponse().read().decode()
+    for path in (f"{EM}/accessPackages?$top=100", FILTER):
+        captured[path] = fetch(port, "GET", path, token)[1]
+    items = [{"id": str(n), "method": "GET",
+              "url": f"/identityGovernance/entitlementManagement/accessPackages/{ids[n * 7 - 1]}"}
+             for n in range(1, 21)]
+    captured["POST /v1.0/$batch"] = fetch(port, "POST", "/v1.0/$batch", token,
+                                          json.dumps({"requests": items}))[1]
+    out.write_text(json.dumps(captured))
+
+
+def startup(fixture, token_for, runs=5):
+    """Spawn → first 200 on a GET by id (new connection every millisecond); median ms and RSS."""
+    times, rss = [], []
+    first = (fixture / "ids.txt").read_text().split()[0]
+    token = token_for(fixture)
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen([str(EMULATOR), "--fixtures", str(fixture), "--bind",
+                                 "127.0.0.1:5111"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        while True:
+            try:
+                if fetch(5111, "GET", f"{EM}/accessPackages/{first}", token)[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.001)
+        times.append((time.perf_counter() - start) * 1000)
+        rss.append(rss_kb(proc))
+        proc.kill()
+        proc.wait()
+    return statistics.median(times), statistics.median(rss)
+
+
+def main():
+    work = Path(tempfile.mkdtemp(prefix="ee-bench-"))
+    small = work / "tenant-10k"
+    large = work / "tenant-100k"
+    gen = ROOT / "bench" / "gen.py"
+    subprocess.run([sys.executable, gen, small, "10000", "--requestable", str(K), "--users",
+                    str(U)], check=True)
+    subprocess.run([sys.executable, gen, large, "100000"], check=True)
+
+    def token_for(fixture):
+        return subprocess.run([str(EMULATOR), "token", "--as", "admin@contoso.onmicrosoft.com",
+                               "--fixtures", str(fixture), "--lifetime", "86400"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    token = token_for(small)
+    print(f"machine: {os.uname().nodename} {os.uname().release}, {os.cpu_count()} cores; "
+          f"{RUNS} runs x {DURATION}s after {WARMUP}s warm-up; wrk -t1 -c32 on core 1, "
+          f"server on core 0", flush=True)
+
+    results = {}
+    # The emulator: a fresh process for the GETs, one for each POST workload (they grow it).
+    emu_cmd = [str(EMULATOR), "--fixtures", str(small), "--bind", "127.0.0.1:5101"]
+    proc = spawn(emu_cmd, 5101)
+    capture(5101, small, token, work / "captured.json")
+    for name, script, env in workloads(small, token):
+        if name.startswith("POST"):
+            proc.kill()
+            proc.wait()
+            proc = spawn(emu_cmd, 5101)
+        results[("emulator", name)] = measure(5101, script, env)
+        results[("emulator", name)]["rss"] = rss_kb(proc)
+        print(f"  emulator  {name}: {results[('emulator', name)]}", flush=True)
+    proc.kill()
+    proc.wait()
+    # Auth cost: the GET by id again with --auth off.
+    proc = spawn([*emu_cmd, "--auth", "off"], 5101)
+    name, script, env = workloads(small, "")[0]
+    results[("emulator-auth-off", name)] = measure(5101, script, env)
+    proc.kill()
+    proc.wait()
+
+    for name, script, env in workloads(small, token):
+        ref = spawn([str(REFERENCE), str(work / "captured.json"), "5102"], 5102)
+        results[("reference", name)] = measure(5102, script, env)
+        results[("reference", name)]["rss"] = rss_kb(ref)
+        print(f"  reference {name}: {results[('reference', name)]}", flush=True)
+        ref.kill()
+        ref.wait()
+
+    print()
+    print("| workload | emulator req/s | p50 ms | p99 ms | reference req/s | p50 ms | p99 ms "
+          "| ratio | emulator RSS | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, _, _ in workloads(small, token):
+        e, r = results[("emulator", name)], results[("reference", name)]
+        print(f"| {name} | {e['rps']:,.0f} | {e['p50']:.2f} | {e['p99']:.2f} | {r['rps']:,.0f} "
+              f"| {r['p50']:.2f} | {r['p99']:.2f} | {e['rps'] / r['rps']:.2f} "
+              f"| {e['rss'] / 1024:.0f} MB | {e['errors'] + r['errors']} |")
+    off = results[("emulator-auth-off", "GET by id")]["rps"]
+    on = results[("emulator", "GET by id")]["rps"]
+    print(f"\nauth cost on GET by id: {off:,.0f} req/s with --auth off, {on:,.0f} enforced "
+          f"({(1 - on / off) * 100:.1f}% slower)")
+
+    default_ms, default_rss = startup_default(token_for)
+    small_ms, small_rss = startup(small, token_for)
+    large_ms, large_rss = startup(large, token_for)
+    print(f"start-up to first 200: default tenant {default_ms:.0f} ms ({default_rss / 1024:.0f} MB),"
+          f" 10k packages {small_ms:.0f} ms ({small_rss / 1024:.0f} MB), 100k packages "
+          f"{large_ms:.0f} ms ({large_rss / 1024:.0f} MB)")
+    per = (large_rss - default_rss) * 1024 / 100_000
+    print(f"resident memory per stored access package: {per:.0f} bytes")
+
+
+def startup_default(token_for):
+    with tempfile.TemporaryDirectory() as d:
+        fixture = Path(d) / "default"
+        subprocess.run([sys.executable, ROOT / "bench" / "gen.py", fixture, "1"], check=True)
+        return startup(fixture, token_for)
+
+
+if __name__ == "__main__":
+    main()

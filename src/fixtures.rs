@@ -826,6 +826,13 @@ impl FixtureTenant {
             };
             match r.state.as_deref() {
                 None | Some("denied") | Some("canceled") => {}
+                // An administrator's request skips approval, so it cannot be left pending.
+                Some("pendingApproval") if kind.eq_ignore_ascii_case("adminAdd") => {
+                    return Err(e(
+                        "state",
+                        "an adminAdd request skips approval; it cannot be pendingApproval",
+                    ));
+                }
                 Some("pendingApproval")
                     if policy.approval.for_add && !policy.approval.stages.is_empty() => {}
                 Some("pendingApproval") => {

@@ -107,8 +107,29 @@ async fn the_tutorial_end_to_end() {
         .await;
     assert_eq!(removal.status, StatusCode::CREATED);
     let after = t.get(&format!("{EM_V1}/assignments/{assignment}")).await;
-    assert_eq!(after.body["state"], "expired");
+    assert_eq!(
+        (after.body["state"].as_str(), after.body["status"].as_str()),
+        (Some("expired"), Some("ExpiredNotificationTriggered"))
+    );
     assert!(!members(&t).await.contains(&REQUESTOR1_ID.to_string()));
+    // The service records its own systemRemove beside the administrator's request (§4.5).
+    let removals = t
+        .get(&format!(
+            "{EM_V1}/assignmentRequests?$filter=accessPackage/id eq '{CAMPAIGN_PACKAGE}'"
+        ))
+        .await;
+    let kinds: Vec<&str> = removals.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["requestType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["UserAdd", "adminRemove", "systemRemove"],
+        "{}",
+        removals.text
+    );
     // Now the package can be deleted.
     assert_eq!(
         t.delete(&format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}"))
@@ -2191,4 +2212,204 @@ async fn delivered_app_and_site_roles_are_observable() {
     assert_eq!(t.get(&user_roles).await.body["value"], json!([]));
     let after = t.send(Method::GET, &access_path, None, &[], None).await;
     assert_eq!(after.body["value"], json!([]));
+}
+
+#[tokio::test]
+async fn the_second_stage_approver_decides_after_the_first() {
+    const ADMIN_ID: &str = "20000000-0000-4000-8000-000000000001";
+    let t = TestTenant::start().await;
+    let policy = t
+        .post(&format!("{EM_V1}/assignmentPolicies"), json!({
+            "displayName": "two stages", "accessPackage": {"id": ANALYTICS_PACKAGE}, "allowedTargetScope": "allMemberUsers",
+            "expiration": {"type": "afterDuration", "duration": "P30D"},
+            "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+            "requestApprovalSettings": {"isApprovalRequiredForAdd": true, "stages": [
+                {"durationBeforeAutomaticDenial": "P7D",
+                 "primaryApprovers": [{"@odata.type": "#microsoft.graph.requestorManager", "managerLevel": 1}]},
+                {"durationBeforeAutomaticDenial": "P7D",
+                 "primaryApprovers": [{"@odata.type": "#microsoft.graph.singleUser", "userId": ADMIN_ID}]}]}}))
+        .await;
+    assert_eq!(policy.status, StatusCode::CREATED, "{}", policy.text);
+    let me = end_user(&t, REQUESTOR1);
+    let id = t
+        .json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&me),
+            Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE}})))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let approval_path = format!("{EM_V1}/accessPackageAssignmentApprovals/{id}");
+    let lead = t.token_for(LEAD);
+    let admin = t.token_for("admin@contoso.onmicrosoft.com");
+    let read = |token: &String| {
+        let path = approval_path.clone();
+        let token = token.clone();
+        let t = &t;
+        async move { t.json_as(Method::GET, &path, Some(&token), None).await }
+    };
+    let first = read(&lead).await;
+    let stages: Vec<&str> = first.body["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, vec!["InProgress", "NotStarted"], "{}", first.text);
+    let (one, two) = (
+        first.body["stages"][0]["id"].as_str().unwrap().to_string(),
+        first.body["stages"][1]["id"].as_str().unwrap().to_string(),
+    );
+    // The second approver has nothing to decide yet.
+    let early = t
+        .json_as(
+            Method::PATCH,
+            &format!("{approval_path}/stages/{two}"),
+            Some(&admin),
+            Some(json!({"reviewResult": "Approve"})),
+        )
+        .await;
+    assert!(early.status.is_client_error(), "{}", early.text);
+    let approved = t
+        .json_as(
+            Method::PATCH,
+            &format!("{approval_path}/stages/{one}"),
+            Some(&lead),
+            Some(json!({"reviewResult": "Approve", "justification": "fine by me"})),
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::NO_CONTENT, "{}", approved.text);
+    assert_eq!(
+        t.get(&format!("{EM_V1}/assignmentRequests/{id}"))
+            .await
+            .body["state"],
+        "pendingApproval"
+    );
+    // Now it waits for the administrator, who finds it in their queue.
+    let queue = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/accessPackageAssignmentApprovals/filterByCurrentUser(on='approver')"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(queue.body["value"][0]["id"], id.as_str(), "{}", queue.text);
+    let second = read(&admin).await;
+    assert_eq!(
+        (
+            second.body["stages"][0]["reviewResult"].as_str(),
+            second.body["stages"][1]["status"].as_str(),
+            second.body["stages"][1]["assignedToMe"].as_bool()
+        ),
+        (Some("Approved"), Some("InProgress"), Some(true)),
+        "{}",
+        second.text
+    );
+    let lead_again = t
+        .json_as(
+            Method::PATCH,
+            &format!("{approval_path}/stages/{two}"),
+            Some(&lead),
+            Some(json!({"reviewResult": "Approve"})),
+        )
+        .await;
+    assert_eq!(
+        lead_again.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        lead_again.text
+    );
+    let done = t
+        .json_as(
+            Method::PATCH,
+            &format!("{approval_path}/stages/{two}"),
+            Some(&admin),
+            Some(json!({"reviewResult": "Approve"})),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.text);
+    assert_eq!(
+        t.get(&format!("{EM_V1}/assignmentRequests/{id}"))
+            .await
+            .body["state"],
+        "delivered"
+    );
+}
+
+#[tokio::test]
+async fn updates_keep_the_end_and_cancel_is_refused_when_graph_refuses_it() {
+    let t = TestTenant::start().await;
+    let added = t
+        .post(&format!("{EM_V1}/assignmentRequests"), json!({"requestType": "adminAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE, "targetId": REQUESTOR1_ID, "assignmentPolicyId": "90000000-0000-4000-8000-000000000001"}}))
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let assignment = t
+        .get(&format!(
+            "{EM_V1}/assignments?$filter=accessPackage/id eq '{CAMPAIGN_PACKAGE}'"
+        ))
+        .await
+        .body["value"][0]
+        .clone();
+    // An adminUpdate without a schedule changes answers, not the end (A4.2 Example 6).
+    let update = t
+        .post(
+            &format!("{EM_V1}/assignmentRequests"),
+            json!({"requestType": "adminUpdate", "assignment": {"id": assignment["id"]}}),
+        )
+        .await;
+    assert_eq!(update.status, StatusCode::CREATED, "{}", update.text);
+    move_clock(&t, r#"{"advance": "P1D"}"#).await;
+    let after = t
+        .get(&format!(
+            "{EM_V1}/assignments/{}",
+            assignment["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        after.body["schedule"], assignment["schedule"],
+        "{}",
+        after.text
+    );
+    // The end user can read their group's members with only the end-user scope.
+    let members_as_user = t
+        .json_as(
+            Method::GET,
+            &format!("/v1.0/groups/{MARKETING_GROUP}/members"),
+            Some(&end_user(&t, REQUESTOR1)),
+            None,
+        )
+        .await;
+    assert_eq!(
+        members_as_user.status,
+        StatusCode::OK,
+        "{}",
+        members_as_user.text
+    );
+    // Applications cannot cancel (§3.4 #46).
+    approval_policy(&t).await;
+    let pending = t
+        .json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&end_user(&t, REQUESTOR1)),
+            Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE}})))
+        .await;
+    assert_eq!(pending.status, StatusCode::CREATED, "{}", pending.text);
+    let cancel = format!(
+        "{EM_V1}/assignmentRequests/{}/cancel",
+        pending.body["id"].as_str().unwrap()
+    );
+    let by_app = t
+        .json_as(
+            Method::POST,
+            &cancel,
+            Some(&t.token_for(AUTOMATION_APP)),
+            None,
+        )
+        .await;
+    assert_eq!(by_app.status, StatusCode::FORBIDDEN, "{}", by_app.text);
+    // The outbox already shows the approval request the submission led to.
+    let notices = outbox(&t).await;
+    assert!(
+        notices.iter().any(|n| n["kind"] == "approvalRequired"),
+        "{notices:?}"
+    );
 }

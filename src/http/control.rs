@@ -217,7 +217,11 @@ pub(super) async fn outbox(
     RawQuery(query): RawQuery,
 ) -> Response {
     match tenant_param(query.as_deref()).map(|t| pick_tenant(&shared, t)) {
-        Ok(Some(t)) => Json(t.read(|s| json!({"value": s.outbox}))).into_response(),
+        Ok(Some(t)) => {
+            // What the last call made due (a delivery, say) is noticed before it is read.
+            crate::ops::lifecycle::settle(&t, shared.clock.now());
+            Json(t.read(|s| json!({"value": s.outbox}))).into_response()
+        }
         Ok(None) => control_error(
             &shared,
             &headers,

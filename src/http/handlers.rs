@@ -251,6 +251,17 @@ pub(crate) fn dispatch(
     if let Target::Unrouted(url) = &target {
         return Err(GraphError::NoHttpResource(url.clone()));
     }
+    // The directory surface: any token valid for the tenant may read it (issue decision), so
+    // an end user's `EntitlementMgmt-SubjectAccess.ReadWrite` token can watch its own groups.
+    let directory = matches!(
+        target,
+        Target::DirectoryUser(_)
+            | Target::DirectoryGroup(_)
+            | Target::GroupMembers(_)
+            | Target::GroupOwners(_)
+            | Target::UserAppRoles(_)
+            | Target::AppRoleAssignedTo(_)
+    );
     let access = match (&target, method.clone()) {
         (Target::Requests | Target::RequestCancel(_), Method::POST) => Access::Subject,
         (
@@ -270,7 +281,9 @@ pub(crate) fn dispatch(
         (_, Method::GET) => Access::Read,
         _ => Access::Write,
     };
-    authz::precheck(call.caller, access)?;
+    if !directory {
+        authz::precheck(call.caller, access)?;
+    }
     call.query = Query::parse(call.raw_query)?;
     let call = &*call;
     let op = call.op();

@@ -559,11 +559,12 @@ pub fn submit(
                     "policy {pid} is not a policy of the access package"
                 ))
             })?),
-            // "the first admitting policy in creation order" (issue decision).
-            None => policies
-                .iter()
-                .copied()
-                .find(|p| target_user.as_ref().is_some_and(|u| admits(state, p, u))),
+            // "the first admitting policy in creation order" (issue decision); for a user's
+            // own request, among the policies that let targets request at all.
+            None => policies.iter().copied().find(|p| {
+                (is_admin || p.requestor.self_add)
+                    && target_user.as_ref().is_some_and(|u| admits(state, p, u))
+            }),
         };
         let policy = policy.ok_or_else(|| Refusal::PolicyRequirementsNotMet.error())?;
         let requests_enabled = policy.requestor.self_add
@@ -869,7 +870,7 @@ pub fn process_due(state: &mut TenantState, now: Timestamp) {
         .map(|a| a.id)
         .collect();
     for id in due {
-        expire(state, &id, now, "systemRemove");
+        expire(state, &id, now, Ending::Expired);
     }
     state.assignment_due = assignment_deadline(state);
 }
@@ -947,7 +948,7 @@ fn deliver(
                 active_assignment(state, &request.access_package_id, &request.target).map(|a| a.id)
             });
             if let Some(a) = target {
-                expire(state, &a, now, "");
+                expire(state, &a, now, Ending::Removed);
             }
             request.assignment_id = target;
         }
@@ -1066,18 +1067,17 @@ fn deliver(
             let target = request.assignment_id.or_else(|| {
                 active_assignment(state, &request.access_package_id, &request.target).map(|a| a.id)
             });
-            // The new schedule: the one asked for, else the policy's expiration counted again
-            // from now (an extension).
-            let schedule = schedule_for(
-                policy,
-                match request.schedule.expiration.kind {
-                    ExpirationKind::NotSpecified if request.schedule.start.is_none() => None,
-                    _ => Some(&request.schedule),
-                },
-                now,
-            );
+            // The new schedule: the one asked for, else for an extension the policy's
+            // expiration counted again from now. An update without a schedule (new answers,
+            // A4.2 Example 6) leaves the end alone.
+            let asked = match request.schedule.expiration.kind {
+                ExpirationKind::NotSpecified if request.schedule.start.is_none() => None,
+                _ => Some(&request.schedule),
+            };
+            let moves_end = asked.is_some() || request.request_type == RequestType::UserExtend;
+            let schedule = schedule_for(policy, asked, now);
             if let Some(a) = target.and_then(|id| state.assignments.get_mut(&id)) {
-                if a.state.is_active() {
+                if a.state.is_active() && moves_end {
                     // The assignment keeps its start; its end is restated as a date [inf].
                     a.extended = true;
                     a.ends = ends(&schedule);
@@ -1782,7 +1782,7 @@ pub fn seed_assignment(state: &mut TenantState, seed: SeededAssignment) {
     });
     let schedule = schedule_for(policy, requested.as_ref(), seed.start);
     let (assignment_state, status) = if seed.expired {
-        (AssignmentState::Expired, "Expired")
+        (AssignmentState::Expired, "ExpiredNotificationTriggered")
     } else {
         (AssignmentState::Delivered, "Delivered")
     };
@@ -1970,19 +1970,30 @@ fn delivery_of(state: &TenantState, package: &Uuid) -> DeliveryOutcome {
 }
 
 /// Ends an assignment; with `system_type`, records the service's own removal request.
-fn expire(state: &mut TenantState, id: &Uuid, now: Timestamp, system_type: &str) {
+/// Why an assignment ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Its schedule ran out on the clock.
+    Expired,
+    /// A removal request (admin, user or approver) was delivered.
+    Removed,
+}
+
+/// Ends an assignment. Either way the service records its own `systemRemove` request ("created
+/// automatically when access expires/is removed", §4.5) and the assignment reads
+/// `expired` / `ExpiredNotificationTriggered`, the only ended status captured (A5.2, B5.1).
+fn expire(state: &mut TenantState, id: &Uuid, now: Timestamp, ending: Ending) {
     let Some(a) = state.assignments.get_mut(id) else {
         return;
     };
     a.state = AssignmentState::Expired;
-    a.status = "Expired".into();
+    a.status = "ExpiredNotificationTriggered".into();
     a.expired = Some(now);
     let (package, policy, target) = (a.access_package_id, a.policy_id, a.target);
     retire_guest(state, &target, now);
-    let kind = if system_type.is_empty() {
-        "assignmentRemoved"
-    } else {
-        "assignmentExpired"
+    let kind = match ending {
+        Ending::Removed => "assignmentRemoved",
+        Ending::Expired => "assignmentExpired",
     };
     notify(
         state,
@@ -2003,39 +2014,37 @@ fn expire(state: &mut TenantState, id: &Uuid, now: Timestamp, system_type: &str)
         None,
         Some(*id),
     );
-    if !system_type.is_empty() {
-        let request = Request {
-            id: state.next_id(),
-            access_package_id: package,
-            policy_id: policy,
-            request_type: RequestType::SystemRemove,
-            request_type_text: system_type.into(),
-            state: RequestState::Delivered,
-            status: "Delivered".into(),
-            target,
-            requestor: None,
-            justification: None,
-            answers: Vec::new(),
-            schedule: Schedule {
-                start: None,
-                expiration: Expiration {
-                    kind: ExpirationKind::NotSpecified,
-                    duration: None,
-                    end: None,
-                },
+    let request = Request {
+        id: state.next_id(),
+        access_package_id: package,
+        policy_id: policy,
+        request_type: RequestType::SystemRemove,
+        request_type_text: "systemRemove".into(),
+        state: RequestState::Delivered,
+        status: "Delivered".into(),
+        target,
+        requestor: None,
+        justification: None,
+        answers: Vec::new(),
+        schedule: Schedule {
+            start: None,
+            expiration: Expiration {
+                kind: ExpirationKind::NotSpecified,
+                duration: None,
+                end: None,
             },
-            created: now,
-            completed: Some(now),
-            assignment_id: Some(*id),
-            stages: Vec::new(),
-            created_by: None,
-            callouts: Vec::new(),
-            waiting: None,
-            reads: 0,
-            delivering_since: None,
-        };
-        state.put_request(request);
-    }
+        },
+        created: now,
+        completed: Some(now),
+        assignment_id: Some(*id),
+        stages: Vec::new(),
+        created_by: None,
+        callouts: Vec::new(),
+        waiting: None,
+        reads: 0,
+        delivering_since: None,
+    };
+    state.put_request(request);
 }
 
 // ---- reading ----
@@ -2246,6 +2255,10 @@ pub(crate) fn current_user(ctx: &OpCtx<'_>) -> Result<Uuid, GraphError> {
 
 /// `cancel`: only while accepted or pending approval (§4.6).
 pub fn cancel(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(), GraphError> {
+    // "Application: Not supported" on the cancel page (§3.4 #46).
+    if ctx.caller.kind == CallerKind::Application {
+        return Err(GraphError::UnAuthorized(crate::error::REASON_NO_PERMISSION));
+    }
     let r = state
         .requests
         .get(id)
@@ -2263,10 +2276,13 @@ pub fn cancel(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(),
             state,
         )?;
     }
+    // Cancellable statuses: Accepted, PendingApproval, PendingNotBefore,
+    // PendingApprovalEscalated (§4.6); not WaitingForCallback.
     if !matches!(
         r.state,
         RequestState::Submitted | RequestState::PendingApproval | RequestState::Scheduled
-    ) {
+    ) || r.waiting.is_some()
+    {
         return Err(Refusal::NotCancellable.error());
     }
     let Some(r) = state.requests.get_mut(id) else {

@@ -46,17 +46,25 @@ impl ClockChoice {
         if text.eq_ignore_ascii_case("system") {
             return Ok(ClockChoice::System);
         }
-        match text.strip_prefix("fixed:") {
-            Some(time) => Timestamp::parse(time)
-                .map(|start| ClockChoice::Fixed {
-                    start,
-                    step: Duration::ZERO,
-                })
-                .map_err(|e| format!("'{time}' is not an RFC 3339 time: {e}")),
-            None => Err(format!(
-                "expected 'system' or 'fixed:<RFC 3339 time>', got '{text}'"
-            )),
-        }
+        let Some(rest) = text.strip_prefix("fixed:") else {
+            return Err(format!(
+                "expected 'system' or 'fixed:<RFC 3339 time>[,step=<ISO 8601 duration>]', got '{text}'"
+            ));
+        };
+        // `,step=PT0.001S` moves the clock by that much on every read, so timestamps stay
+        // distinct and ordered without ever depending on wall time.
+        let (time, step) = match rest.split_once(",step=") {
+            Some((time, step)) => {
+                let step: Duration = iso8601::duration(step)
+                    .map_err(|_| format!("'{step}' is not an ISO 8601 duration"))?
+                    .into();
+                (time, step)
+            }
+            None => (rest, Duration::ZERO),
+        };
+        Timestamp::parse(time)
+            .map(|start| ClockChoice::Fixed { start, step })
+            .map_err(|e| format!("'{time}' is not an RFC 3339 time: {e}"))
     }
 }
 
@@ -308,5 +316,23 @@ impl Drop for Emulator {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_clock_may_step_on_every_read() {
+        assert_eq!(
+            ClockChoice::parse("fixed:2026-03-01T09:00:00Z,step=PT0.001S"),
+            Ok(ClockChoice::Fixed {
+                start: Timestamp::parse("2026-03-01T09:00:00Z").unwrap(),
+                step: Duration::from_millis(1),
+            })
+        );
+        assert!(ClockChoice::parse("fixed:2026-03-01T09:00:00Z,step=soon").is_err());
+        assert_eq!(ClockChoice::parse("system"), Ok(ClockChoice::System));
     }
 }

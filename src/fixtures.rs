@@ -99,6 +99,12 @@ pub struct TenantFile {
     /// Answer policy PUTs with 204 instead of 200 + body (default false).
     #[serde(default)]
     pub policy_put_no_content: bool,
+    /// Whose `adminAdd` skips approval: `managers` (default), `all`, `none`.
+    #[serde(default)]
+    pub admin_approval_bypass: crate::model::lifecycle::AdminApprovalBypass,
+    /// What blocks deleting a package: `liveAssignments` (default) or `anyAssignment`.
+    #[serde(default)]
+    pub package_deletion_guard: crate::model::lifecycle::PackageDeletionGuard,
     /// How additions are delivered: `delivered` (default), `deliveryFailed`, `delivering`.
     #[serde(default)]
     pub delivery: crate::model::lifecycle::DeliveryOutcome,
@@ -958,6 +964,8 @@ impl FixtureTenant {
             state.page_size = size;
         }
         state.policy_put_no_content = self.tenant.policy_put_no_content;
+        state.admin_approval_bypass = self.tenant.admin_approval_bypass;
+        state.package_deletion_guard = self.tenant.package_deletion_guard;
         state.delivery = self.tenant.delivery;
         state.delivery_by_package = self.tenant.delivery_by_package.clone();
         // Every tenant has the built-in General catalog.

@@ -37,6 +37,8 @@ pub struct TenantState {
     /// Answer a policy PUT with 204 and no body (what Terraform's beta code expects,
     /// `real-clients.md` §5.2) instead of the documented 200 + policy.
     pub policy_put_no_content: bool,
+    pub admin_approval_bypass: crate::model::lifecycle::AdminApprovalBypass,
+    pub package_deletion_guard: crate::model::lifecycle::PackageDeletionGuard,
     /// How additions are delivered (emulator setting).
     pub delivery: crate::model::lifecycle::DeliveryOutcome,
     /// Per-package overrides of `delivery`.
@@ -213,6 +215,8 @@ impl TenantState {
             info,
             page_size: DEFAULT_PAGE_SIZE,
             policy_put_no_content: false,
+            admin_approval_bypass: Default::default(),
+            package_deletion_guard: Default::default(),
             delivery: Default::default(),
             delivery_by_package: HashMap::new(),
             outbox: Default::default(),

@@ -1620,7 +1620,7 @@ async fn delivery_outcomes_can_differ_per_package() {
     );
 }
 
-async fn set_delivery(t: &TestTenant, body: &str) -> Value {
+async fn set_settings(t: &TestTenant, body: &str) -> Value {
     let set = t
         .send(
             Method::POST,
@@ -1659,7 +1659,7 @@ async fn partial_deliveries_complete_on_reprocess() {
         )
         .await;
     assert_eq!(owner.status, StatusCode::CREATED, "{}", owner.text);
-    set_delivery(&t, r#"{"delivery": "partiallyDelivered"}"#).await;
+    set_settings(&t, r#"{"delivery": "partiallyDelivered"}"#).await;
     let id = t
         .post(&format!("{EM_V1}/assignmentRequests"), json!({"requestType": "adminAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE, "targetId": REQUESTOR1_ID, "assignmentPolicyId": "90000000-0000-4000-8000-000000000001"}}))
         .await
@@ -1697,7 +1697,7 @@ async fn partial_deliveries_complete_on_reprocess() {
         .await;
     assert_eq!(beta.body["assignmentState"], "PartiallyDelivered");
 
-    set_delivery(&t, r#"{"delivery": "delivered"}"#).await;
+    set_settings(&t, r#"{"delivery": "delivered"}"#).await;
     let again = t
         .post(
             &format!("{EM_V1}/assignmentRequests/{id}/reprocess"),
@@ -1731,7 +1731,7 @@ async fn partial_deliveries_complete_on_reprocess() {
 #[tokio::test]
 async fn deliveries_can_wait_for_reads_or_virtual_time() {
     let t = TestTenant::start().await;
-    let shown = set_delivery(&t, r#"{"delivery": {"afterReads": 2}}"#).await;
+    let shown = set_settings(&t, r#"{"delivery": {"afterReads": 2}}"#).await;
     assert_eq!(shown["delivery"], json!({"afterReads": 2}));
     let id = t
         .post(&format!("{EM_V1}/assignmentRequests"), json!({"requestType": "adminAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE, "targetId": REQUESTOR1_ID, "assignmentPolicyId": "90000000-0000-4000-8000-000000000001"}}))
@@ -1750,7 +1750,7 @@ async fn deliveries_can_wait_for_reads_or_virtual_time() {
     assert!(members(&t).await.contains(&REQUESTOR1_ID.to_string()));
 
     // Virtual time: held until ten minutes have passed on the clock.
-    let shown = set_delivery(&t, r#"{"delivery": {"afterDuration": "PT10M"}}"#).await;
+    let shown = set_settings(&t, r#"{"delivery": {"afterDuration": "PT10M"}}"#).await;
     assert_eq!(shown["delivery"], json!({"afterDuration": "PT10M"}));
     approval_policy(&t).await;
     let later = t
@@ -2412,4 +2412,80 @@ async fn updates_keep_the_end_and_cancel_is_refused_when_graph_refuses_it() {
         notices.iter().any(|n| n["kind"] == "approvalRequired"),
         "{notices:?}"
     );
+}
+
+#[tokio::test]
+async fn approval_bypass_and_deletion_guard_are_configurable() {
+    let t = TestTenant::start().await;
+    approval_policy(&t).await;
+    let assigner = t.token_for(ASSIGNMENT_MANAGER);
+    let add = |target: &str| json!({"requestType": "adminAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE, "targetId": target}});
+    let state_after = |resp: &crate::common::Resp| {
+        format!(
+            "{EM_V1}/assignmentRequests/{}",
+            resp.body["id"].as_str().unwrap_or("?")
+        )
+    };
+    // Default: an assignment manager alone does not skip approval.
+    let first = t
+        .json_as(
+            Method::POST,
+            &format!("{EM_V1}/assignmentRequests"),
+            Some(&assigner),
+            Some(add(REQUESTOR1_ID)),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    assert_eq!(
+        t.get(&state_after(&first)).await.body["state"],
+        "pendingApproval"
+    );
+    set_settings(&t, r#"{"adminApprovalBypass": "all"}"#).await;
+    let second = t
+        .json_as(
+            Method::POST,
+            &format!("{EM_V1}/assignmentRequests"),
+            Some(&assigner),
+            Some(add("20000000-0000-4000-8000-000000000006")),
+        )
+        .await;
+    assert_eq!(
+        t.get(&state_after(&second)).await.body["state"],
+        "delivered"
+    );
+    let shown = set_settings(&t, r#"{"adminApprovalBypass": "none"}"#).await;
+    assert_eq!(shown["adminApprovalBypass"], "none");
+    let third = t
+        .post(&format!("{EM_V1}/assignmentRequests"), add(REQUESTOR1_ID))
+        .await;
+    assert_eq!(
+        t.get(&state_after(&third)).await.body["state"],
+        "pendingApproval"
+    );
+
+    // Deleting a package whose assignments have all ended: allowed by default, refused when
+    // every assignment counts.
+    set_settings(&t, r#"{"packageDeletionGuard": "anyAssignment"}"#).await;
+    let added = t
+        .post(&format!("{EM_V1}/assignmentRequests"), json!({"requestType": "adminAdd", "assignment": {"accessPackageId": CAMPAIGN_PACKAGE, "targetId": REQUESTOR1_ID, "assignmentPolicyId": "90000000-0000-4000-8000-000000000001"}}))
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let assignment = t
+        .get(&format!(
+            "{EM_V1}/assignments?$filter=accessPackage/id eq '{CAMPAIGN_PACKAGE}'"
+        ))
+        .await
+        .body["value"][0]["id"]
+        .clone();
+    let removed = t
+        .post(
+            &format!("{EM_V1}/assignmentRequests"),
+            json!({"requestType": "adminRemove", "assignment": {"id": assignment}}),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::CREATED, "{}", removed.text);
+    let path = format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}");
+    assert_eq!(t.delete(&path).await.code(), "AccessPackageHasAssignments");
+    set_settings(&t, r#"{"packageDeletionGuard": "liveAssignments"}"#).await;
+    assert_eq!(t.delete(&path).await.status, StatusCode::NO_CONTENT);
 }

@@ -409,6 +409,10 @@ struct SettingsBody {
     #[serde(default)]
     policy_put_no_content: Option<bool>,
     #[serde(default)]
+    admin_approval_bypass: Option<crate::model::lifecycle::AdminApprovalBypass>,
+    #[serde(default)]
+    package_deletion_guard: Option<crate::model::lifecycle::PackageDeletionGuard>,
+    #[serde(default)]
     delivery: Option<crate::model::lifecycle::DeliveryOutcome>,
     /// Replaces the per-package overrides.
     #[serde(default)]
@@ -420,6 +424,7 @@ fn settings_json(t: &Tenant) -> Value {
     t.read(|s| {
         json!({"tenant": s.info.id, "pageSize": s.page_size,
                "policyPutNoContent": s.policy_put_no_content, "delivery": s.delivery,
+               "adminApprovalBypass": s.admin_approval_bypass, "packageDeletionGuard": s.package_deletion_guard,
                "deliveryByPackage": s.delivery_by_package.iter().collect::<std::collections::BTreeMap<_, _>>()})
     })
 }
@@ -481,6 +486,12 @@ pub(super) async fn update_settings(
     }
     if let Some(flag) = req.policy_put_no_content {
         tenant.write(|s| s.policy_put_no_content = flag);
+    }
+    if let Some(choice) = req.admin_approval_bypass {
+        tenant.write(|s| s.admin_approval_bypass = choice);
+    }
+    if let Some(choice) = req.package_deletion_guard {
+        tenant.write(|s| s.package_deletion_guard = choice);
     }
     if let Some(map) = req.delivery_by_package {
         tenant.write(|s| {

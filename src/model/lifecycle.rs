@@ -446,3 +446,28 @@ impl AssignmentResourceRole {
         Uuid::new_v5(role, format!("{target}:{scope}").as_bytes())
     }
 }
+
+/// Which administrators' `adminAdd` requests skip the policy's approval (§6.3 note).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AdminApprovalBypass {
+    /// IGA administrators, catalog owners and access package managers skip it; an access
+    /// package assignment manager alone does not (issue decision) [inf].
+    #[default]
+    Managers,
+    /// Every caller allowed to make `adminAdd` requests skips it.
+    All,
+    /// Administrators' requests wait for approval like anyone's.
+    None,
+}
+
+/// Which assignments keep an access package from being deleted (§4.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PackageDeletionGuard {
+    /// Only assignments that have not ended [inf].
+    #[default]
+    LiveAssignments,
+    /// Any assignment, ended ones included (the delete page's literal wording).
+    AnyAssignment,
+}

@@ -151,10 +151,13 @@ pub fn delete(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(),
         Operation::DeleteAccessPackage { catalog },
         state,
     )?;
-    // "You cannot delete an access package if it has any accessPackageAssignment" (§4.9); expired
-    // ones no longer count [inf].
+    // "You cannot delete an access package if it has any accessPackageAssignment" (§4.9); by
+    // default ended ones no longer count [inf], `packageDeletionGuard` makes them count.
+    let any = state.package_deletion_guard
+        == crate::model::lifecycle::PackageDeletionGuard::AnyAssignment;
     let live = state.assignments.iter().any(|a| {
-        a.access_package_id == *id && a.state != crate::model::lifecycle::AssignmentState::Expired
+        a.access_package_id == *id
+            && (any || a.state != crate::model::lifecycle::AssignmentState::Expired)
     });
     if live {
         return Err(GraphError::Refused {

@@ -679,8 +679,15 @@ pub fn submit(
     }
     // Who may skip approval: IGA, catalog owner, access package manager; an assignment manager
     // alone may not (§6.3 note, issue decision).
+    use crate::model::lifecycle::AdminApprovalBypass;
     let bypass = is_admin
-        && authz::authorize(caller, Operation::UpdateAccessPackage { catalog }, state).is_ok();
+        && match state.admin_approval_bypass {
+            AdminApprovalBypass::Managers => {
+                authz::authorize(caller, Operation::UpdateAccessPackage { catalog }, state).is_ok()
+            }
+            AdminApprovalBypass::All => true,
+            AdminApprovalBypass::None => false,
+        };
     if bypass {
         request.stages.clear();
     }

@@ -1,5 +1,5 @@
 //! The benchmark's reference server: the least work a server can do for the benchmark's
-//! requests (bench/README.md). It answers each GET with bytes captured from the emulator, keyed
+//! requests (README.md, "Benchmark"). It answers each GET with bytes captured from the emulator, keyed
 //! by path and query, and each POST by parsing the body, giving it an id and storing it in a
 //! pre-sized map; no envelope, no auth, no OData. What the emulator achieves relative to this is
 //! the ratio the benchmark reports.

@@ -1008,6 +1008,7 @@ impl FixtureTenant {
                 modified: p.modified_date_time.unwrap_or(created_at),
                 created_by: p.created_by.clone(),
                 modified_by: p.created_by.clone(),
+                listing_json: Default::default(),
             });
         }
         for (a, scope) in &self.role_assignments {

@@ -156,7 +156,7 @@ impl TenantState {
 
     /// Records that `package` is incompatible with `other`; false when it already was.
     pub fn mark_incompatible(&mut self, package: &Uuid, other: &Uuid) -> bool {
-        let Some(p) = self.access_packages.get_mut(package) else {
+        let Some(p) = self.package_for_change(package) else {
             return false;
         };
         if p.incompatible_packages.contains(other) {
@@ -172,7 +172,7 @@ impl TenantState {
 
     /// Undoes `mark_incompatible`; false when `package` did not list `other`.
     pub fn unmark_incompatible(&mut self, package: &Uuid, other: &Uuid) -> bool {
-        let Some(p) = self.access_packages.get_mut(package) else {
+        let Some(p) = self.package_for_change(package) else {
             return false;
         };
         let before = p.incompatible_packages.len();
@@ -272,7 +272,15 @@ impl TenantState {
     }
 
     pub fn access_package_mut(&mut self, id: &Uuid) -> Option<&mut AccessPackage> {
-        self.access_packages.get_mut(id)
+        self.package_for_change(id)
+    }
+
+    /// Every change to a package goes through here, so its cached listing item never outlives
+    /// the state it was rendered from.
+    fn package_for_change(&mut self, id: &Uuid) -> Option<&mut AccessPackage> {
+        let package = self.access_packages.get_mut(id)?;
+        package.listing_json.clear();
+        Some(package)
     }
 
     pub fn insert_access_package(&mut self, package: AccessPackage) {
@@ -299,7 +307,7 @@ impl TenantState {
         }
         let package = self.access_packages.remove(id)?;
         for other in self.incompatible_referrers.remove(id).unwrap_or_default() {
-            if let Some(p) = self.access_packages.get_mut(&other) {
+            if let Some(p) = self.package_for_change(&other) {
                 p.incompatible_packages.retain(|x| x != id);
             }
         }
@@ -318,7 +326,7 @@ impl TenantState {
         let Some(seq) = self.access_packages.seq_of(id) else {
             return;
         };
-        let Some(package) = self.access_packages.get_mut(id) else {
+        let Some(package) = self.package_for_change(id) else {
             return;
         };
         let from = std::mem::replace(&mut package.catalog_id, to);

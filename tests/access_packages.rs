@@ -290,3 +290,37 @@ async fn v1_assignment_policies_navigation_is_not_routed() {
         }
     }
 }
+
+#[tokio::test]
+async fn listings_show_changes_made_after_they_were_first_rendered() {
+    let t = TestTenant::start().await;
+    let listed = |version: &'static str| {
+        let t = &t;
+        async move {
+            let path = if version == "v1" {
+                format!("{EM_V1}/accessPackages?$filter=id eq '{CAMPAIGN_PACKAGE}'")
+            } else {
+                format!("{EM_BETA}/accessPackages?$filter=id eq '{CAMPAIGN_PACKAGE}'")
+            };
+            t.get(&path).await.body["value"][0].clone()
+        }
+    };
+    // Render (and cache) both versions' items, then change the package.
+    assert_eq!(listed("v1").await["displayName"], "Marketing Campaign");
+    assert_eq!(listed("beta").await["displayName"], "Marketing Campaign");
+    let patched = t
+        .patch(
+            &format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}"),
+            json!({"displayName": "Renamed", "isHidden": true}),
+        )
+        .await;
+    assert!(patched.status.is_success(), "{}", patched.text);
+    let v1 = listed("v1").await;
+    assert_eq!(
+        (v1["displayName"].as_str(), v1["isHidden"].as_bool()),
+        (Some("Renamed"), Some(true)),
+        "{v1}"
+    );
+    assert_eq!(v1["@odata.type"], "#microsoft.graph.accessPackage");
+    assert_eq!(listed("beta").await["displayName"], "Renamed");
+}

@@ -80,7 +80,7 @@ pub enum Reply {
         context: String,
         count: Option<usize>,
         next_link: Option<String>,
-        items: Vec<Value>,
+        items: crate::odata::page::PageItems,
     },
     /// 200 `text/plain` (`/$count`).
     Text(String),
@@ -128,7 +128,10 @@ fn base_response(ctx: &RequestCtx, status: StatusCode, body: Body) -> Response {
 }
 
 fn json_response(ctx: &RequestCtx, status: StatusCode, value: &Value) -> Response {
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes_response(ctx, status, serde_json::to_vec(value).unwrap_or_default())
+}
+
+fn bytes_response(ctx: &RequestCtx, status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut resp = base_response(ctx, status, Body::from(bytes));
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(ODATA_JSON));
@@ -175,8 +178,29 @@ pub fn render_reply(ctx: &RequestCtx, reply: Reply) -> Response {
             if let Some(link) = next_link {
                 m.insert("@odata.nextLink".into(), Value::String(link));
             }
-            m.insert("value".into(), Value::Array(items));
-            json_response(ctx, StatusCode::OK, &Value::Object(m))
+            match items {
+                crate::odata::page::PageItems::Values(items) => {
+                    m.insert("value".into(), Value::Array(items));
+                    json_response(ctx, StatusCode::OK, &Value::Object(m))
+                }
+                crate::odata::page::PageItems::Raw(items) => {
+                    // The same bytes `json_response` would write: the envelope's keys in order,
+                    // then the cached items spliced into `value`.
+                    let head = serde_json::to_vec(&Value::Object(m)).unwrap_or_default();
+                    let size = items.iter().map(|i| i.len() + 1).sum::<usize>();
+                    let mut bytes = Vec::with_capacity(head.len() + size + 12);
+                    bytes.extend_from_slice(head.strip_suffix(b"}").unwrap_or(&head));
+                    bytes.extend_from_slice(b",\"value\":[");
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            bytes.push(b',');
+                        }
+                        bytes.extend_from_slice(item.as_bytes());
+                    }
+                    bytes.extend_from_slice(b"]}");
+                    bytes_response(ctx, StatusCode::OK, bytes)
+                }
+            }
         }
         Reply::Text(text) => {
             let mut resp = base_response(ctx, StatusCode::OK, Body::from(text));

@@ -235,7 +235,7 @@ fn app_role_listing(
             .context_url(call.version, &target.entity_set(call.version)),
         count: None,
         next_link: None,
-        items,
+        items: crate::odata::page::PageItems::Values(items),
     })
 }
 
@@ -432,7 +432,7 @@ pub(crate) fn dispatch(
                 context: call.ctx.context_url(call.version, "directoryObjects"),
                 count: None,
                 next_link: None,
-                items,
+                items: crate::odata::page::PageItems::Values(items),
             })
         }),
         (Target::SponsorRef(id, which, None), Method::POST) => {
@@ -574,7 +574,7 @@ pub(crate) fn dispatch(
                 ),
                 count: None,
                 next_link: None,
-                items,
+                items: crate::odata::page::PageItems::Values(items),
             })
         }),
         (Target::MyAssignments(on), Method::GET) => call
@@ -593,7 +593,7 @@ pub(crate) fn dispatch(
                     .context_url(call.version, &t.entity_set(call.version)),
                 count: None,
                 next_link: None,
-                items,
+                items: crate::odata::page::PageItems::Values(items),
             })
         }),
         (Target::ApprovalStage(id, sid), Method::GET) => call.tenant.read(|s| {
@@ -619,7 +619,7 @@ pub(crate) fn dispatch(
                     .context_url(call.version, &t.entity_set(call.version)),
                 count: None,
                 next_link: None,
-                items,
+                items: crate::odata::page::PageItems::Values(items),
             })
         }),
         (Target::AvailablePackages, Method::GET) => call.tenant.read(|s| {
@@ -635,7 +635,7 @@ pub(crate) fn dispatch(
                     .context_url(call.version, &t.entity_set(call.version)),
                 count: None,
                 next_link: None,
-                items,
+                items: crate::odata::page::PageItems::Values(items),
             })
         }),
         (Target::AvailablePackage(id), Method::GET) => call.tenant.read(|s| {
@@ -675,7 +675,7 @@ pub(crate) fn dispatch(
                     .context_url(call.version, &t.entity_set(call.version)),
                 count: None,
                 next_link: None,
-                items,
+                items: crate::odata::page::PageItems::Values(items),
             })
         }),
         (Target::MyApprovals, Method::GET) => call.tenant.read(|s| {
@@ -687,7 +687,7 @@ pub(crate) fn dispatch(
                     .context_url(call.version, &t.entity_set(call.version)),
                 count: None,
                 next_link: None,
-                items,
+                items: crate::odata::page::PageItems::Values(items),
             })
         }),
         (Target::UserAppRoles(id), Method::GET) => call.tenant.read(|s| {
@@ -752,7 +752,7 @@ pub(crate) fn dispatch(
                     context: call.ctx.context_url(call.version, "directoryObjects"),
                     count: None,
                     next_link: None,
-                    items,
+                    items: crate::odata::page::PageItems::Values(items),
                 })
             })
         }

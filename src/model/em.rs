@@ -192,6 +192,8 @@ pub struct AccessPackage {
     pub modified: Timestamp,
     pub created_by: Actor,
     pub modified_by: Actor,
+    /// Its rendered listing item; the store clears it whenever the package is borrowed mutably.
+    pub listing_json: crate::odata::page::ListingCache,
 }
 
 impl Keyed for AccessPackage {

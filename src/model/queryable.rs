@@ -228,6 +228,11 @@ impl Resource for AccessPackage {
         self.to_json(cx.version)
     }
 
+    // `to_json` reads nothing but the package and the version.
+    fn listing_cache(&self) -> Option<&crate::odata::page::ListingCache> {
+        Some(&self.listing_json)
+    }
+
     fn list_item_type(version: ApiVersion) -> Option<&'static str> {
         version.pick(Some("#microsoft.graph.accessPackage"), None)
     }

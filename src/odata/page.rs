@@ -18,12 +18,54 @@ use crate::error::GraphError;
 /// An entity that can be rendered and expanded.
 pub trait Resource: Queryable {
     fn render(&self, cx: &EvalCx<'_>) -> Value;
+    /// Where this entity keeps its listing item once rendered, when its rendering depends on
+    /// nothing but the entity and the API version (so the cache cannot go stale unseen).
+    fn listing_cache(&self) -> Option<&ListingCache> {
+        None
+    }
     /// The JSON of navigation `field` (named as in `fields`), with `item`'s nested options
     /// applied; `None` when the navigation is not emulated yet.
     fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value>;
     /// An `@odata.type` Graph puts on each item of a listing (v1.0 access packages, A2.1).
     fn list_item_type(_version: crate::model::ApiVersion) -> Option<&'static str> {
         None
+    }
+}
+
+/// A listing item's JSON text per API version, rendered on first use and reused until the
+/// entity changes (the store clears it on every mutable borrow). A page of 100 packages is then
+/// 100 copies instead of 100 maps built, annotated and serialized (README, "Benchmark").
+#[derive(Debug, Clone, Default)]
+pub struct ListingCache([std::sync::OnceLock<std::sync::Arc<str>>; 2]);
+
+impl ListingCache {
+    pub fn clear(&mut self) {
+        *self = ListingCache::default();
+    }
+
+    fn get_or_render(
+        &self,
+        version: crate::model::ApiVersion,
+        render: impl FnOnce() -> Value,
+    ) -> std::sync::Arc<str> {
+        let slot = match version {
+            crate::model::ApiVersion::V1 => &self.0[0],
+            crate::model::ApiVersion::Beta => &self.0[1],
+        };
+        std::sync::Arc::clone(slot.get_or_init(|| render().to_string().into()))
+    }
+}
+
+/// A page's items: built values, or cached JSON text when nothing reshapes them.
+#[derive(Debug)]
+pub enum PageItems {
+    Values(Vec<Value>),
+    Raw(Vec<std::sync::Arc<str>>),
+}
+
+impl From<Vec<Value>> for PageItems {
+    fn from(items: Vec<Value>) -> Self {
+        PageItems::Values(items)
     }
 }
 
@@ -41,7 +83,7 @@ fn annotate(odata_type: &str, body: Value) -> Value {
 /// One page of a listing.
 #[derive(Debug)]
 pub struct Page {
-    pub items: Vec<Value>,
+    pub items: PageItems,
     pub skiptoken: Option<String>,
     pub count: Option<usize>,
 }
@@ -277,16 +319,28 @@ pub fn page<'s, T: Resource + 's>(
         _ => None,
     };
     let item_type = T::list_item_type(cx.version);
-    let items = chosen
-        .iter()
-        .map(|(_, e, _)| {
-            let body = shape(*e, select, &q.expand, cx);
-            match item_type {
-                Some(t) => annotate(t, body),
-                None => body,
-            }
-        })
-        .collect();
+    let render = |e: &T| {
+        let body = shape(e, select, &q.expand, cx);
+        match item_type {
+            Some(t) => annotate(t, body),
+            None => body,
+        }
+    };
+    let plain = select.is_none() && q.expand.is_empty();
+    let cached = plain && chosen.iter().all(|(_, e, _)| e.listing_cache().is_some());
+    let items = if cached {
+        PageItems::Raw(
+            chosen
+                .iter()
+                .filter_map(|(_, e, _)| {
+                    e.listing_cache()
+                        .map(|c| c.get_or_render(cx.version, || render(e)))
+                })
+                .collect(),
+        )
+    } else {
+        PageItems::Values(chosen.iter().map(|(_, e, _)| render(e)).collect())
+    };
     Ok(Page {
         items,
         skiptoken,

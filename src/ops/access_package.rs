@@ -102,6 +102,7 @@ pub fn create(
         modified: ctx.now,
         created_by: ctx.caller.actor.clone(),
         modified_by: ctx.caller.actor.clone(),
+        listing_json: Default::default(),
     };
     state.insert_access_package(package.clone());
     Ok(package)

@@ -1043,7 +1043,7 @@ impl FixtureTenant {
             let Some(package) = input.access_package_id else {
                 continue;
             };
-            state.policies.insert(crate::model::policy::Policy {
+            state.insert_policy(crate::model::policy::Policy {
                 id: *id,
                 access_package_id: package,
                 display_name: input.display_name.clone(),

@@ -65,7 +65,11 @@ pub struct TenantState {
     roles_of: HashMap<Uuid, Vec<Uuid>>,
     scopes_of: HashMap<Uuid, Vec<Uuid>>,
     pub resource_requests: Table<ResourceRequest>,
+    /// Insert and remove through `insert_policy` / `remove_policy`, which keep
+    /// `policies_by_package` in step.
     pub policies: Table<crate::model::policy::Policy>,
+    /// Each package's policies in creation order: every request looks them up.
+    policies_by_package: HashMap<Uuid, Vec<Uuid>>,
     pub connected_organizations: Table<crate::model::org::ConnectedOrganization>,
     pub extensions: Table<crate::model::extension::CustomExtension>,
     pub environments: Vec<crate::model::resources::ResourceEnvironment>,
@@ -74,7 +78,7 @@ pub struct TenantState {
     pub assignments: Table<crate::model::lifecycle::Assignment>,
     /// Every assignment (any state) of a (package, target) pair, oldest first: each request
     /// asks "does the target hold this package?", which must not scan the store.
-    assignments_by_holder: HashMap<(Uuid, Uuid), Vec<Uuid>>,
+    assignments_by_holder: crate::model::table::ShardedMap<(Uuid, Uuid), Vec<Uuid>>,
     /// For each package, the packages that list it as incompatible (the reverse of
     /// `incompatible_packages`), so a request never scans every package to find them.
     incompatible_referrers: HashMap<Uuid, Vec<Uuid>>,
@@ -113,6 +117,46 @@ impl TenantState {
             holders.push(a.id);
         }
         self.assignments.insert(a);
+    }
+
+    /// Stores a policy (a new one, or a replacement keeping its place).
+    pub fn insert_policy(&mut self, policy: crate::model::policy::Policy) {
+        if let Some(old) = self.policies.get(&policy.id) {
+            if old.access_package_id != policy.access_package_id {
+                let (id, package) = (old.id, old.access_package_id);
+                if let Some(list) = self.policies_by_package.get_mut(&package) {
+                    list.retain(|p| *p != id);
+                }
+            }
+        }
+        let list = self
+            .policies_by_package
+            .entry(policy.access_package_id)
+            .or_default();
+        if !list.contains(&policy.id) {
+            list.push(policy.id);
+        }
+        self.policies.insert(policy);
+    }
+
+    pub fn remove_policy(&mut self, id: &Uuid) -> Option<crate::model::policy::Policy> {
+        let policy = self.policies.remove(id)?;
+        if let Some(list) = self.policies_by_package.get_mut(&policy.access_package_id) {
+            list.retain(|p| p != id);
+        }
+        Some(policy)
+    }
+
+    /// A package's policies in creation order.
+    pub fn policies_of<'s>(
+        &'s self,
+        package: &Uuid,
+    ) -> impl Iterator<Item = &'s crate::model::policy::Policy> + use<'s> {
+        self.policies_by_package
+            .get(package)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.policies.get(id))
     }
 
     /// Stores a request; one that may still move joins the open set.
@@ -241,7 +285,8 @@ impl TenantState {
             environments: vec![environment],
             requests: Table::default(),
             assignments: Table::default(),
-            assignments_by_holder: HashMap::new(),
+            assignments_by_holder: Default::default(),
+            policies_by_package: HashMap::new(),
             incompatible_referrers: HashMap::new(),
             work_pending: false,
             next_due: None,
@@ -296,13 +341,7 @@ impl TenantState {
 
     pub fn remove_access_package(&mut self, id: &Uuid) -> Option<AccessPackage> {
         let seq = self.access_packages.seq_of(id)?;
-        let policies: Vec<Uuid> = self
-            .policies
-            .iter()
-            .filter(|p| p.access_package_id == *id)
-            .map(|p| p.id)
-            .collect();
-        for policy in policies {
+        for policy in self.policies_by_package.remove(id).unwrap_or_default() {
             self.policies.remove(&policy);
         }
         let package = self.access_packages.remove(id)?;

@@ -17,7 +17,7 @@ pub trait Keyed {
 #[derive(Debug, Clone)]
 pub struct Table<T> {
     rows: BTreeMap<u64, T>,
-    index: HashMap<Uuid, u64>,
+    index: ShardedMap<Uuid, u64>,
     next_seq: u64,
 }
 
@@ -25,9 +25,79 @@ impl<T> Default for Table<T> {
     fn default() -> Self {
         Table {
             rows: BTreeMap::new(),
-            index: HashMap::new(),
+            index: ShardedMap::default(),
             next_seq: 0,
         }
+    }
+}
+
+/// A hash map split into shards by key, so growing it rehashes one shard (1/64 of the keys) at
+/// a time: a million-row table never stalls a create for the milliseconds a whole rehash takes
+/// (performance-anchors.md, "POST tail latency comes from map growth").
+#[derive(Debug, Clone)]
+pub struct ShardedMap<K, V> {
+    shards: Vec<HashMap<K, V>>,
+}
+
+const SHARDS: usize = 64;
+
+impl<K, V> Default for ShardedMap<K, V> {
+    fn default() -> Self {
+        ShardedMap {
+            shards: (0..SHARDS).map(|_| HashMap::new()).collect(),
+        }
+    }
+}
+
+/// Keys pick their shard from their own bytes (ids are random or sequence-like in their last
+/// byte, so both spread).
+pub trait ShardKey {
+    fn shard(&self) -> usize;
+}
+
+impl ShardKey for Uuid {
+    fn shard(&self) -> usize {
+        usize::from(self.as_bytes()[15]) % SHARDS
+    }
+}
+
+impl ShardKey for (Uuid, Uuid) {
+    fn shard(&self) -> usize {
+        usize::from(self.0.as_bytes()[15] ^ self.1.as_bytes()[15]) % SHARDS
+    }
+}
+
+impl<K: ShardKey + Eq + std::hash::Hash, V> ShardedMap<K, V> {
+    fn shard(&self, key: &K) -> &HashMap<K, V> {
+        &self.shards[key.shard()]
+    }
+
+    fn shard_mut(&mut self, key: &K) -> &mut HashMap<K, V> {
+        &mut self.shards[key.shard()]
+    }
+
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.shard(key).get(key)
+    }
+
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.shard_mut(key).get_mut(key)
+    }
+
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.shard_mut(&key).insert(key, value)
+    }
+
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        self.shard_mut(key).remove(key)
+    }
+
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.shard(key).contains_key(key)
+    }
+
+    pub fn entry(&mut self, key: K) -> std::collections::hash_map::Entry<'_, K, V> {
+        self.shard_mut(&key).entry(key)
     }
 }
 

@@ -693,11 +693,7 @@ pub fn of_package<'s>(
     state: &'s TenantState,
     package: &Uuid,
 ) -> impl Iterator<Item = &'s Policy> + 's {
-    let package = *package;
-    state
-        .policies
-        .iter()
-        .filter(move |p| p.access_package_id == package)
+    state.policies_of(package)
 }
 
 fn package_catalog(
@@ -723,7 +719,7 @@ pub fn create(
     authz::authorize(ctx.caller, Operation::ManagePolicies { catalog }, state)?;
     input.validate(state, version, catalog)?;
     let policy = build(state.next_id(), package, input, ctx, None);
-    state.policies.insert(policy.clone());
+    state.insert_policy(policy.clone());
     Ok(policy)
 }
 
@@ -773,13 +769,13 @@ pub fn replace(
     }
     input.validate(state, version, catalog)?;
     let policy = build(*id, package, input, ctx, Some(current));
-    state.policies.insert(policy.clone());
+    state.insert_policy(policy.clone());
     Ok(policy)
 }
 
 pub fn delete(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(), GraphError> {
     let (_, catalog) = find(state, ctx, id, Access::Write)?;
     authz::authorize(ctx.caller, Operation::ManagePolicies { catalog }, state)?;
-    state.policies.remove(id);
+    state.remove_policy(id);
     Ok(())
 }

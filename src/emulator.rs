@@ -111,6 +111,7 @@ pub struct EmulatorBuilder {
     auth: AuthMode,
     body_limit: usize,
     control_api: ControlApi,
+    journal_size: usize,
 }
 
 impl Default for EmulatorBuilder {
@@ -123,6 +124,7 @@ impl Default for EmulatorBuilder {
             auth: AuthMode::Enforce,
             body_limit: DEFAULT_BODY_LIMIT,
             control_api: ControlApi::Auto,
+            journal_size: crate::http::journal::DEFAULT_JOURNAL_SIZE,
         }
     }
 }
@@ -184,6 +186,12 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How many exchanges the request journal keeps (0 turns it off).
+    pub fn journal_size(mut self, entries: usize) -> Self {
+        self.journal_size = entries;
+        self
+    }
+
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
@@ -206,6 +214,7 @@ impl EmulatorBuilder {
             auth: self.auth,
             body_limit: self.body_limit,
             tokens: Default::default(),
+            journal: crate::http::journal::Journal::new(self.journal_size),
         }))
     }
 

@@ -43,6 +43,9 @@ struct ServeArgs {
     /// Serve `/_emulator/…`: `auto` = only when bound to a loopback address.
     #[arg(long, value_enum, default_value_t = ControlApi::Auto)]
     control_api: ControlApi,
+    /// Exchanges the request journal keeps (`GET /_emulator/journal`); 0 turns it off.
+    #[arg(long, default_value_t = entitlement_emulator::http::journal::DEFAULT_JOURNAL_SIZE)]
+    journal_size: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,7 +122,8 @@ async fn main() -> anyhow::Result<()> {
         .clock(args.clock)
         .fixtures(source(args.fixtures))
         .auth(args.auth)
-        .control_api(args.control_api);
+        .control_api(args.control_api)
+        .journal_size(args.journal_size);
     if let Some(seed) = args.seed {
         builder = builder.seed(seed);
     }

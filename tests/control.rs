@@ -162,3 +162,97 @@ async fn the_control_api_can_be_switched_off() {
     );
     assert_eq!(resp.message(), "Invalid version: _emulator");
 }
+
+#[tokio::test]
+async fn the_journal_answers_what_was_sent_and_how_often() {
+    let t = TestTenant::start().await;
+    let created = t
+        .post(
+            &format!("{EM_V1}/accessPackages"),
+            json!({"displayName": "Journaled", "catalog": {"id": GENERAL}}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let _ = t.get(&format!("{EM_V1}/accessPackages/not-a-guid")).await;
+    let batch = t
+        .post(
+            "/v1.0/$batch",
+            json!({"requests": [{"id": "1", "method": "GET", "url": "/identityGovernance/entitlementManagement/catalogs"}]}),
+        )
+        .await;
+    assert_eq!(batch.status, StatusCode::OK);
+    let posts = t
+        .send(
+            Method::GET,
+            "/_emulator/journal?method=POST&path=/accessPackages",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(posts.status, StatusCode::OK, "{}", posts.text);
+    assert_eq!(posts.body["count"], 1, "{}", posts.text);
+    let entry = &posts.body["value"][0];
+    assert_eq!(
+        (
+            entry["status"].as_u64(),
+            entry["requestBody"]["displayName"].as_str(),
+            entry["responseBody"]["displayName"].as_str(),
+            entry["caller"]["kind"].as_str(),
+        ),
+        (
+            Some(201),
+            Some("Journaled"),
+            Some("Journaled"),
+            Some("user")
+        ),
+        "{entry}"
+    );
+    // No token ever reaches the journal.
+    let everything = t
+        .send(Method::GET, "/_emulator/journal", None, &[], None)
+        .await;
+    assert!(
+        !everything.text.contains("eyJ"),
+        "a token leaked into the journal"
+    );
+    let failed = t
+        .send(
+            Method::GET,
+            "/_emulator/journal?status=404",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(failed.body["count"], 1, "{}", failed.text);
+    // The batch's item is journaled as its own request.
+    let items = t
+        .send(
+            Method::GET,
+            "/_emulator/journal?path=/catalogs",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(items.body["value"][0]["inBatch"], true, "{}", items.text);
+    let bad = t
+        .send(
+            Method::GET,
+            "/_emulator/journal?colour=red",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let cleared = t
+        .send(Method::DELETE, "/_emulator/journal", None, &[], None)
+        .await;
+    assert_eq!(cleared.status, StatusCode::NO_CONTENT);
+    let empty = t
+        .send(Method::GET, "/_emulator/journal", None, &[], None)
+        .await;
+    assert_eq!(empty.body["count"], 0);
+}

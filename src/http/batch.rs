@@ -173,7 +173,8 @@ async fn run_item(
     let path = format!("/{}/{url}", version.segment());
     let mut builder = Request::builder()
         .method(item.method.clone())
-        .uri(path.as_str());
+        .uri(path.as_str())
+        .extension(super::graph::BatchItem);
     let mut has_auth = false;
     let mut has_content_type = false;
     for (k, v) in &item.headers {

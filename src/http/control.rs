@@ -567,3 +567,54 @@ pub(super) async fn move_clock(
     }
     Json(json!({"now": now})).into_response()
 }
+
+/// `GET /_emulator/journal[?method=&path=&status=&tenant=&after=]`: the recorded exchanges that
+/// match, oldest first, with their count — "was X called N times" is `count`.
+pub(super) async fn journal(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let mut filter = super::journal::Filter::default();
+    for (key, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+        let bad = |what: &str| format!("'{value}' is not {what}");
+        match key.as_ref() {
+            "method" => filter.method = Some(value.into_owned()),
+            "path" => filter.path = Some(value.into_owned()),
+            "status" => match value.parse() {
+                Ok(s) => filter.status = Some(s),
+                Err(_) => {
+                    let message = bad("a status code");
+                    return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+                }
+            },
+            "tenant" => match Uuid::parse_str(&value) {
+                Ok(t) => filter.tenant = Some(t),
+                Err(_) => {
+                    let message = bad("a tenant id");
+                    return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+                }
+            },
+            "after" => match value.parse() {
+                Ok(a) => filter.after = Some(a),
+                Err(_) => {
+                    let message = bad("a sequence number");
+                    return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+                }
+            },
+            other => {
+                let message =
+                    format!("unknown filter '{other}': use method, path, status, tenant or after");
+                return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+            }
+        }
+    }
+    let (count, value) = shared.journal.query(&filter);
+    Json(json!({"count": count, "value": value})).into_response()
+}
+
+/// `DELETE /_emulator/journal`: forgets every exchange (sequence numbers keep counting).
+pub(super) async fn clear_journal(State(shared): State<AppState>) -> Response {
+    shared.journal.clear();
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -14,6 +14,7 @@ use percent_encoding::percent_decode_str;
 
 use super::envelope::{Reply, RequestCtx, render_error, render_reply};
 use super::handlers::{Call, dispatch};
+use super::journal::{CallerSummary, Entry, Journal};
 use super::route::Target;
 use super::{AppState, route};
 use crate::auth::{Caller, authenticate};
@@ -28,33 +29,76 @@ pub(super) async fn handle(State(shared): State<AppState>, request: Request<Body
     handle_one(&shared, request).await
 }
 
+/// Marks a request as an item of a `$batch` (for the journal).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BatchItem;
+
 /// One Graph request (a direct one, or an item of a `$batch`).
 pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Response {
+    let started = std::time::Instant::now();
     let (parts, body) = request.into_parts();
     let ctx = RequestCtx::new(
         &parts.headers,
         shared.request_ids.next_id(),
         shared.clock.now(),
     );
+    let mut who = None;
+    let mut sent = Vec::new();
     let result = match resolve(shared, &parts) {
-        Ok(resolved) => match read_body(shared, &parts.headers, body).await {
-            Ok(bytes) => run(&ctx, &parts, resolved, &bytes),
-            Err(e) => Err(e),
-        },
+        Ok(resolved) => {
+            who = Some((resolved.tenant.id(), CallerSummary::of(&resolved.caller)));
+            match read_body(shared, &parts.headers, body).await {
+                Ok(bytes) => {
+                    let reply = run(&ctx, &parts, resolved, &bytes);
+                    sent = bytes;
+                    reply
+                }
+                Err(e) => Err(e),
+            }
+        }
         Err(e) => {
             // Drain the unread body so the keep-alive connection stays usable for the
             // client's next request (an unread body makes hyper close it silently).
-            let _ = read_body(shared, &parts.headers, body).await;
+            if let Ok(bytes) = read_body(shared, &parts.headers, body).await {
+                sent = bytes;
+            }
             Err(e)
         }
     };
-    match result {
+    let response = match result {
         Ok(reply) => render_reply(&ctx, reply),
         Err(err) => {
             tracing::debug!(method = %parts.method, path = %parts.uri.path(), code = err.code(), "refused: {err}");
             render_error(&ctx, &err)
         }
+    };
+    if !shared.journal.enabled() {
+        return response;
     }
+    // The body is already in memory (a single chunk): collecting it copies nothing.
+    let (head, body) = response.into_parts();
+    let answer = to_bytes(body, usize::MAX).await.unwrap_or_default();
+    shared.journal.record(Entry {
+        sequence: 0,
+        time: ctx.now,
+        tenant: who.as_ref().map(|(t, _)| *t),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        headers: Journal::headers(&parts.headers),
+        caller: who.map(|(_, c)| c),
+        request_body: sent.into(),
+        status: head.status.as_u16(),
+        request_id: head
+            .headers
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        response_body: answer.clone(),
+        micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        in_batch: parts.extensions.get::<BatchItem>().is_some(),
+    });
+    Response::from_parts(head, Body::from(answer))
 }
 
 /// A routed, authenticated request waiting for its body.

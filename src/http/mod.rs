@@ -9,6 +9,7 @@ mod control;
 pub mod envelope;
 mod graph;
 mod handlers;
+pub mod journal;
 mod route;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub struct Shared {
     pub auth: AuthMode,
     pub body_limit: usize,
     pub tokens: crate::auth::TokenCache,
+    pub journal: journal::Journal,
 }
 
 impl std::fmt::Debug for Shared {
@@ -59,6 +61,10 @@ pub fn router(state: AppState, control_api: bool) -> Router {
             .route("/_emulator/tokens", post(control::mint_token))
             .route("/_emulator/state", get(control::state))
             .route("/_emulator/access", get(control::access))
+            .route(
+                "/_emulator/journal",
+                get(control::journal).delete(control::clear_journal),
+            )
             .route(
                 "/_emulator/approvals/{request_id}",
                 post(control::decide_as),

@@ -26,7 +26,7 @@ use crate::auth::token::{self, TokenError, TokenRequest};
 use crate::clock::{Clock, ManualClock, SystemClock, Timestamp};
 use crate::fixtures::{FixtureError, FixtureSource};
 use crate::http::{self, AppState, DEFAULT_BODY_LIMIT, Shared};
-use crate::ids::{IdSource, REQUEST_STREAM};
+use crate::ids::{IdSource, REQUEST_STREAM, TENANT_STREAM};
 use crate::store::{Tenant, Tenants};
 
 /// Where governance time comes from.
@@ -215,6 +215,7 @@ impl EmulatorBuilder {
             body_limit: self.body_limit,
             tokens: Default::default(),
             journal: crate::http::journal::Journal::new(self.journal_size),
+            tenant_ids: self.ids.generator(TENANT_STREAM),
         }))
     }
 

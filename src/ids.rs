@@ -66,6 +66,8 @@ pub enum IdSource {
 /// Stream numbers: one per purpose, so streams never interleave.
 pub const ENTITY_STREAM: u64 = 1;
 pub const REQUEST_STREAM: u64 = 2;
+/// Ids of tenants created through the control API.
+pub const TENANT_STREAM: u64 = 3;
 
 impl IdSource {
     pub fn generator(self, stream: u64) -> Box<dyn IdGen> {

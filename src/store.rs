@@ -656,6 +656,16 @@ impl std::fmt::Debug for Tenant {
 }
 
 impl Tenant {
+    /// The fixture this tenant resets to.
+    pub fn fixture(&self) -> &Arc<FixtureTenant> {
+        &self.fixture
+    }
+
+    /// The id stream settings it was made with.
+    pub fn id_source(&self) -> IdSource {
+        self.ids
+    }
+
     pub fn new(fixture: Arc<FixtureTenant>, ids: IdSource, now: Timestamp) -> Self {
         let state = fixture.build_state(ids.generator(ENTITY_STREAM), now);
         Tenant {
@@ -707,6 +717,23 @@ impl Tenants {
 
     pub fn contains(&self, id: &Uuid) -> bool {
         self.by_id.contains_key(id)
+    }
+
+    /// Adds a tenant unless its id is taken.
+    pub fn try_insert(&self, tenant: Tenant) -> Option<Arc<Tenant>> {
+        use dashmap::mapref::entry::Entry;
+        match self.by_id.entry(tenant.id()) {
+            Entry::Occupied(_) => None,
+            Entry::Vacant(slot) => {
+                let tenant = Arc::new(tenant);
+                slot.insert(tenant.clone());
+                Some(tenant)
+            }
+        }
+    }
+
+    pub fn remove(&self, id: &Uuid) -> Option<Arc<Tenant>> {
+        self.by_id.remove(id).map(|(_, t)| t)
     }
 
     pub fn all(&self) -> Vec<Arc<Tenant>> {

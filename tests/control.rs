@@ -256,3 +256,129 @@ async fn the_journal_answers_what_was_sent_and_how_often() {
         .await;
     assert_eq!(empty.body["count"], 0);
 }
+
+#[tokio::test]
+async fn tenants_are_created_isolated_and_deleted() {
+    let t = TestTenant::start().await;
+    let made = t
+        .send(Method::POST, "/_emulator/tenants", None, &[], None)
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let id = made.body["id"].as_str().unwrap().to_string();
+    assert_ne!(id, "10000000-0000-4000-8000-000000000000");
+    let chosen = "10000000-0000-4000-8000-0000000000aa";
+    let named = t
+        .json_as(
+            Method::POST,
+            "/_emulator/tenants",
+            None,
+            Some(json!({"id": chosen})),
+        )
+        .await;
+    assert_eq!(named.body["id"], chosen, "{}", named.text);
+    let again = t
+        .json_as(
+            Method::POST,
+            "/_emulator/tenants",
+            None,
+            Some(json!({"id": chosen})),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    // A token for the new tenant writes there and only there.
+    let minted = t
+        .json_as(
+            Method::POST,
+            "/_emulator/tokens",
+            None,
+            Some(json!({"as": ADMIN, "tenant": id})),
+        )
+        .await;
+    let token = minted.body["accessToken"]
+        .as_str()
+        .or_else(|| minted.body["access_token"].as_str())
+        .unwrap_or_else(|| panic!("{}", minted.text))
+        .to_string();
+    let created = t
+        .json_as(
+            Method::POST,
+            &format!("{EM_V1}/catalogs"),
+            Some(&token),
+            Some(json!({"displayName": "Only here"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let find = format!("{EM_V1}/catalogs?$filter=displayName eq 'Only here'");
+    let there = t.json_as(Method::GET, &find, Some(&token), None).await;
+    assert_eq!(there.body["value"].as_array().map(Vec::len), Some(1));
+    assert_eq!(t.get(&find).await.body["value"], json!([]));
+    let listed = t
+        .send(Method::GET, "/_emulator/tenants", None, &[], None)
+        .await;
+    assert_eq!(listed.body["value"].as_array().map(Vec::len), Some(3));
+    // Deleting it: its tokens stop working; the default tenant cannot go.
+    let gone = t
+        .send(
+            Method::DELETE,
+            &format!("/_emulator/tenants/{id}"),
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let refused = t.json_as(Method::GET, &find, Some(&token), None).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+    let default = t
+        .send(
+            Method::DELETE,
+            "/_emulator/tenants/10000000-0000-4000-8000-000000000000",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(default.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn with_auth_off_a_header_picks_the_tenant() {
+    let t = TestTenant::auth_off().await;
+    let chosen = "10000000-0000-4000-8000-0000000000bb";
+    let made = t
+        .json_as(
+            Method::POST,
+            "/_emulator/tenants",
+            None,
+            Some(json!({"id": chosen})),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let header = [("x-emulator-tenant", chosen)];
+    let body = serde_json::to_vec(&json!({"displayName": "Header tenant"})).unwrap();
+    let created = t
+        .send(
+            Method::POST,
+            &format!("{EM_V1}/catalogs"),
+            None,
+            &[header[0], ("content-type", "application/json")],
+            Some(body),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let find = format!("{EM_V1}/catalogs?$filter=displayName eq 'Header tenant'");
+    let there = t.send(Method::GET, &find, None, &header, None).await;
+    assert_eq!(there.body["value"].as_array().map(Vec::len), Some(1));
+    let default = t.send(Method::GET, &find, None, &[], None).await;
+    assert_eq!(default.body["value"], json!([]));
+    let unknown = t
+        .send(
+            Method::GET,
+            &find,
+            None,
+            &[("x-emulator-tenant", "10000000-0000-4000-8000-0000000000cc")],
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+}

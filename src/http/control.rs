@@ -618,3 +618,109 @@ pub(super) async fn clear_journal(State(shared): State<AppState>) -> Response {
     shared.journal.clear();
     StatusCode::NO_CONTENT.into_response()
 }
+
+fn tenant_json(t: &Tenant) -> Value {
+    t.read(|s| {
+        json!({"id": s.info.id, "displayName": s.info.display_name,
+               "defaultDomain": s.info.default_domain})
+    })
+}
+
+/// `GET /_emulator/tenants`: every tenant this process serves, by id.
+pub(super) async fn list_tenants(State(shared): State<AppState>) -> Response {
+    let value: Vec<Value> = shared
+        .tenants
+        .all()
+        .iter()
+        .map(|t| tenant_json(t))
+        .collect();
+    Json(json!({"value": value})).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewTenantBody {
+    /// Default: a new id from the tenant id stream (seeded runs repeat it).
+    #[serde(default)]
+    id: Option<Uuid>,
+    /// A fixture directory; default: the fixture the default tenant was started from.
+    #[serde(default)]
+    fixtures: Option<std::path::PathBuf>,
+}
+
+/// `POST /_emulator/tenants {"id"?, "fixtures"?}`: a fresh tenant, so parallel tests each get
+/// their own state. Tokens for it come from `POST /_emulator/tokens?tenant=ID`; with `--auth
+/// off`, the `x-emulator-tenant` header picks it.
+pub(super) async fn create_tenant(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req: NewTenantBody = if body.is_empty() {
+        NewTenantBody {
+            id: None,
+            fixtures: None,
+        }
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => {
+                let message = format!("invalid tenant: {e}");
+                return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+            }
+        }
+    };
+    let Some(template) = pick_tenant(&shared, None) else {
+        let message = "the default tenant is gone".to_string();
+        return control_error(&shared, &headers, StatusCode::CONFLICT, message);
+    };
+    let fixture = match &req.fixtures {
+        Some(dir) => match crate::fixtures::FixtureSource::Dir(dir.clone()).load() {
+            Ok(f) => f,
+            Err(e) => {
+                let message = format!("fixtures: {e}");
+                return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+            }
+        },
+        None => (**template.fixture()).clone(),
+    };
+    let mut fixture = fixture;
+    fixture.tenant.id = req.id.unwrap_or_else(|| shared.tenant_ids.next_id());
+    let tenant = Tenant::new(
+        std::sync::Arc::new(fixture),
+        template.id_source(),
+        shared.clock.now(),
+    );
+    match shared.tenants.try_insert(tenant) {
+        Some(t) => (StatusCode::CREATED, Json(tenant_json(&t))).into_response(),
+        None => {
+            let message = "a tenant with that id exists".to_string();
+            control_error(&shared, &headers, StatusCode::CONFLICT, message)
+        }
+    }
+}
+
+/// `DELETE /_emulator/tenants/{id}`: gone with its state; the default tenant stays.
+pub(super) async fn delete_tenant(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(tenant_id): axum::extract::Path<String>,
+) -> Response {
+    let Ok(id) = Uuid::parse_str(&tenant_id) else {
+        let message = format!("'{tenant_id}' is not a tenant id");
+        return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+    };
+    if id == shared.default_tenant {
+        let message = "the default tenant cannot be deleted (reset it instead)".to_string();
+        return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+    }
+    match shared.tenants.remove(&id) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => control_error(
+            &shared,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "no such tenant".into(),
+        ),
+    }
+}

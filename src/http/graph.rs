@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use uuid::Uuid;
+
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
 use axum::http::request::Parts;
@@ -125,10 +127,22 @@ fn resolve(shared: &AppState, parts: &Parts) -> Result<Resolved, GraphError> {
         .headers
         .get("authorization")
         .and_then(|v| v.to_str().ok());
+    // With auth off there is no token to name the tenant: a header does (issue 9).
+    let default_tenant = match parts.headers.get("x-emulator-tenant") {
+        Some(v) if shared.auth == crate::auth::AuthMode::Off => v
+            .to_str()
+            .ok()
+            .and_then(|t| Uuid::parse_str(t.trim()).ok())
+            .filter(|t| shared.tenants.contains(t))
+            .ok_or_else(|| {
+                GraphError::invalid_model("x-emulator-tenant names no tenant of this emulator")
+            })?,
+        _ => shared.default_tenant,
+    };
     let caller = authenticate(
         authorization,
         shared.auth,
-        shared.default_tenant,
+        default_tenant,
         |t| shared.tenants.contains(t),
         &shared.tokens,
     )?;

@@ -37,6 +37,8 @@ pub struct Shared {
     pub body_limit: usize,
     pub tokens: crate::auth::TokenCache,
     pub journal: journal::Journal,
+    /// Ids for tenants made through the control API (their own seeded stream).
+    pub tenant_ids: Box<dyn crate::ids::IdGen>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -61,6 +63,14 @@ pub fn router(state: AppState, control_api: bool) -> Router {
             .route("/_emulator/tokens", post(control::mint_token))
             .route("/_emulator/state", get(control::state))
             .route("/_emulator/access", get(control::access))
+            .route(
+                "/_emulator/tenants",
+                get(control::list_tenants).post(control::create_tenant),
+            )
+            .route(
+                "/_emulator/tenants/{tenant_id}",
+                axum::routing::delete(control::delete_tenant),
+            )
             .route(
                 "/_emulator/journal",
                 get(control::journal).delete(control::clear_journal),

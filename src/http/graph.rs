@@ -77,9 +77,19 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
     if !shared.journal.enabled() {
         return response;
     }
-    // The body is already in memory (a single chunk): collecting it copies nothing.
-    let (head, body) = response.into_parts();
-    let answer = to_bytes(body, usize::MAX).await.unwrap_or_default();
+    // The body is already in memory as one chunk: take that chunk (a reference count, not a
+    // copy); only a body of several chunks is joined.
+    let (head, mut body) = response.into_parts();
+    let mut answer = axum::body::Bytes::new();
+    while let Some(Ok(frame)) = http_body_util::BodyExt::frame(&mut body).await {
+        if let Ok(data) = frame.into_data() {
+            answer = if answer.is_empty() {
+                data
+            } else {
+                [answer.as_ref(), data.as_ref()].concat().into()
+            };
+        }
+    }
     shared.journal.record(Entry {
         sequence: 0,
         time: ctx.now,

@@ -15,8 +15,10 @@ use crate::clock::Timestamp;
 /// How many exchanges are kept unless `--journal-size` says otherwise.
 pub const DEFAULT_JOURNAL_SIZE: usize = 1000;
 
-/// Bodies longer than this are cut (with `…` appended), so the ring stays bounded in bytes too.
-const BODY_LIMIT: usize = 16 * 1024;
+/// Bodies longer than this are cut (with `…` appended), so the ring stays bounded in bytes too
+/// (at most 64 MiB for the default 1,000 entries). Shorter ones are kept without a copy: a page
+/// of 100 packages (~27 KiB) costs a reference count, not a memcpy.
+const BODY_LIMIT: usize = 32 * 1024;
 
 /// Request headers worth keeping; anything else (cookies, proxies' headers) is dropped.
 const KEPT_HEADERS: [&str; 6] = [

@@ -215,6 +215,7 @@ impl EmulatorBuilder {
             body_limit: self.body_limit,
             tokens: Default::default(),
             journal: crate::http::journal::Journal::new(self.journal_size),
+            faults: Default::default(),
             tenant_ids: self.ids.generator(TENANT_STREAM),
         }))
     }

@@ -382,3 +382,115 @@ async fn with_auth_off_a_header_picks_the_tenant() {
         .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn fault_rules_throttle_on_a_schedule_even_inside_a_batch() {
+    let t = TestTenant::start().await;
+    let rule = t
+        .json_as(
+            Method::POST,
+            "/_emulator/faults",
+            None,
+            Some(
+                json!({"method": "GET", "path": "/accessPackages", "schedule": {"next": 2},
+                        "effect": {"status": 429, "retryAfter": 3}}),
+            ),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.text);
+    let path = format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}");
+    let first = t.get(&path).await;
+    assert_eq!(
+        (
+            first.status,
+            first.header("retry-after"),
+            first.body["error"]["code"].as_str(),
+            first.body["error"]["innerError"]["status"].as_str(),
+            first.body["error"]["message"].as_str()
+        ),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("3"),
+            Some("TooManyRequests"),
+            Some("429"),
+            Some("Please retry again later.")
+        ),
+        "{}",
+        first.text
+    );
+    assert_eq!(t.get(&path).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(t.get(&path).await.status, StatusCode::OK, "two, then never");
+    // A POST does not match a GET rule; the journal names the rule that fired.
+    let throttled = t
+        .send(
+            Method::GET,
+            "/_emulator/journal?status=429",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(throttled.body["count"], 2);
+    assert_eq!(throttled.body["value"][0]["faults"], json!([1]));
+
+    // Inside a batch each item is its own call: every second catalog read fails with 503 and
+    // its own Retry-After, and a dependant of a failed item gets 424.
+    let added = t
+        .json_as(
+            Method::POST,
+            "/_emulator/faults",
+            None,
+            Some(json!({"path": "/catalogs", "schedule": {"everyNth": 2},
+                        "effect": {"status": 503, "retryAfter": 5}})),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let url = "/identityGovernance/entitlementManagement/catalogs";
+    let batch = t
+        .post(
+            "/v1.0/$batch",
+            json!({"requests": [
+                {"id": "1", "method": "GET", "url": url},
+                {"id": "2", "method": "GET", "url": url},
+                {"id": "3", "method": "GET", "url": url, "dependsOn": ["2"]}]}),
+        )
+        .await;
+    assert_eq!(batch.status, StatusCode::OK, "{}", batch.text);
+    let statuses: Vec<u64> = batch.body["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![200, 503, 424], "{}", batch.text);
+    assert_eq!(batch.body["responses"][1]["headers"]["Retry-After"], "5");
+    let rules = t
+        .send(Method::GET, "/_emulator/faults", None, &[], None)
+        .await;
+    assert_eq!(
+        (
+            rules.body["value"][0]["fired"].as_u64(),
+            rules.body["value"][1]["matched"].as_u64()
+        ),
+        (Some(2), Some(2)),
+        "{}",
+        rules.text
+    );
+    let bad = t
+        .json_as(
+            Method::POST,
+            "/_emulator/faults",
+            None,
+            Some(json!({"schedule": {"calls": [3, 1]}})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let cleared = t
+        .send(Method::DELETE, "/_emulator/faults", None, &[], None)
+        .await;
+    assert_eq!(cleared.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        t.get(&format!("{EM_V1}/catalogs")).await.status,
+        StatusCode::OK
+    );
+}

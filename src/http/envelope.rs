@@ -114,7 +114,7 @@ fn hv(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn base_response(ctx: &RequestCtx, status: StatusCode, body: Body) -> Response {
+pub(super) fn base_response(ctx: &RequestCtx, status: StatusCode, body: Body) -> Response {
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();

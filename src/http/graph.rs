@@ -46,16 +46,34 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
     );
     let mut who = None;
     let mut sent = Vec::new();
-    let result = match resolve(shared, &parts) {
+    let mut fired = Vec::new();
+    let response = match resolve(shared, &parts) {
         Ok(resolved) => {
-            who = Some((resolved.tenant.id(), CallerSummary::of(&resolved.caller)));
-            match read_body(shared, &parts.headers, body).await {
-                Ok(bytes) => {
+            let tenant = resolved.tenant.id();
+            who = Some((tenant, CallerSummary::of(&resolved.caller)));
+            // Injected faults apply to authenticated calls, as Graph's throttling does.
+            let decision =
+                shared
+                    .faults
+                    .decide(parts.method.as_str(), parts.uri.path(), Some(tenant));
+            fired = decision.fired;
+            if decision.latency_ms > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(decision.latency_ms)).await;
+            }
+            match (
+                read_body(shared, &parts.headers, body).await,
+                decision.error,
+            ) {
+                (Ok(bytes), Some(effect)) => {
+                    sent = bytes;
+                    super::faults::render(&ctx, &effect)
+                }
+                (Ok(bytes), None) => {
                     let reply = run(&ctx, &parts, resolved, &bytes);
                     sent = bytes;
-                    reply
+                    answer(&ctx, &parts, reply)
                 }
-                Err(e) => Err(e),
+                (Err(e), _) => answer(&ctx, &parts, Err(e)),
             }
         }
         Err(e) => {
@@ -64,14 +82,7 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
             if let Ok(bytes) = read_body(shared, &parts.headers, body).await {
                 sent = bytes;
             }
-            Err(e)
-        }
-    };
-    let response = match result {
-        Ok(reply) => render_reply(&ctx, reply),
-        Err(err) => {
-            tracing::debug!(method = %parts.method, path = %parts.uri.path(), code = err.code(), "refused: {err}");
-            render_error(&ctx, &err)
+            answer(&ctx, &parts, Err(e))
         }
     };
     if !shared.journal.enabled() {
@@ -109,8 +120,19 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
         response_body: answer.clone(),
         micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         in_batch: parts.extensions.get::<BatchItem>().is_some(),
+        faults: fired,
     });
     Response::from_parts(head, Body::from(answer))
+}
+
+fn answer(ctx: &RequestCtx, parts: &Parts, result: Result<Reply, GraphError>) -> Response {
+    match result {
+        Ok(reply) => render_reply(ctx, reply),
+        Err(err) => {
+            tracing::debug!(method = %parts.method, path = %parts.uri.path(), code = err.code(), "refused: {err}");
+            render_error(ctx, &err)
+        }
+    }
 }
 
 /// A routed, authenticated request waiting for its body.

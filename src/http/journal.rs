@@ -47,6 +47,8 @@ pub struct Entry {
     pub micros: u64,
     /// Set for the items of a `$batch`.
     pub in_batch: bool,
+    /// Fault rules that fired on this call.
+    pub faults: Vec<u64>,
 }
 
 /// Who called, without the token.
@@ -202,6 +204,7 @@ fn to_json(e: &Entry) -> Value {
         "path": e.path,
         "query": e.query,
         "inBatch": e.in_batch,
+        "faults": e.faults,
         "caller": caller,
         "requestHeaders": headers,
         "requestBody": body_json(&e.request_body),
@@ -232,6 +235,7 @@ mod tests {
             response_body: Bytes::from_static(b"{\"id\":1}"),
             micros: 1,
             in_batch: false,
+            faults: Vec::new(),
         }
     }
 

@@ -7,6 +7,7 @@ mod body;
 mod callouts;
 mod control;
 pub mod envelope;
+pub mod faults;
 mod graph;
 mod handlers;
 pub mod journal;
@@ -37,6 +38,7 @@ pub struct Shared {
     pub body_limit: usize,
     pub tokens: crate::auth::TokenCache,
     pub journal: journal::Journal,
+    pub faults: faults::Faults,
     /// Ids for tenants made through the control API (their own seeded stream).
     pub tenant_ids: Box<dyn crate::ids::IdGen>,
 }
@@ -70,6 +72,16 @@ pub fn router(state: AppState, control_api: bool) -> Router {
             .route(
                 "/_emulator/tenants/{tenant_id}",
                 axum::routing::delete(control::delete_tenant),
+            )
+            .route(
+                "/_emulator/faults",
+                get(control::list_faults)
+                    .post(control::add_fault)
+                    .delete(control::clear_faults),
+            )
+            .route(
+                "/_emulator/faults/{fault_id}",
+                axum::routing::delete(control::delete_fault),
             )
             .route(
                 "/_emulator/journal",

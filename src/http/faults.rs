@@ -1,0 +1,288 @@
+//! Deterministic fault injection: rules a test sets through `POST /_emulator/faults` that make
+//! matching Graph calls fail the way Graph fails (429 with `Retry-After`, 503, any error) or
+//! answer late, on a schedule counted in matching calls — never by chance or wall time — so a
+//! retry policy can be tested exactly.
+
+use std::sync::Mutex;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header::CONTENT_TYPE};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::envelope::{RequestCtx, base_response};
+
+/// When a rule fires, counted over the calls it matches (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum Schedule {
+    /// The next N matching calls, then never again.
+    Next(u64),
+    /// Every Nth matching call, without end (unbounded by choice).
+    EveryNth(u64),
+    /// Matching calls k through m.
+    Calls([u64; 2]),
+}
+
+impl Schedule {
+    fn fires(self, nth: u64) -> bool {
+        match self {
+            Schedule::Next(n) => nth <= n,
+            Schedule::EveryNth(n) => n > 0 && nth % n == 0,
+            Schedule::Calls([from, to]) => (from..=to).contains(&nth),
+        }
+    }
+}
+
+/// What a firing rule does.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Effect {
+    /// An error answer instead of the operation (default 429). 0 = no error, only latency.
+    #[serde(default = "default_status")]
+    pub status: u16,
+    /// Default: `TooManyRequests` for 429, `ServiceUnavailable` for 503, `GatewayTimeout` for
+    /// 504, else `BadRequest`.
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Whole seconds for the `Retry-After` header (an integer is what SDKs parse safely, §7).
+    #[serde(default)]
+    pub retry_after: Option<u64>,
+    /// Added before answering (the operation still runs unless `status` is an error).
+    #[serde(default)]
+    pub latency_ms: u64,
+}
+
+fn default_status() -> u16 {
+    429
+}
+
+/// A rule as the control API takes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewRule {
+    #[serde(default)]
+    pub method: Option<String>,
+    /// A case-insensitive substring of the path.
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub tenant: Option<Uuid>,
+    pub schedule: Schedule,
+    #[serde(default = "default_effect")]
+    pub effect: Effect,
+}
+
+fn default_effect() -> Effect {
+    Effect {
+        status: 429,
+        code: None,
+        message: None,
+        retry_after: Some(1),
+        latency_ms: 0,
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    id: u64,
+    new: NewRule,
+    matched: u64,
+    fired: u64,
+}
+
+/// The rules of the whole process, in creation order.
+#[derive(Debug, Default)]
+pub struct Faults {
+    inner: Mutex<(Vec<Rule>, u64)>,
+}
+
+/// What the rules decided for one call.
+#[derive(Debug, Default)]
+pub struct Decision {
+    /// Rule ids that fired (for the journal).
+    pub fired: Vec<u64>,
+    pub latency_ms: u64,
+    pub error: Option<Effect>,
+}
+
+impl Faults {
+    pub fn add(&self, new: NewRule) -> Result<Value, String> {
+        if let Schedule::Calls([from, to]) = new.schedule {
+            if from == 0 || to < from {
+                return Err("calls must be [k, m] with 1 <= k <= m".into());
+            }
+        }
+        if new.schedule == Schedule::EveryNth(0) {
+            return Err("everyNth must be at least 1".into());
+        }
+        if new.effect.status != 0 && !(400..=599).contains(&new.effect.status) {
+            return Err("status must be an error (400-599), or 0 for latency only".into());
+        }
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let id = guard.1 + 1;
+        guard.1 = id;
+        let rule = Rule {
+            id,
+            new,
+            matched: 0,
+            fired: 0,
+        };
+        let shown = rule_json(&rule);
+        guard.0.push(rule);
+        Ok(shown)
+    }
+
+    pub fn list(&self) -> Vec<Value> {
+        let guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        guard.0.iter().map(rule_json).collect()
+    }
+
+    /// Removes one rule, or all with `None`; false when the id is unknown.
+    pub fn remove(&self, id: Option<u64>) -> bool {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match id {
+            None => {
+                guard.0.clear();
+                true
+            }
+            Some(id) => {
+                let before = guard.0.len();
+                guard.0.retain(|r| r.id != id);
+                guard.0.len() != before
+            }
+        }
+    }
+
+    /// Counts this call against every matching rule; the first firing error wins, latencies add.
+    pub fn decide(&self, method: &str, path: &str, tenant: Option<Uuid>) -> Decision {
+        let mut decision = Decision::default();
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.0.is_empty() {
+            return decision;
+        }
+        let lower = path.to_ascii_lowercase();
+        for rule in guard.0.iter_mut() {
+            let r = &rule.new;
+            let matches = r
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && r.path
+                    .as_deref()
+                    .is_none_or(|p| lower.contains(&p.to_ascii_lowercase()))
+                && r.tenant.is_none_or(|t| Some(t) == tenant);
+            if !matches {
+                continue;
+            }
+            rule.matched += 1;
+            if !r.schedule.fires(rule.matched) {
+                continue;
+            }
+            rule.fired += 1;
+            decision.fired.push(rule.id);
+            decision.latency_ms = decision.latency_ms.saturating_add(r.effect.latency_ms);
+            if r.effect.status != 0 && decision.error.is_none() {
+                decision.error = Some(r.effect.clone());
+            }
+        }
+        decision
+    }
+}
+
+fn rule_json(r: &Rule) -> Value {
+    json!({"id": r.id, "method": r.new.method, "path": r.new.path, "tenant": r.new.tenant,
+           "schedule": r.new.schedule, "effect": r.new.effect, "matched": r.matched, "fired": r.fired})
+}
+
+/// Graph's answer for an injected error: the throttling body of `graph-protocol.md` §7 for 429,
+/// the usual envelope otherwise, with `Retry-After` when the rule gives one.
+pub fn render(ctx: &RequestCtx, effect: &Effect) -> Response {
+    let status = StatusCode::from_u16(effect.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+    let default_code = match effect.status {
+        429 => "TooManyRequests",
+        503 => "ServiceUnavailable",
+        504 => "GatewayTimeout",
+        _ => "BadRequest",
+    };
+    let code = effect.code.as_deref().unwrap_or(default_code);
+    let body = if effect.status == 429 {
+        json!({"error": {"code": code,
+            "innerError": {"code": "429", "date": ctx.now.inner_error_date(),
+                           "message": "Please retry after", "request-id": ctx.request_id, "status": "429"},
+            "message": effect.message.as_deref().unwrap_or("Please retry again later.")}})
+    } else {
+        json!({"error": {"code": code,
+            "message": effect.message.as_deref().unwrap_or("The service is temporarily unavailable."),
+            "innerError": {"date": ctx.now.inner_error_date(), "request-id": ctx.request_id,
+                           "client-request-id": ctx.client_request_id}}})
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut resp = base_response(ctx, status, Body::from(bytes));
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(seconds) = effect.retry_after {
+        if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+            h.insert("retry-after", v);
+        }
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(schedule: Schedule) -> NewRule {
+        NewRule {
+            method: Some("GET".into()),
+            path: Some("/accessPackages".into()),
+            tenant: None,
+            schedule,
+            effect: default_effect(),
+        }
+    }
+
+    #[test]
+    fn schedules_count_matching_calls_only() {
+        let faults = Faults::default();
+        faults.add(rule(Schedule::Calls([2, 3]))).unwrap();
+        let fired: Vec<bool> = (0..5)
+            .map(|_| {
+                // A call the rule does not match does not move its count.
+                let other = faults.decide("POST", "/v1.0/x/accessPackages", None);
+                assert!(other.error.is_none());
+                faults
+                    .decide("GET", "/v1.0/X/AccessPackages/1", None)
+                    .error
+                    .is_some()
+            })
+            .collect();
+        assert_eq!(fired, vec![false, true, true, false, false]);
+        assert!(faults.remove(None));
+        faults.add(rule(Schedule::EveryNth(2))).unwrap();
+        let every: Vec<bool> = (0..4)
+            .map(|_| {
+                faults
+                    .decide("GET", "/accessPackages", None)
+                    .error
+                    .is_some()
+            })
+            .collect();
+        assert_eq!(every, vec![false, true, false, true]);
+    }
+
+    #[test]
+    fn nonsense_rules_are_refused() {
+        let faults = Faults::default();
+        assert!(faults.add(rule(Schedule::Calls([3, 2]))).is_err());
+        assert!(faults.add(rule(Schedule::EveryNth(0))).is_err());
+        let mut odd = rule(Schedule::Next(1));
+        odd.effect.status = 200;
+        assert!(faults.add(odd).is_err());
+    }
+}

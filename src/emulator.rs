@@ -311,6 +311,17 @@ impl Emulator {
             .unwrap_or(Value::Null)
     }
 
+    /// The journaled exchanges matching `filter`, oldest first, as `GET /_emulator/journal`
+    /// gives them — wiremock's `received_requests` for this emulator.
+    pub fn received_requests(&self, filter: &crate::http::journal::Filter) -> Vec<Value> {
+        self.state.journal.query(filter).1
+    }
+
+    /// How many journaled exchanges match `filter` ("was X called N times").
+    pub fn count_requests(&self, filter: &crate::http::journal::Filter) -> usize {
+        self.state.journal.query(filter).0
+    }
+
     /// Stops accepting connections and waits for in-flight requests.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {

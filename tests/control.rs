@@ -237,6 +237,17 @@ async fn the_journal_answers_what_was_sent_and_how_often() {
         )
         .await;
     assert_eq!(items.body["value"][0]["inBatch"], true, "{}", items.text);
+    // The Rust harness answers the same question without HTTP.
+    let filter = entitlement_emulator::http::journal::Filter {
+        method: Some("POST".into()),
+        path: Some("/accessPackages".into()),
+        ..Default::default()
+    };
+    assert_eq!(t.emu.count_requests(&filter), 1);
+    assert_eq!(
+        t.emu.received_requests(&filter)[0]["requestBody"]["displayName"],
+        "Journaled"
+    );
     let bad = t
         .send(
             Method::GET,

@@ -30,6 +30,7 @@ pub struct TenantInfo {
 
 /// Everything one tenant holds. Collections are read freely; mutations that must keep an index
 /// in step go through the methods below.
+#[derive(Clone)]
 pub struct TenantState {
     pub info: TenantInfo,
     /// Items per page of every listing (server-driven paging); `$top` asks for fewer.
@@ -94,7 +95,7 @@ pub struct TenantState {
     /// extended; made exact whenever the assignments are scanned for due work.
     pub assignment_due: Option<Timestamp>,
     pub settings: crate::model::org::Settings,
-    ids: Box<dyn IdGen>,
+    ids: std::sync::Arc<dyn IdGen>,
 }
 
 impl std::fmt::Debug for TenantState {
@@ -293,8 +294,17 @@ impl TenantState {
             open_requests: BTreeMap::new(),
             assignment_due: None,
             settings: crate::model::org::Settings::default(),
-            ids,
+            ids: ids.into(),
         }
+    }
+
+    /// A copy of this state serving as tenant `id`, drawing new entity ids from `ids` (so the
+    /// copy and the original never mint the same id).
+    pub fn clone_as(&self, id: Uuid, ids: Box<dyn IdGen>) -> TenantState {
+        let mut copy = self.clone();
+        copy.info.id = id;
+        copy.ids = ids.into();
+        copy
     }
 
     /// A fresh entity id from the tenant's own stream.
@@ -656,6 +666,21 @@ impl std::fmt::Debug for Tenant {
 }
 
 impl Tenant {
+    /// A copy of `source`'s current state serving as tenant `id`; it resets to `source`'s
+    /// fixture (under its own id). Seeded runs draw the copy's new ids from a stream named by
+    /// `id`, so the same seed and the same clone give the same ids.
+    pub fn clone_of(source: &Tenant, id: Uuid) -> Tenant {
+        let mut fixture = (*source.fixture).clone();
+        fixture.tenant.id = id;
+        let stream = u64::from_le_bytes(id.as_bytes()[8..16].try_into().unwrap_or([0; 8]));
+        let state = source.read(|s| s.clone_as(id, source.ids.generator(stream)));
+        Tenant {
+            state: RwLock::new(state),
+            fixture: Arc::new(fixture),
+            ids: source.ids,
+        }
+    }
+
     /// The fixture this tenant resets to.
     pub fn fixture(&self) -> &Arc<FixtureTenant> {
         &self.fixture

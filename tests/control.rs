@@ -505,3 +505,85 @@ async fn fault_rules_throttle_on_a_schedule_even_inside_a_batch() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_tenant_can_start_from_another_tenants_current_state() {
+    let t = TestTenant::start().await;
+    let prepared = t
+        .post(
+            &format!("{EM_V1}/catalogs"),
+            json!({"displayName": "Prepared"}),
+        )
+        .await;
+    assert_eq!(prepared.status, StatusCode::CREATED, "{}", prepared.text);
+    let copy = t
+        .json_as(
+            Method::POST,
+            "/_emulator/tenants",
+            None,
+            Some(json!({"from": "10000000-0000-4000-8000-000000000000"})),
+        )
+        .await;
+    assert_eq!(copy.status, StatusCode::CREATED, "{}", copy.text);
+    let id = copy.body["id"].as_str().unwrap().to_string();
+    let token = t
+        .json_as(
+            Method::POST,
+            "/_emulator/tokens",
+            None,
+            Some(json!({"as": ADMIN, "tenant": id})),
+        )
+        .await;
+    let token = token.body["accessToken"]
+        .as_str()
+        .or_else(|| token.body["access_token"].as_str())
+        .unwrap_or_else(|| panic!("{}", token.text))
+        .to_string();
+    let find = |name: &str| format!("{EM_V1}/catalogs?$filter=displayName eq '{name}'");
+    let there = t
+        .json_as(Method::GET, &find("Prepared"), Some(&token), None)
+        .await;
+    assert_eq!(
+        there.body["value"][0]["id"], prepared.body["id"],
+        "the copy starts with the source's state: {}",
+        there.text
+    );
+    let own = t
+        .json_as(
+            Method::POST,
+            &format!("{EM_V1}/catalogs"),
+            Some(&token),
+            Some(json!({"displayName": "Only in the copy"})),
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::CREATED, "{}", own.text);
+    assert_ne!(own.body["id"], prepared.body["id"]);
+    assert_eq!(
+        t.get(&find("Only in the copy")).await.body["value"],
+        json!([])
+    );
+    // Resetting the copy returns it to the fixture, not to the moment it was copied.
+    let reset = t
+        .send(
+            Method::POST,
+            &format!("/_emulator/reset?tenant={id}"),
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert!(reset.status.is_success(), "{}", reset.text);
+    let after = t
+        .json_as(Method::GET, &find("Prepared"), Some(&token), None)
+        .await;
+    assert_eq!(after.body["value"], json!([]), "{}", after.text);
+    let missing = t
+        .json_as(
+            Method::POST,
+            "/_emulator/tenants",
+            None,
+            Some(json!({"from": "10000000-0000-4000-8000-0000000000ff"})),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}

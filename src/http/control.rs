@@ -646,6 +646,9 @@ struct NewTenantBody {
     /// A fixture directory; default: the fixture the default tenant was started from.
     #[serde(default)]
     fixtures: Option<std::path::PathBuf>,
+    /// A tenant whose current state the new one starts from (instead of a fixture).
+    #[serde(default)]
+    from: Option<Uuid>,
 }
 
 /// `POST /_emulator/tenants {"id"?, "fixtures"?}`: a fresh tenant, so parallel tests each get
@@ -660,6 +663,7 @@ pub(super) async fn create_tenant(
         NewTenantBody {
             id: None,
             fixtures: None,
+            from: None,
         }
     } else {
         match serde_json::from_slice(&body) {
@@ -670,6 +674,24 @@ pub(super) async fn create_tenant(
             }
         }
     };
+    let id = req.id.unwrap_or_else(|| shared.tenant_ids.next_id());
+    if let Some(source) = req.from {
+        if req.fixtures.is_some() {
+            let message = "give either 'from' or 'fixtures', not both".to_string();
+            return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+        }
+        let Some(source) = shared.tenants.get(&source) else {
+            let message = format!("no tenant {source} to copy");
+            return control_error(&shared, &headers, StatusCode::NOT_FOUND, message);
+        };
+        return match shared.tenants.try_insert(Tenant::clone_of(&source, id)) {
+            Some(t) => (StatusCode::CREATED, Json(tenant_json(&t))).into_response(),
+            None => {
+                let message = "a tenant with that id exists".to_string();
+                control_error(&shared, &headers, StatusCode::CONFLICT, message)
+            }
+        };
+    }
     let Some(template) = pick_tenant(&shared, None) else {
         let message = "the default tenant is gone".to_string();
         return control_error(&shared, &headers, StatusCode::CONFLICT, message);
@@ -685,7 +707,7 @@ pub(super) async fn create_tenant(
         None => (**template.fixture()).clone(),
     };
     let mut fixture = fixture;
-    fixture.tenant.id = req.id.unwrap_or_else(|| shared.tenant_ids.next_id());
+    fixture.tenant.id = id;
     let tenant = Tenant::new(
         std::sync::Arc::new(fixture),
         template.id_source(),

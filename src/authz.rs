@@ -11,7 +11,10 @@
 //! Policy-granted rights (requestor, approver) with `EntitlementMgmt-SubjectAccess.ReadWrite`
 //! arrive with the lifecycle issue as `Access::SubjectAccess` requirements.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
 
 use uuid::{Uuid, uuid};
 
@@ -355,11 +358,88 @@ fn tenant_wide(caller: &Caller, access: Access) -> bool {
     }
 }
 
+// ---- the decision log ----
+//
+// Each call's refusals are explained as they happen, for the journal (`decisions`). An operation
+// runs synchronously on one thread between `start_decisions` and `take_decisions`, so a
+// thread-local collects them without threading a log through every operation.
+
+thread_local! {
+    static DECISIONS: RefCell<Option<Vec<Value>>> = const { RefCell::new(None) };
+    static SOFT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Starts collecting this thread's decisions; with `soft`, refusals of the table are waived.
+pub fn start_decisions(soft: bool) {
+    DECISIONS.set(Some(Vec::new()));
+    SOFT.set(soft);
+}
+
+/// Ends collecting and returns what was noted.
+pub fn take_decisions() -> Vec<Value> {
+    SOFT.set(false);
+    DECISIONS.take().unwrap_or_default()
+}
+
+/// Adds one explanation to the current call's log (nothing when none is being collected).
+pub fn note(decision: Value) {
+    DECISIONS.with_borrow_mut(|log| {
+        if let Some(log) = log {
+            log.push(decision);
+        }
+    });
+}
+
+fn caller_facts(caller: &Caller) -> Value {
+    json!({"kind": format!("{:?}", caller.kind), "objectId": caller.object_id,
+           "permissions": caller.permissions, "directoryRoles": caller.directory_roles})
+}
+
+/// A refusal by the permission/role table: explained, and waived in soft mode.
+fn refuse(
+    caller: &Caller,
+    op: Option<Operation>,
+    required: Value,
+    rule: &str,
+    reason: &'static str,
+) -> Result<Grant, GraphError> {
+    let soft = SOFT.get();
+    note(
+        json!({"decision": if soft { "waived" } else { "refused" }, "rule": rule,
+                "operation": op.map(|o| format!("{o:?}")), "required": required,
+                "caller": caller_facts(caller)}),
+    );
+    if soft {
+        tracing::info!(rule, operation = ?op, "soft auth: refusal waived");
+        Ok(Grant::Tenant)
+    } else {
+        Err(GraphError::UnAuthorized(reason))
+    }
+}
+
+fn required_json(req: &Requirement) -> Value {
+    let permission = match req.access {
+        Access::Read => "EntitlementManagement.Read.All or EntitlementManagement.ReadWrite.All",
+        Access::Write => "EntitlementManagement.ReadWrite.All",
+        Access::Subject => {
+            "EntitlementMgmt-SubjectAccess.ReadWrite (delegated) or EntitlementManagement.*.All"
+        }
+    };
+    json!({"permission": permission, "task": format!("{:?}", req.task),
+           "scope": format!("{:?}", req.scope)})
+}
+
 /// Applies the operation table to a caller.
 pub fn authorize(caller: &Caller, op: Operation, state: &TenantState) -> Result<Grant, GraphError> {
     let req = op.requirement();
     if caller.kind == CallerKind::Delegated && !has_graph_permission(caller, req.access) {
-        return Err(GraphError::UnAuthorized(REASON_NO_PERMISSION));
+        return refuse(
+            caller,
+            Some(op),
+            required_json(&req),
+            "the token's scopes do not include the operation's permission",
+            REASON_NO_PERMISSION,
+        );
     }
     if tenant_wide(caller, req.access) {
         return Ok(Grant::Tenant);
@@ -368,7 +448,13 @@ pub fn authorize(caller: &Caller, op: Operation, state: &TenantState) -> Result<
         return Ok(Grant::Tenant);
     }
     let Some(principal) = caller.object_id else {
-        return Err(GraphError::UnAuthorized(REASON_NO_PERMISSION));
+        return refuse(
+            caller,
+            Some(op),
+            required_json(&req),
+            "no Graph permission and no principal that could hold an entitlement-management role",
+            REASON_NO_PERMISSION,
+        );
     };
     // Role path: EM role assignments, held directly or through groups.
     let mut any_role = false;
@@ -400,7 +486,13 @@ pub fn authorize(caller: &Caller, op: Operation, state: &TenantState) -> Result<
                 return Ok(Grant::Tenant);
             }
             if !any_role && caller.kind == CallerKind::Application {
-                return Err(GraphError::UnAuthorized(REASON_NO_PERMISSION));
+                return refuse(
+                    caller,
+                    Some(op),
+                    required_json(&req),
+                    "the application has neither the Graph permission nor an entitlement-management role",
+                    REASON_NO_PERMISSION,
+                );
             }
             any_role
         }
@@ -411,7 +503,12 @@ pub fn authorize(caller: &Caller, op: Operation, state: &TenantState) -> Result<
         } else {
             REASON_NO_ROLE
         };
-        return Err(GraphError::UnAuthorized(reason));
+        let rule = if any_role {
+            "the caller's entitlement-management roles do not grant this task in this scope"
+        } else {
+            "the caller holds no entitlement-management role and no tenant-wide directory role"
+        };
+        return refuse(caller, Some(op), required_json(&req), rule, reason);
     }
     Ok(match req.scope {
         Scope::List => Grant::Catalogs(catalogs),
@@ -493,7 +590,18 @@ pub fn may_onboard(
 /// binding in the ASP.NET backend [inf].
 pub fn precheck(caller: &Caller, access: Access) -> Result<(), GraphError> {
     if caller.kind == CallerKind::Delegated && !has_graph_permission(caller, access) {
-        return Err(GraphError::UnAuthorized(REASON_NO_PERMISSION));
+        let required = required_json(&Requirement {
+            access,
+            task: Task::Read,
+            scope: Scope::Permission,
+        });
+        refuse(
+            caller,
+            None,
+            required,
+            "the token's scopes do not include a permission this route accepts",
+            REASON_NO_PERMISSION,
+        )?;
     }
     Ok(())
 }

@@ -587,3 +587,90 @@ async fn a_tenant_can_start_from_another_tenants_current_state() {
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_decision_log_explains_refusals_and_soft_auth_waives_them() {
+    use entitlement_emulator::auth::AuthMode;
+    let t = TestTenant::start().await;
+    // A catalog reader may not edit: 403, and the journal says why.
+    let reader = t.token_for(REQUESTOR2);
+    let refused = t
+        .json_as(
+            Method::PATCH,
+            &format!("{EM_V1}/catalogs/{MARKETING}"),
+            Some(&reader),
+            Some(json!({"description": "x"})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    let logged = t
+        .send(
+            Method::GET,
+            "/_emulator/journal?status=403",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    let decision = &logged.body["value"][0]["decisions"][0];
+    assert_eq!(decision["decision"], "refused", "{}", logged.text);
+    assert!(
+        decision["rule"]
+            .as_str()
+            .is_some_and(|r| r.contains("roles do not grant")),
+        "{decision}"
+    );
+    assert!(decision["required"]["permission"].is_string(), "{decision}");
+    // A token that is missing entirely: 401, explained too.
+    let anonymous = t
+        .send(Method::GET, &format!("{EM_V1}/catalogs"), None, &[], None)
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let logged = t
+        .send(
+            Method::GET,
+            "/_emulator/journal?status=401",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert!(
+        logged.body["value"][0]["decisions"][0]["rule"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("the token was refused")),
+        "{}",
+        logged.text
+    );
+
+    // Soft: the same edit goes through, and the journal records what was waived.
+    let soft = TestTenant::with(builder().auth(AuthMode::Soft)).await;
+    let reader = soft.token_for(REQUESTOR2);
+    let waived = soft
+        .json_as(
+            Method::PATCH,
+            &format!("{EM_V1}/catalogs/{MARKETING}"),
+            Some(&reader),
+            Some(json!({"description": "x"})),
+        )
+        .await;
+    assert!(waived.status.is_success(), "{}", waived.text);
+    let logged = soft
+        .send(
+            Method::GET,
+            "/_emulator/journal?method=PATCH",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(
+        logged.body["value"][0]["decisions"][0]["decision"], "waived",
+        "{}",
+        logged.text
+    );
+    let no_token = soft
+        .send(Method::GET, &format!("{EM_V1}/catalogs"), None, &[], None)
+        .await;
+    assert_eq!(no_token.status, StatusCode::OK, "{}", no_token.text);
+}

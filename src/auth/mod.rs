@@ -16,6 +16,9 @@ pub enum AuthMode {
     Enforce,
     /// No token needed; the caller is treated as a Global Administrator app of the tenant.
     Off,
+    /// Checked as `enforce`, but every refusal of the token or of the permission/role table
+    /// is only recorded (journal `decisions`, log) and the call goes through.
+    Soft,
 }
 
 /// Delegated and application permission values used by entitlement management

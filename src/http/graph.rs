@@ -47,7 +47,11 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
     let mut who = None;
     let mut sent = Vec::new();
     let mut fired = Vec::new();
-    let response = match resolve(shared, &parts) {
+    let soft = shared.auth == crate::auth::AuthMode::Soft;
+    crate::authz::start_decisions(false);
+    let resolved = resolve(shared, &parts);
+    let mut decisions = crate::authz::take_decisions();
+    let response = match resolved {
         Ok(resolved) => {
             let tenant = resolved.tenant.id();
             who = Some((tenant, CallerSummary::of(&resolved.caller)));
@@ -69,7 +73,9 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
                     super::faults::render(&ctx, &effect)
                 }
                 (Ok(bytes), None) => {
+                    crate::authz::start_decisions(soft);
                     let reply = run(&ctx, &parts, resolved, &bytes);
+                    decisions.extend(crate::authz::take_decisions());
                     sent = bytes;
                     answer(&ctx, &parts, reply)
                 }
@@ -121,6 +127,7 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
         micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         in_batch: parts.extensions.get::<BatchItem>().is_some(),
         faults: fired,
+        decisions,
     });
     Response::from_parts(head, Body::from(answer))
 }
@@ -171,13 +178,27 @@ fn resolve(shared: &AppState, parts: &Parts) -> Result<Resolved, GraphError> {
             })?,
         _ => shared.default_tenant,
     };
-    let caller = authenticate(
+    let caller = match authenticate(
         authorization,
         shared.auth,
         default_tenant,
         |t| shared.tenants.contains(t),
         &shared.tokens,
-    )?;
+    ) {
+        Ok(caller) => caller,
+        Err(e) => {
+            let soft = shared.auth == crate::auth::AuthMode::Soft;
+            crate::authz::note(serde_json::json!({
+                "decision": if soft { "waived" } else { "refused" },
+                "rule": format!("the token was refused: {}: {e}", e.code()),
+            }));
+            if !soft {
+                return Err(e);
+            }
+            // Soft: the call goes on as the tenant's administrator app, as with auth off.
+            Arc::new(Caller::unauthenticated(default_tenant))
+        }
+    };
     let tenant = shared
         .tenants
         .get(&caller.tenant_id)

@@ -49,6 +49,8 @@ pub struct Entry {
     pub in_batch: bool,
     /// Fault rules that fired on this call.
     pub faults: Vec<u64>,
+    /// Why the call was refused (or, with `--auth soft`, what was waived).
+    pub decisions: Vec<Value>,
 }
 
 /// Who called, without the token.
@@ -205,6 +207,7 @@ fn to_json(e: &Entry) -> Value {
         "query": e.query,
         "inBatch": e.in_batch,
         "faults": e.faults,
+        "decisions": e.decisions,
         "caller": caller,
         "requestHeaders": headers,
         "requestBody": body_json(&e.request_body),
@@ -236,6 +239,7 @@ mod tests {
             micros: 1,
             in_batch: false,
             faults: Vec::new(),
+            decisions: Vec::new(),
         }
     }
 

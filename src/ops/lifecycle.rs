@@ -118,6 +118,9 @@ impl Refusal {
                 "End-user requests can only be made for the signed-in user.",
             ),
         };
+        crate::authz::note(
+            serde_json::json!({"decision": "refused", "rule": message, "code": code}),
+        );
         if self == NotAnApprover {
             return GraphError::UnAuthorized(crate::error::REASON_NO_ROLE);
         }

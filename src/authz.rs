@@ -53,7 +53,7 @@ pub mod directory_roles {
 }
 
 /// What an entitlement-management role lets its holder do (the task matrix of §6.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Task {
     /// See the catalog and everything in it.
     Read,
@@ -366,12 +366,19 @@ fn tenant_wide(caller: &Caller, access: Access) -> bool {
 
 thread_local! {
     static DECISIONS: RefCell<Option<Vec<Value>>> = const { RefCell::new(None) };
+    static REQUIRED: RefCell<Vec<Requirement>> = const { RefCell::new(Vec::new()) };
     static SOFT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// What the table required of this call (for the least-privilege report).
+pub fn take_requirements() -> Vec<Requirement> {
+    REQUIRED.take()
 }
 
 /// Starts collecting this thread's decisions; with `soft`, refusals of the table are waived.
 pub fn start_decisions(soft: bool) {
     DECISIONS.set(Some(Vec::new()));
+    REQUIRED.set(Vec::new());
     SOFT.set(soft);
 }
 
@@ -432,6 +439,7 @@ fn required_json(req: &Requirement) -> Value {
 /// Applies the operation table to a caller.
 pub fn authorize(caller: &Caller, op: Operation, state: &TenantState) -> Result<Grant, GraphError> {
     let req = op.requirement();
+    REQUIRED.with_borrow_mut(|r| r.push(req));
     if caller.kind == CallerKind::Delegated && !has_graph_permission(caller, req.access) {
         return refuse(
             caller,
@@ -775,4 +783,65 @@ mod tests {
             .is_err()
         );
     }
+}
+
+// ---- the least-privilege report ----
+
+/// The smallest Graph permissions and entitlement-management roles that would have allowed
+/// every requirement in `required` — computed from the operation table alone, offline.
+pub fn least_privilege(required: &[Requirement]) -> Value {
+    use std::collections::BTreeMap;
+    let writes = required.iter().any(|r| r.access == Access::Write);
+    let reads = required.iter().any(|r| r.access == Access::Read);
+    let delegated = if writes {
+        READ_WRITE_ALL
+    } else if reads {
+        READ_ALL
+    } else if required.is_empty() {
+        "none"
+    } else {
+        "EntitlementMgmt-SubjectAccess.ReadWrite"
+    };
+    let application = if writes {
+        READ_WRITE_ALL
+    } else if required.is_empty() {
+        "none"
+    } else {
+        READ_ALL
+    };
+    // Tasks needed per place: the tenant ("/") or a catalog.
+    let mut tasks: BTreeMap<String, BTreeSet<Task>> = BTreeMap::new();
+    for r in required {
+        let places: Vec<String> = match r.scope {
+            Scope::Tenant => vec!["/".into()],
+            Scope::Catalog(c) => vec![format!("/catalogs/{c}")],
+            Scope::TwoCatalogs(a, b) => vec![format!("/catalogs/{a}"), format!("/catalogs/{b}")],
+            // The permission alone suffices, or a listing that any role narrows.
+            Scope::Permission | Scope::List => continue,
+        };
+        for place in places {
+            tasks.entry(place).or_default().insert(r.task);
+        }
+    }
+    let roles: Vec<Value> = tasks
+        .iter()
+        .map(|(place, needed)| {
+            let tenant = place == "/";
+            let role = EM_ROLE_DEFINITIONS
+                .iter()
+                .filter(|d| d.tenant_scoped == tenant)
+                .filter(|d| needed.iter().all(|t| d.tasks.contains(t)))
+                .min_by_key(|d| d.tasks.len())
+                .map_or("Identity Governance Administrator (directory role)", |d| {
+                    d.display_name
+                });
+            json!({"scope": place, "role": role,
+                   "tasks": needed.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>()})
+        })
+        .collect();
+    json!({
+        "graphPermission": {"delegated": delegated, "application": application},
+        "roles": roles,
+        "note": "Either the Graph permission with a tenant-wide role (or an application permission), or the delegated permission with these entitlement-management roles, allows every call counted.",
+    })
 }

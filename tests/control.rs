@@ -674,3 +674,65 @@ async fn the_decision_log_explains_refusals_and_soft_auth_waives_them() {
         .await;
     assert_eq!(no_token.status, StatusCode::OK, "{}", no_token.text);
 }
+
+#[tokio::test]
+async fn the_least_privilege_report_names_the_smallest_roles() {
+    let t = TestTenant::start().await;
+    let created = t
+        .post(
+            &format!("{EM_BETA}/accessPackages"),
+            json!({"displayName": "Least", "catalogId": MARKETING}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.body["id"].as_str().unwrap();
+    assert_eq!(
+        t.get(&format!("{EM_V1}/accessPackages/{id}")).await.status,
+        StatusCode::OK
+    );
+    let report = t
+        .send(Method::GET, "/_emulator/least-privilege", None, &[], None)
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.text);
+    assert_eq!(
+        (
+            report.body["calls"].as_u64(),
+            report.body["graphPermission"]["delegated"].as_str(),
+            report.body["graphPermission"]["application"].as_str(),
+        ),
+        (
+            Some(2),
+            Some("EntitlementManagement.ReadWrite.All"),
+            Some("EntitlementManagement.ReadWrite.All")
+        ),
+        "{}",
+        report.text
+    );
+    assert_eq!(
+        report.body["roles"],
+        json!([{"scope": format!("/catalogs/{MARKETING}"), "role": "AccessPackages manager",
+                "tasks": ["Read", "ManageAccessPackages"]}]),
+        "{}",
+        report.text
+    );
+    // Only reads: the read permission and the reader role suffice.
+    let reads = TestTenant::start().await;
+    let _ = reads
+        .get(&format!("{EM_V1}/accessPackages/{ANALYTICS_PACKAGE}"))
+        .await;
+    let small = reads
+        .send(Method::GET, "/_emulator/least-privilege", None, &[], None)
+        .await;
+    assert_eq!(
+        (
+            small.body["graphPermission"]["delegated"].as_str(),
+            small.body["roles"][0]["role"].as_str()
+        ),
+        (
+            Some("EntitlementManagement.Read.All"),
+            Some("Catalog reader")
+        ),
+        "{}",
+        small.text
+    );
+}

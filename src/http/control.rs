@@ -799,3 +799,21 @@ pub(super) async fn delete_fault(
         }
     }
 }
+
+/// `GET /_emulator/least-privilege[?tenant=ID]`: for the calls in the journal that went
+/// through, the smallest Graph permission and entitlement-management roles that would have
+/// sufficed, computed offline from the operation table.
+pub(super) async fn least_privilege(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let tenant = match tenant_param(query.as_deref()) {
+        Ok(t) => t,
+        Err(message) => return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message),
+    };
+    let (calls, required) = shared.journal.requirements(tenant);
+    let mut report = crate::authz::least_privilege(&required);
+    report["calls"] = json!(calls);
+    Json(report).into_response()
+}

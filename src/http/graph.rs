@@ -47,6 +47,7 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
     let mut who = None;
     let mut sent = Vec::new();
     let mut fired = Vec::new();
+    let mut required = Vec::new();
     let soft = shared.auth == crate::auth::AuthMode::Soft;
     crate::authz::start_decisions(false);
     let resolved = resolve(shared, &parts);
@@ -76,6 +77,7 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
                     crate::authz::start_decisions(soft);
                     let reply = run(&ctx, &parts, resolved, &bytes);
                     decisions.extend(crate::authz::take_decisions());
+                    required = crate::authz::take_requirements();
                     sent = bytes;
                     answer(&ctx, &parts, reply)
                 }
@@ -128,6 +130,7 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
         in_batch: parts.extensions.get::<BatchItem>().is_some(),
         faults: fired,
         decisions,
+        required,
     });
     Response::from_parts(head, Body::from(answer))
 }

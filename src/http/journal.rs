@@ -51,6 +51,8 @@ pub struct Entry {
     pub faults: Vec<u64>,
     /// Why the call was refused (or, with `--auth soft`, what was waived).
     pub decisions: Vec<Value>,
+    /// What the operation table required of the call.
+    pub required: Vec<crate::authz::Requirement>,
 }
 
 /// Who called, without the token.
@@ -166,6 +168,23 @@ impl Journal {
         (matching.len(), matching.into_iter().map(to_json).collect())
     }
 
+    /// What the calls that went through (status below 400) required, for the least-privilege
+    /// report.
+    pub fn requirements(&self, tenant: Option<Uuid>) -> (usize, Vec<crate::authz::Requirement>) {
+        let ring = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut calls = 0;
+        let mut all = Vec::new();
+        for e in ring
+            .entries
+            .iter()
+            .filter(|e| e.status < 400 && tenant.is_none_or(|t| Some(t) == e.tenant))
+        {
+            calls += 1;
+            all.extend(e.required.iter().copied());
+        }
+        (calls, all)
+    }
+
     pub fn clear(&self) {
         let mut ring = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         ring.entries.clear();
@@ -240,6 +259,7 @@ mod tests {
             in_batch: false,
             faults: Vec::new(),
             decisions: Vec::new(),
+            required: Vec::new(),
         }
     }
 

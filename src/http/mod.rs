@@ -83,6 +83,7 @@ pub fn router(state: AppState, control_api: bool) -> Router {
                 "/_emulator/faults/{fault_id}",
                 axum::routing::delete(control::delete_fault),
             )
+            .route("/_emulator/least-privilege", get(control::least_privilege))
             .route(
                 "/_emulator/journal",
                 get(control::journal).delete(control::clear_journal),

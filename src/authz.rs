@@ -614,6 +614,67 @@ pub fn precheck(caller: &Caller, access: Access) -> Result<(), GraphError> {
     Ok(())
 }
 
+// ---- the least-privilege report ----
+
+/// The smallest Graph permissions and entitlement-management roles that would have allowed
+/// every requirement in `required` — computed from the operation table alone, offline.
+pub fn least_privilege(required: &[Requirement]) -> Value {
+    use std::collections::BTreeMap;
+    let writes = required.iter().any(|r| r.access == Access::Write);
+    let reads = required.iter().any(|r| r.access == Access::Read);
+    let delegated = if writes {
+        READ_WRITE_ALL
+    } else if reads {
+        READ_ALL
+    } else if required.is_empty() {
+        "none"
+    } else {
+        "EntitlementMgmt-SubjectAccess.ReadWrite"
+    };
+    let application = if writes {
+        READ_WRITE_ALL
+    } else if required.is_empty() {
+        "none"
+    } else {
+        READ_ALL
+    };
+    // Tasks needed per place: the tenant ("/") or a catalog.
+    let mut tasks: BTreeMap<String, BTreeSet<Task>> = BTreeMap::new();
+    for r in required {
+        let places: Vec<String> = match r.scope {
+            Scope::Tenant => vec!["/".into()],
+            Scope::Catalog(c) => vec![format!("/catalogs/{c}")],
+            Scope::TwoCatalogs(a, b) => vec![format!("/catalogs/{a}"), format!("/catalogs/{b}")],
+            // The permission alone suffices, or a listing that any role narrows.
+            Scope::Permission | Scope::List => continue,
+        };
+        for place in places {
+            tasks.entry(place).or_default().insert(r.task);
+        }
+    }
+    let roles: Vec<Value> = tasks
+        .iter()
+        .map(|(place, needed)| {
+            let tenant = place == "/";
+            let role = EM_ROLE_DEFINITIONS
+                .iter()
+                .filter(|d| d.tenant_scoped == tenant)
+                .filter(|d| needed.iter().all(|t| d.tasks.contains(t)))
+                .min_by_key(|d| d.tasks.len())
+                .map_or("Identity Governance Administrator (directory role)", |d| {
+                    d.display_name
+                });
+            json!({"scope": place, "role": role,
+                   "tasks": needed.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>()})
+        })
+        .collect();
+    json!({
+        "graphPermission": {"delegated": delegated, "application": application},
+        "roles": roles,
+        "note": "Either the Graph permission with a tenant-wide role (or an application permission), or the delegated permission with these entitlement-management roles, allows every call counted.",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -783,65 +844,4 @@ mod tests {
             .is_err()
         );
     }
-}
-
-// ---- the least-privilege report ----
-
-/// The smallest Graph permissions and entitlement-management roles that would have allowed
-/// every requirement in `required` — computed from the operation table alone, offline.
-pub fn least_privilege(required: &[Requirement]) -> Value {
-    use std::collections::BTreeMap;
-    let writes = required.iter().any(|r| r.access == Access::Write);
-    let reads = required.iter().any(|r| r.access == Access::Read);
-    let delegated = if writes {
-        READ_WRITE_ALL
-    } else if reads {
-        READ_ALL
-    } else if required.is_empty() {
-        "none"
-    } else {
-        "EntitlementMgmt-SubjectAccess.ReadWrite"
-    };
-    let application = if writes {
-        READ_WRITE_ALL
-    } else if required.is_empty() {
-        "none"
-    } else {
-        READ_ALL
-    };
-    // Tasks needed per place: the tenant ("/") or a catalog.
-    let mut tasks: BTreeMap<String, BTreeSet<Task>> = BTreeMap::new();
-    for r in required {
-        let places: Vec<String> = match r.scope {
-            Scope::Tenant => vec!["/".into()],
-            Scope::Catalog(c) => vec![format!("/catalogs/{c}")],
-            Scope::TwoCatalogs(a, b) => vec![format!("/catalogs/{a}"), format!("/catalogs/{b}")],
-            // The permission alone suffices, or a listing that any role narrows.
-            Scope::Permission | Scope::List => continue,
-        };
-        for place in places {
-            tasks.entry(place).or_default().insert(r.task);
-        }
-    }
-    let roles: Vec<Value> = tasks
-        .iter()
-        .map(|(place, needed)| {
-            let tenant = place == "/";
-            let role = EM_ROLE_DEFINITIONS
-                .iter()
-                .filter(|d| d.tenant_scoped == tenant)
-                .filter(|d| needed.iter().all(|t| d.tasks.contains(t)))
-                .min_by_key(|d| d.tasks.len())
-                .map_or("Identity Governance Administrator (directory role)", |d| {
-                    d.display_name
-                });
-            json!({"scope": place, "role": role,
-                   "tasks": needed.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>()})
-        })
-        .collect();
-    json!({
-        "graphPermission": {"delegated": delegated, "application": application},
-        "roles": roles,
-        "note": "Either the Graph permission with a tenant-wide role (or an application permission), or the delegated permission with these entitlement-management roles, allows every call counted.",
-    })
 }

@@ -26,7 +26,7 @@ use crate::auth::token::{self, TokenError, TokenRequest};
 use crate::clock::{Clock, ManualClock, SystemClock, Timestamp};
 use crate::fixtures::{FixtureError, FixtureSource};
 use crate::http::{self, AppState, DEFAULT_BODY_LIMIT, Shared};
-use crate::ids::{IdSource, REQUEST_STREAM, TENANT_STREAM};
+use crate::ids::{FAULT_STREAM, IdSource, REQUEST_STREAM, TENANT_STREAM};
 use crate::store::{Tenant, Tenants};
 
 /// Where governance time comes from.
@@ -204,6 +204,18 @@ impl EmulatorBuilder {
             ClockChoice::System => Arc::new(SystemClock::default()),
             ClockChoice::Fixed { start, step } => Arc::new(ManualClock::new(*start, *step)),
         };
+        let faults = crate::http::faults::Faults::new(self.ids.generator(FAULT_STREAM));
+        for (i, raw) in fixture.tenant.faults.iter().enumerate() {
+            let bad = |message: String| FixtureError {
+                file: "tenant.json".into(),
+                pointer: format!("/faults/{i}"),
+                message,
+            };
+            let mut rule: crate::http::faults::NewRule =
+                serde_json::from_value(raw.clone()).map_err(|e| bad(e.to_string()))?;
+            rule.tenant.get_or_insert(fixture.tenant.id);
+            faults.add(rule).map_err(bad)?;
+        }
         let tenants = Tenants::default();
         let tenant = tenants.insert(Tenant::new(fixture, self.ids, clock.now()));
         Ok(Arc::new(Shared {
@@ -215,7 +227,7 @@ impl EmulatorBuilder {
             body_limit: self.body_limit,
             tokens: Default::default(),
             journal: crate::http::journal::Journal::new(self.journal_size),
-            faults: Default::default(),
+            faults,
             tenant_ids: self.ids.generator(TENANT_STREAM),
         }))
     }

@@ -99,6 +99,10 @@ pub struct TenantFile {
     /// Answer policy PUTs with 204 instead of 200 + body (default false).
     #[serde(default)]
     pub policy_put_no_content: bool,
+    /// Fault rules in force from start-up, as `POST /_emulator/faults` takes them (checked when
+    /// the emulator starts; `tenant` defaults to this tenant).
+    #[serde(default)]
+    pub faults: Vec<serde_json::Value>,
     /// Whose `adminAdd` skips approval: `managers` (default), `all`, `none`.
     #[serde(default)]
     pub admin_approval_bypass: crate::model::lifecycle::AdminApprovalBypass,

@@ -68,6 +68,8 @@ pub const ENTITY_STREAM: u64 = 1;
 pub const REQUEST_STREAM: u64 = 2;
 /// Ids of tenants created through the control API.
 pub const TENANT_STREAM: u64 = 3;
+/// Draws for probability fault schedules.
+pub const FAULT_STREAM: u64 = 4;
 
 impl IdSource {
     pub fn generator(self, stream: u64) -> Box<dyn IdGen> {

@@ -736,3 +736,49 @@ async fn the_least_privilege_report_names_the_smallest_roles() {
         small.text
     );
 }
+
+#[tokio::test]
+async fn fixtures_can_declare_faults_and_refuse_bad_ones() {
+    use entitlement_emulator::fixtures::FixtureSource;
+    let dir = std::env::temp_dir().join(format!("ee-faults-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/default");
+    for entry in std::fs::read_dir(source).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    let tenant = |faults: Value| {
+        let mut t: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("fixtures/default/tenant.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        t["faults"] = faults;
+        std::fs::write(dir.join("tenant.json"), t.to_string()).unwrap();
+    };
+    tenant(json!([{"path": "/catalogs", "schedule": {"next": 1},
+                   "effect": {"status": 503, "retryAfter": 2}}]));
+    let t = TestTenant::with(builder().fixtures(FixtureSource::Dir(dir.clone()))).await;
+    let first = t.get(&format!("{EM_V1}/catalogs")).await;
+    assert_eq!(
+        (first.status, first.header("retry-after")),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("2")),
+        "{}",
+        first.text
+    );
+    assert_eq!(
+        t.get(&format!("{EM_V1}/catalogs")).await.status,
+        StatusCode::OK
+    );
+    tenant(json!([{"schedule": {"calls": [2, 1]}}]));
+    let err = builder()
+        .fixtures(FixtureSource::Dir(dir.clone()))
+        .build_state()
+        .unwrap_err();
+    assert!(err.to_string().contains("/faults/0"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

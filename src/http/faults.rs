@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::envelope::{RequestCtx, base_response};
 
 /// When a rule fires, counted over the calls it matches (1-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum Schedule {
     /// The next N matching calls, then never again.
@@ -24,14 +24,18 @@ pub enum Schedule {
     EveryNth(u64),
     /// Matching calls k through m.
     Calls([u64; 2]),
+    /// Each matching call with this probability, drawn from the emulator's seeded fault
+    /// stream: with `--seed`, the same calls in the same order fail every run.
+    Probability(f64),
 }
 
 impl Schedule {
-    fn fires(self, nth: u64) -> bool {
+    fn fires(self, nth: u64, draw: impl FnOnce() -> f64) -> bool {
         match self {
             Schedule::Next(n) => nth <= n,
             Schedule::EveryNth(n) => n > 0 && nth % n == 0,
             Schedule::Calls([from, to]) => (from..=to).contains(&nth),
+            Schedule::Probability(p) => draw() < p,
         }
     }
 }
@@ -96,9 +100,22 @@ struct Rule {
 }
 
 /// The rules of the whole process, in creation order.
-#[derive(Debug, Default)]
 pub struct Faults {
     inner: Mutex<(Vec<Rule>, u64)>,
+    /// Where probability schedules draw from (a seeded id stream when the emulator has a seed).
+    draws: Box<dyn crate::ids::IdGen>,
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faults").finish_non_exhaustive()
+    }
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults::new(Box::new(crate::ids::RandomIds))
+    }
 }
 
 /// What the rules decided for one call.
@@ -111,7 +128,26 @@ pub struct Decision {
 }
 
 impl Faults {
+    pub fn new(draws: Box<dyn crate::ids::IdGen>) -> Self {
+        Faults {
+            inner: Mutex::new((Vec::new(), 0)),
+            draws,
+        }
+    }
+
+    /// A number in [0, 1) from the draw stream.
+    fn draw(&self) -> f64 {
+        let bytes = self.draws.next_id().into_bytes();
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap_or([0; 8]));
+        (n >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     pub fn add(&self, new: NewRule) -> Result<Value, String> {
+        if let Schedule::Probability(p) = new.schedule {
+            if !(0.0..=1.0).contains(&p) {
+                return Err("probability must be between 0 and 1".into());
+            }
+        }
         if let Schedule::Calls([from, to]) = new.schedule {
             if from == 0 || to < from {
                 return Err("calls must be [k, m] with 1 <= k <= m".into());
@@ -180,7 +216,7 @@ impl Faults {
                 continue;
             }
             rule.matched += 1;
-            if !r.schedule.fires(rule.matched) {
+            if !r.schedule.fires(rule.matched, || self.draw()) {
                 continue;
             }
             rule.fired += 1;
@@ -274,6 +310,34 @@ mod tests {
             })
             .collect();
         assert_eq!(every, vec![false, true, false, true]);
+    }
+
+    #[test]
+    fn probabilities_repeat_with_the_seed() {
+        let pattern = || {
+            let faults = Faults::new(crate::ids::IdSource::Seeded(9).generator(4));
+            faults.add(rule(Schedule::Probability(0.5))).unwrap();
+            (0..1000)
+                .map(|_| {
+                    faults
+                        .decide("GET", "/accessPackages", None)
+                        .error
+                        .is_some()
+                })
+                .collect::<Vec<bool>>()
+        };
+        let first = pattern();
+        assert_eq!(first, pattern(), "the same seed fails the same calls");
+        let failed = first.iter().filter(|f| **f).count();
+        assert!((400..=600).contains(&failed), "{failed} of 1000 at p = 0.5");
+        let never = Faults::default();
+        never.add(rule(Schedule::Probability(0.0))).unwrap();
+        assert!((0..100).all(|_| never.decide("GET", "/accessPackages", None).error.is_none()));
+        assert!(
+            Faults::default()
+                .add(rule(Schedule::Probability(1.5)))
+                .is_err()
+        );
     }
 
     #[test]

@@ -782,3 +782,44 @@ async fn fixtures_can_declare_faults_and_refuse_bad_ones() {
     assert!(err.to_string().contains("/faults/0"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_fault_rule_can_drop_the_connection() {
+    let t = TestTenant::start().await;
+    let rule = t
+        .json_as(
+            Method::POST,
+            "/_emulator/faults",
+            None,
+            Some(json!({"path": "/catalogs", "schedule": {"next": 1}, "effect": {"drop": true}})),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.text);
+    let url = format!("{}{EM_V1}/catalogs", t.emu.uri());
+    let client = reqwest::Client::new();
+    let token = t.token.clone().unwrap();
+    let dropped = client.get(&url).bearer_auth(&token).send().await;
+    let failed = match dropped {
+        Err(_) => true,
+        Ok(resp) => resp.bytes().await.is_err(),
+    };
+    assert!(failed, "the client sees the connection drop");
+    // The next call is answered, and the journal kept the dropped one.
+    let next = client.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(next.status(), StatusCode::OK);
+    let journal = t
+        .send(
+            Method::GET,
+            "/_emulator/journal?path=/catalogs",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(
+        journal.body["value"][0]["faults"],
+        json!([1]),
+        "{}",
+        journal.text
+    );
+}

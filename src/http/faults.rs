@@ -59,6 +59,9 @@ pub struct Effect {
     /// Added before answering (the operation still runs unless `status` is an error).
     #[serde(default)]
     pub latency_ms: u64,
+    /// Close the connection instead of answering (the client sees it drop mid-response).
+    #[serde(default)]
+    pub drop: bool,
 }
 
 fn default_status() -> u16 {
@@ -88,6 +91,7 @@ fn default_effect() -> Effect {
         message: None,
         retry_after: Some(1),
         latency_ms: 0,
+        drop: false,
     }
 }
 
@@ -222,7 +226,7 @@ impl Faults {
             rule.fired += 1;
             decision.fired.push(rule.id);
             decision.latency_ms = decision.latency_ms.saturating_add(r.effect.latency_ms);
-            if r.effect.status != 0 && decision.error.is_none() {
+            if (r.effect.status != 0 || r.effect.drop) && decision.error.is_none() {
                 decision.error = Some(r.effect.clone());
             }
         }
@@ -237,7 +241,29 @@ fn rule_json(r: &Rule) -> Value {
 
 /// Graph's answer for an injected error: the throttling body of `graph-protocol.md` §7 for 429,
 /// the usual envelope otherwise, with `Retry-After` when the rule gives one.
+/// A body that fails on its first read: hyper then closes the connection without finishing
+/// the response, which is what a client sees when a connection drops.
+struct Dropped;
+
+impl http_body::Body for Dropped {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "fault rule: connection dropped",
+        ))))
+    }
+}
+
 pub fn render(ctx: &RequestCtx, effect: &Effect) -> Response {
+    if effect.drop {
+        return base_response(ctx, StatusCode::OK, Body::new(Dropped));
+    }
     let status = StatusCode::from_u16(effect.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
     let default_code = match effect.status {
         429 => "TooManyRequests",

@@ -48,6 +48,7 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
     let mut sent = Vec::new();
     let mut fired = Vec::new();
     let mut required = Vec::new();
+    let mut dropped = false;
     let soft = shared.auth == crate::auth::AuthMode::Soft;
     crate::authz::start_decisions(false);
     let resolved = resolve(shared, &parts);
@@ -71,6 +72,7 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
             ) {
                 (Ok(bytes), Some(effect)) => {
                     sent = bytes;
+                    dropped = effect.drop;
                     super::faults::render(&ctx, &effect)
                 }
                 (Ok(bytes), None) => {
@@ -96,17 +98,19 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
     if !shared.journal.enabled() {
         return response;
     }
-    // The body is already in memory as one chunk: take that chunk (a reference count, not a
-    // copy); only a body of several chunks is joined.
     let (head, mut body) = response.into_parts();
     let mut answer = axum::body::Bytes::new();
-    while let Some(Ok(frame)) = http_body_util::BodyExt::frame(&mut body).await {
-        if let Ok(data) = frame.into_data() {
-            answer = if answer.is_empty() {
-                data
-            } else {
-                [answer.as_ref(), data.as_ref()].concat().into()
-            };
+    // The body is already in memory as one chunk: take that chunk (a reference count, not a
+    // copy). A dropped connection's body is left alone: it must stay the one that fails.
+    if !dropped {
+        while let Some(Ok(frame)) = http_body_util::BodyExt::frame(&mut body).await {
+            if let Ok(data) = frame.into_data() {
+                answer = if answer.is_empty() {
+                    data
+                } else {
+                    [answer.as_ref(), data.as_ref()].concat().into()
+                };
+            }
         }
     }
     shared.journal.record(Entry {
@@ -132,6 +136,9 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
         decisions,
         required,
     });
+    if dropped {
+        return Response::from_parts(head, body);
+    }
     Response::from_parts(head, Body::from(answer))
 }
 

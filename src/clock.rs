@@ -39,6 +39,10 @@ impl Timestamp {
         self.0.unix_timestamp()
     }
 
+    pub fn unix_micros(self) -> i64 {
+        i64::try_from(self.0.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+    }
+
     /// Saturates at the calendar's end: durations can come from requests (`P99999999D`), and
     /// adding them must not panic.
     pub fn plus(self, d: Duration) -> Self {

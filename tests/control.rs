@@ -823,3 +823,43 @@ async fn a_fault_rule_can_drop_the_connection() {
         journal.text
     );
 }
+
+#[tokio::test]
+async fn a_token_bucket_throttles_each_caller_on_the_emulator_clock() {
+    let t = TestTenant::start().await;
+    let rule = t
+        .json_as(
+            Method::POST,
+            "/_emulator/faults",
+            None,
+            Some(json!({"method": "GET", "path": "/catalogs",
+                        "schedule": {"tokenBucket": {"requests": 2, "seconds": 10}}})),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.text);
+    let path = format!("{EM_V1}/catalogs");
+    assert_eq!(t.get(&path).await.status, StatusCode::OK);
+    assert_eq!(t.get(&path).await.status, StatusCode::OK);
+    let throttled = t.get(&path).await;
+    assert_eq!(
+        (throttled.status, throttled.header("retry-after")),
+        (StatusCode::TOO_MANY_REQUESTS, Some("5")),
+        "two per ten seconds: a token returns in five"
+    );
+    // Another caller has a bucket of their own.
+    let other = t
+        .json_as(Method::GET, &path, Some(&t.token_for(CATALOG_OWNER)), None)
+        .await;
+    assert_eq!(other.status, StatusCode::OK, "{}", other.text);
+    // The bucket refills on the emulator's clock, not the wall clock.
+    let moved = t
+        .json_as(
+            Method::POST,
+            "/_emulator/clock",
+            None,
+            Some(json!({"advance": "PT5S"})),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    assert_eq!(t.get(&path).await.status, StatusCode::OK);
+}

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::envelope::{RequestCtx, base_response};
+use crate::clock::Timestamp;
 
 /// When a rule fires, counted over the calls it matches (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
@@ -27,6 +28,10 @@ pub enum Schedule {
     /// Each matching call with this probability, drawn from the emulator's seeded fault
     /// stream: with `--seed`, the same calls in the same order fail every run.
     Probability(f64),
+    /// A token bucket per caller and tenant: `requests` per `seconds` of emulator time, refilled
+    /// as the clock moves (so a fixed clock throttles until advanced). Graph's global limit is
+    /// `{"requests": 130000, "seconds": 10}` per app (`graph-protocol.md` §7).
+    TokenBucket { requests: u64, seconds: u64 },
 }
 
 impl Schedule {
@@ -36,6 +41,8 @@ impl Schedule {
             Schedule::EveryNth(n) => n > 0 && nth % n == 0,
             Schedule::Calls([from, to]) => (from..=to).contains(&nth),
             Schedule::Probability(p) => draw() < p,
+            // Decided by the bucket, not by the count (see `Faults::decide_at`).
+            Schedule::TokenBucket { .. } => false,
         }
     }
 }
@@ -101,6 +108,28 @@ struct Rule {
     new: NewRule,
     matched: u64,
     fired: u64,
+    /// Token buckets by caller and tenant: tokens left, when last refilled.
+    buckets: std::collections::HashMap<(Option<Uuid>, Option<Uuid>), (f64, Timestamp)>,
+}
+
+/// Takes one token from the caller's bucket; when there is none, the whole seconds until there
+/// will be one (the `Retry-After` Graph would send).
+fn take_token(
+    buckets: &mut std::collections::HashMap<(Option<Uuid>, Option<Uuid>), (f64, Timestamp)>,
+    key: (Option<Uuid>, Option<Uuid>),
+    (requests, seconds): (u64, u64),
+    now: Timestamp,
+) -> Option<u64> {
+    let rate = requests as f64 / seconds.max(1) as f64;
+    let (tokens, last) = buckets.entry(key).or_insert((requests as f64, now));
+    let elapsed = (now.unix_micros() - last.unix_micros()).max(0) as f64 / 1e6;
+    *tokens = (*tokens + elapsed * rate).min(requests as f64);
+    *last = now;
+    if *tokens >= 1.0 {
+        *tokens -= 1.0;
+        return None;
+    }
+    Some(((1.0 - *tokens) / rate).ceil().max(1.0) as u64)
 }
 
 /// The rules of the whole process, in creation order.
@@ -166,11 +195,17 @@ impl Faults {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let id = guard.1 + 1;
         guard.1 = id;
+        if let Schedule::TokenBucket { requests, seconds } = new.schedule {
+            if requests == 0 || seconds == 0 {
+                return Err("tokenBucket needs requests and seconds of at least 1".into());
+            }
+        }
         let rule = Rule {
             id,
             new,
             matched: 0,
             fired: 0,
+            buckets: Default::default(),
         };
         let shown = rule_json(&rule);
         guard.0.push(rule);
@@ -198,8 +233,22 @@ impl Faults {
         }
     }
 
+    #[cfg(test)]
+    fn decide(&self, method: &str, path: &str, tenant: Option<Uuid>) -> Decision {
+        let epoch = Timestamp::from_datetime(time::OffsetDateTime::UNIX_EPOCH);
+        self.decide_at(method, path, tenant, None, epoch)
+    }
+
     /// Counts this call against every matching rule; the first firing error wins, latencies add.
-    pub fn decide(&self, method: &str, path: &str, tenant: Option<Uuid>) -> Decision {
+    /// `caller` and `now` (emulator time) feed token buckets.
+    pub fn decide_at(
+        &self,
+        method: &str,
+        path: &str,
+        tenant: Option<Uuid>,
+        caller: Option<Uuid>,
+        now: Timestamp,
+    ) -> Decision {
         let mut decision = Decision::default();
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if guard.0.is_empty() {
@@ -220,14 +269,33 @@ impl Faults {
                 continue;
             }
             rule.matched += 1;
-            if !r.schedule.fires(rule.matched, || self.draw()) {
+            let mut effect = r.effect.clone();
+            let fires = match r.schedule {
+                Schedule::TokenBucket { requests, seconds } => {
+                    match take_token(
+                        &mut rule.buckets,
+                        (tenant, caller),
+                        (requests, seconds),
+                        now,
+                    ) {
+                        Some(wait) => {
+                            // The bucket knows when a token returns: that is the Retry-After.
+                            effect.retry_after = Some(wait);
+                            true
+                        }
+                        None => false,
+                    }
+                }
+                schedule => schedule.fires(rule.matched, || self.draw()),
+            };
+            if !fires {
                 continue;
             }
             rule.fired += 1;
             decision.fired.push(rule.id);
-            decision.latency_ms = decision.latency_ms.saturating_add(r.effect.latency_ms);
-            if (r.effect.status != 0 || r.effect.drop) && decision.error.is_none() {
-                decision.error = Some(r.effect.clone());
+            decision.latency_ms = decision.latency_ms.saturating_add(effect.latency_ms);
+            if (effect.status != 0 || effect.drop) && decision.error.is_none() {
+                decision.error = Some(effect);
             }
         }
         decision

@@ -102,6 +102,9 @@ fn default_effect() -> Effect {
     }
 }
 
+/// Token buckets by (tenant, caller): tokens left and when they were last refilled.
+type Buckets = std::collections::HashMap<(Option<Uuid>, Option<Uuid>), (f64, Timestamp)>;
+
 #[derive(Debug, Clone)]
 struct Rule {
     id: u64,
@@ -109,13 +112,13 @@ struct Rule {
     matched: u64,
     fired: u64,
     /// Token buckets by caller and tenant: tokens left, when last refilled.
-    buckets: std::collections::HashMap<(Option<Uuid>, Option<Uuid>), (f64, Timestamp)>,
+    buckets: Buckets,
 }
 
 /// Takes one token from the caller's bucket; when there is none, the whole seconds until there
 /// will be one (the `Retry-After` Graph would send).
 fn take_token(
-    buckets: &mut std::collections::HashMap<(Option<Uuid>, Option<Uuid>), (f64, Timestamp)>,
+    buckets: &mut Buckets,
     key: (Option<Uuid>, Option<Uuid>),
     (requests, seconds): (u64, u64),
     now: Timestamp,

@@ -12,6 +12,7 @@
 //! Dropping the `Emulator` shuts its server down.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::auth::AuthMode;
+use crate::auth::keys::{KeyError, SigningKey};
 use crate::auth::token::{self, TokenError, TokenRequest};
 use crate::clock::{Clock, ManualClock, SystemClock, Timestamp};
 use crate::fixtures::{FixtureError, FixtureSource};
@@ -100,6 +102,8 @@ pub enum StartError {
     },
     #[error("invalid clock: {0}")]
     Clock(String),
+    #[error(transparent)]
+    Key(#[from] KeyError),
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +116,7 @@ pub struct EmulatorBuilder {
     body_limit: usize,
     control_api: ControlApi,
     journal_size: usize,
+    key_file: Option<PathBuf>,
 }
 
 impl Default for EmulatorBuilder {
@@ -125,6 +130,7 @@ impl Default for EmulatorBuilder {
             body_limit: DEFAULT_BODY_LIMIT,
             control_api: ControlApi::Auto,
             journal_size: crate::http::journal::DEFAULT_JOURNAL_SIZE,
+            key_file: None,
         }
     }
 }
@@ -192,6 +198,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Sign and verify tokens with the key at `path`, generated there (from the seed, if one is
+    /// set) when absent. Default: the built-in test key.
+    pub fn key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key_file = Some(path.into());
+        self
+    }
+
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
@@ -216,6 +229,10 @@ impl EmulatorBuilder {
             rule.tenant.get_or_insert(fixture.tenant.id);
             faults.add(rule).map_err(bad)?;
         }
+        let signing_key = match &self.key_file {
+            Some(path) => Arc::new(SigningKey::load_or_generate(path, self.ids.seed())?),
+            None => Arc::new(SigningKey::builtin()),
+        };
         let tenants = Tenants::default();
         let tenant = tenants.insert(Tenant::new(fixture, self.ids, clock.now()));
         Ok(Arc::new(Shared {
@@ -226,6 +243,7 @@ impl EmulatorBuilder {
             auth: self.auth,
             body_limit: self.body_limit,
             tokens: Default::default(),
+            signing_key,
             journal: crate::http::journal::Journal::new(self.journal_size),
             faults,
             tenant_ids: self.ids.generator(TENANT_STREAM),
@@ -311,7 +329,7 @@ impl Emulator {
             .ok_or_else(|| {
                 TokenError::UnknownPersona(req.persona.clone(), self.state.default_tenant)
             })?;
-        tenant.read(|s| token::mint(s, &req))
+        tenant.read(|s| token::mint(s, &req, &self.state.signing_key))
     }
 
     /// The default tenant's canonical state export.

@@ -19,6 +19,9 @@ pub enum GraphError {
     TokenNotYetValid,
     #[error("Access token validation failure. Invalid audience.")]
     TokenInvalidAudience,
+    /// Not signed by this emulator's key (or not RS256). [inf: Graph's generic validation text]
+    #[error("Access token validation failure.")]
+    TokenInvalidSignature,
     /// The token's `tid` names no tenant this emulator serves. [inf]
     #[error("Access token validation failure. Invalid issuer.")]
     TokenInvalidIssuer,
@@ -131,6 +134,7 @@ impl GraphError {
             | TokenExpired
             | TokenNotYetValid
             | TokenInvalidAudience
+            | TokenInvalidSignature
             | TokenInvalidIssuer
             | TokenWithoutPermissions => StatusCode::UNAUTHORIZED,
             SegmentNotFound(_)
@@ -172,6 +176,7 @@ impl GraphError {
             | TokenExpired
             | TokenNotYetValid
             | TokenInvalidAudience
+            | TokenInvalidSignature
             | TokenInvalidIssuer
             | TokenWithoutPermissions => "InvalidAuthenticationToken",
             SegmentNotFound(_)

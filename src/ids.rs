@@ -78,6 +78,13 @@ impl IdSource {
             IdSource::Seeded(seed) => Box::new(SeededIds::new(seed, stream)),
         }
     }
+
+    pub fn seed(self) -> Option<u64> {
+        match self {
+            IdSource::Random => None,
+            IdSource::Seeded(seed) => Some(seed),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use entitlement_emulator::auth::AuthMode;
+use entitlement_emulator::auth::keys::SigningKey;
 use entitlement_emulator::auth::token::{self, TokenRequest};
 use entitlement_emulator::fixtures::FixtureSource;
 use entitlement_emulator::{ClockChoice, ControlApi, Emulator};
@@ -46,6 +47,10 @@ struct ServeArgs {
     /// Exchanges the request journal keeps (`GET /_emulator/journal`); 0 turns it off.
     #[arg(long, default_value_t = entitlement_emulator::http::journal::DEFAULT_JOURNAL_SIZE)]
     journal_size: usize,
+    /// Sign and verify tokens with this RSA key (PKCS#8 PEM), generated and saved there if
+    /// absent (from --seed when given). Default: the built-in, documented test key.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +72,9 @@ enum Command {
         /// A fixture directory (default: the embedded default tenant).
         #[arg(long)]
         fixtures: Option<PathBuf>,
+        /// The emulator's --key-file, if it uses one.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
     },
 }
 
@@ -98,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
         roles,
         lifetime,
         fixtures,
+        key_file,
     }) = cli.command
     {
         let fixture = source(fixtures).load()?;
@@ -113,7 +122,11 @@ async fn main() -> anyhow::Result<()> {
             roles: split(roles),
             lifetime_seconds: Some(lifetime),
         };
-        println!("{}", token::mint(&state, &req)?);
+        let key = match key_file {
+            Some(path) => SigningKey::load_or_generate(&path, None)?,
+            None => SigningKey::builtin(),
+        };
+        println!("{}", token::mint(&state, &req, &key)?);
         return Ok(());
     }
     let args = cli.serve;
@@ -124,6 +137,9 @@ async fn main() -> anyhow::Result<()> {
         .auth(args.auth)
         .control_api(args.control_api)
         .journal_size(args.journal_size);
+    if let Some(path) = args.key_file {
+        builder = builder.key_file(path);
+    }
     if let Some(seed) = args.seed {
         builder = builder.seed(seed);
     }

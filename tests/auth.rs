@@ -15,6 +15,25 @@ fn token_from(claims: Value) -> String {
     token::sign(&map).unwrap()
 }
 
+/// The same header and claims with another signature, as a token from another issuer has.
+fn forged(token: &str) -> String {
+    let (signed, _) = token.rsplit_once('.').unwrap();
+    format!("{signed}.c2lnbmVkIGJ5IHNvbWVvbmUgZWxzZQ")
+}
+
+/// The claims signed HS256 with a secret anyone could pick.
+fn hmac_signed(token: &str) -> String {
+    let claims: Value = jsonwebtoken::dangerous::insecure_decode(token)
+        .unwrap()
+        .claims;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"secret"),
+    )
+    .unwrap()
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -53,7 +72,7 @@ async fn missing_token_is_401_with_www_authenticate() {
 async fn bad_tokens_get_graphs_messages() {
     let t = TestTenant::start().await;
     let path = format!("{EM_V1}/catalogs");
-    let base = json!({"aud": "https://graph.microsoft.com", "tid": TID, "oid": "20000000-0000-4000-8000-000000000001",
+    let base = json!({"aud": "https://graph.microsoft.com", "iss": format!("https://sts.windows.net/{TID}/"), "tid": TID, "oid": "20000000-0000-4000-8000-000000000001",
         "scp": "EntitlementManagement.ReadWrite.All", "wids": ["62e90394-69f5-4237-9190-012177145e10"], "exp": now() + 600, "nbf": now() - 10});
     let with = |patch: Value| {
         let mut c = base.clone();
@@ -82,6 +101,24 @@ async fn bad_tokens_get_graphs_messages() {
         (
             with(json!({"tid": "99999999-0000-4000-8000-000000000000"})),
             "Access token validation failure. Invalid issuer.",
+        ),
+        (
+            with(json!({"iss": "https://sts.windows.net/99999999-0000-4000-8000-000000000000/"})),
+            "Access token validation failure. Invalid issuer.",
+        ),
+        (
+            with(json!({"iss": null})),
+            "Access token validation failure. Invalid issuer.",
+        ),
+        (
+            // Signed by some other key: nothing about its claims is checked or revealed.
+            forged(&with(json!({"exp": now() - 60}))),
+            "Access token validation failure.",
+        ),
+        (
+            // The same claims signed HS256 with a shared secret (the algorithm-confusion trick).
+            hmac_signed(&with(json!({}))),
+            "Access token validation failure.",
         ),
         (
             with(json!({"scp": null})),

@@ -56,7 +56,7 @@ async fn another_tenant_loads_from_a_directory() {
     assert_eq!(names, ["General"], "every tenant gets its General catalog");
     // A token for the default tenant is not valid here.
     let foreign = entitlement_emulator::auth::token::sign(
-        serde_json::json!({"aud": "https://graph.microsoft.com", "tid": "10000000-0000-4000-8000-000000000000", "scp": "EntitlementManagement.Read.All", "exp": i64::MAX / 2})
+        serde_json::json!({"aud": "https://graph.microsoft.com", "iss": "https://sts.windows.net/10000000-0000-4000-8000-000000000000/", "tid": "10000000-0000-4000-8000-000000000000", "scp": "EntitlementManagement.Read.All", "exp": i64::MAX / 2})
             .as_object()
             .unwrap(),
     )

@@ -6,6 +6,7 @@ use dashmap::DashMap;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::keys::SigningKey;
 use super::{AuthMode, GRAPH_APP_ID};
 use crate::clock::wall_clock_now;
 use crate::error::GraphError;
@@ -116,13 +117,15 @@ fn check_time(exp: i64, nbf: Option<i64>) -> Result<(), GraphError> {
 }
 
 /// Reads the caller from the `Authorization` header value. `tenant_exists` answers whether the
-/// token's `tid` is served here; `default_tenant` is used when auth is off.
+/// token's `tid` is served here; `default_tenant` is used when auth is off; `key` is the key
+/// every token must be signed with.
 pub fn authenticate(
     authorization: Option<&str>,
     mode: AuthMode,
     default_tenant: Uuid,
     tenant_exists: impl Fn(&Uuid) -> bool,
     cache: &TokenCache,
+    key: &SigningKey,
 ) -> Result<Arc<Caller>, GraphError> {
     if mode == AuthMode::Off {
         return Ok(Arc::new(Caller::unauthenticated(default_tenant)));
@@ -145,21 +148,35 @@ pub fn authenticate(
         }
         return Ok(Arc::clone(&checked.caller));
     }
-    let checked = check_token(token, &tenant_exists)?;
+    let checked = check_token(token, &tenant_exists, key)?;
     let caller = Arc::clone(&checked.caller);
     cache.put(token, Arc::new(checked));
     Ok(caller)
 }
 
-/// Decodes a token and runs every check, in Graph's order (lifetime first).
+/// The issuers Graph accepts for tenant `tid`: Entra's v1 issuer (what Graph tokens carry)
+/// and the v2 one (`graph-protocol.md` §5.1).
+fn issuer_ok(iss: Option<&str>, tid: &str) -> bool {
+    iss.is_some_and(|iss| {
+        iss.eq_ignore_ascii_case(&format!("https://sts.windows.net/{tid}/"))
+            || iss.eq_ignore_ascii_case(&format!("https://login.microsoftonline.com/{tid}/v2.0"))
+    })
+}
+
+/// Decodes a token and runs every check, in Graph's order: shape, signature, then lifetime,
+/// audience and issuer. A forged token learns nothing about its claims.
 fn check_token(
     token: &str,
     tenant_exists: &impl Fn(&Uuid) -> bool,
+    key: &SigningKey,
 ) -> Result<CheckedToken, GraphError> {
     let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(token)
         .map_err(|_| GraphError::TokenMalformed)?
         .claims;
     let claims = claims.as_object().ok_or(GraphError::TokenMalformed)?;
+    if !key.verifies(token) {
+        return Err(GraphError::TokenInvalidSignature);
+    }
 
     let exp = claims
         .get("exp")
@@ -170,10 +187,12 @@ fn check_token(
     if !claims.get("aud").is_some_and(audience_ok) {
         return Err(GraphError::TokenInvalidAudience);
     }
-    let tenant_id = claims
-        .get("tid")
-        .and_then(Value::as_str)
-        .and_then(|t| Uuid::parse_str(t).ok())
+    let tid = claims.get("tid").and_then(Value::as_str).unwrap_or("");
+    if !issuer_ok(claims.get("iss").and_then(Value::as_str), tid) {
+        return Err(GraphError::TokenInvalidIssuer);
+    }
+    let tenant_id = Uuid::parse_str(tid)
+        .ok()
         .filter(|t| tenant_exists(t))
         .ok_or(GraphError::TokenInvalidIssuer)?;
 
@@ -261,6 +280,7 @@ mod tests {
                 tenant,
                 |_| exists,
                 &cache,
+                crate::auth::token::builtin_key(),
             )
         };
         assert_eq!(

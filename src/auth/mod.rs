@@ -1,9 +1,9 @@
-//! Who is calling: bearer-token parsing into a `Caller`, and minting test tokens for fixture
-//! personas. Signature verification arrives with the sign-in issue; until then any well-formed
-//! JWT is read for its claims and checked for lifetime, audience and tenant (`graph-protocol.md`
-//! §5.1, §5.4).
+//! Who is calling: bearer-token verification into a `Caller` (signature, lifetime, audience,
+//! issuer and tenant, `graph-protocol.md` §5.1, §5.4), the signing key, and minting tokens
+//! for fixture personas.
 
 mod caller;
+pub mod keys;
 pub mod token;
 
 pub use caller::{Caller, CallerKind, TokenCache, authenticate};

@@ -2,7 +2,8 @@
 //! signed RS256 with the built-in, documented test key (`test-signing-key.pem`; like Azurite's
 //! well-known account key, it protects nothing and exists so every instance agrees).
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -10,9 +11,8 @@ use super::permissions;
 use crate::clock::wall_clock_now;
 use crate::store::TenantState;
 
-const TEST_SIGNING_KEY_PEM: &str = include_str!("test-signing-key.pem");
-/// Key id published for the test key (also its `x5t`, as v1 tokens carry both).
-pub const TEST_KEY_ID: &str = "entitlement-emulator-test-key-1";
+use super::keys::SigningKey;
+pub use super::keys::TEST_KEY_ID;
 /// The client app that delegated test tokens claim to come from.
 pub const EMULATOR_CLIENT_APP_ID: &str = "e0000000-0000-4000-8000-0000000000e1";
 pub const DEFAULT_LIFETIME_SECONDS: i64 = 3600;
@@ -147,18 +147,27 @@ pub fn claims_for(
     Ok(c)
 }
 
-/// Signs claims with the built-in test key.
-pub fn sign(claims: &Map<String, Value>) -> Result<String, TokenError> {
-    let key = EncodingKey::from_rsa_pem(TEST_SIGNING_KEY_PEM.as_bytes())
-        .map_err(|e| TokenError::Signing(e.to_string()))?;
-    let mut header = Header::new(Algorithm::RS256);
-    header.typ = Some("JWT".into());
-    header.kid = Some(TEST_KEY_ID.into());
-    header.x5t = Some(TEST_KEY_ID.into());
-    jsonwebtoken::encode(&header, claims, &key).map_err(|e| TokenError::Signing(e.to_string()))
+/// The built-in test key, parsed once.
+pub fn builtin_key() -> &'static SigningKey {
+    static KEY: OnceLock<SigningKey> = OnceLock::new();
+    KEY.get_or_init(SigningKey::builtin)
 }
 
-/// Mints a signed token for a persona.
-pub fn mint(state: &TenantState, req: &TokenRequest) -> Result<String, TokenError> {
-    sign(&claims_for(state, req)?)
+/// Signs claims with the built-in test key (what an emulator without `--key-file` accepts).
+pub fn sign(claims: &Map<String, Value>) -> Result<String, TokenError> {
+    sign_with(builtin_key(), claims)
+}
+
+pub fn sign_with(key: &SigningKey, claims: &Map<String, Value>) -> Result<String, TokenError> {
+    key.sign(claims)
+        .map_err(|e| TokenError::Signing(e.to_string()))
+}
+
+/// Mints a token for a persona, signed with `key`.
+pub fn mint(
+    state: &TenantState,
+    req: &TokenRequest,
+    key: &SigningKey,
+) -> Result<String, TokenError> {
+    sign_with(key, &claims_for(state, req)?)
 }

@@ -164,7 +164,7 @@ pub(super) async fn mint_token(
         lifetime_seconds: Some(lifetime),
     };
     match tenant.read(|s| token::claims_for(s, &token_req)) {
-        Ok(claims) => match token::sign(&claims) {
+        Ok(claims) => match token::sign_with(&shared.signing_key, &claims) {
             Ok(jwt) => Json(json!({
                 "token_type": "Bearer",
                 "expires_in": lifetime,

@@ -197,6 +197,7 @@ fn resolve(shared: &AppState, parts: &Parts) -> Result<Resolved, GraphError> {
         default_tenant,
         |t| shared.tenants.contains(t),
         &shared.tokens,
+        &shared.signing_key,
     ) {
         Ok(caller) => caller,
         Err(e) => {

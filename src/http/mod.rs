@@ -37,6 +37,8 @@ pub struct Shared {
     pub auth: AuthMode,
     pub body_limit: usize,
     pub tokens: crate::auth::TokenCache,
+    /// Signs minted tokens and verifies bearer tokens; published as each tenant's JWKS.
+    pub signing_key: Arc<crate::auth::keys::SigningKey>,
     pub journal: journal::Journal,
     pub faults: faults::Faults,
     /// Ids for tenants made through the control API (their own seeded stream).

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -30,6 +30,7 @@ use crate::fixtures::{FixtureError, FixtureSource};
 use crate::http::{self, AppState, DEFAULT_BODY_LIMIT, Shared};
 use crate::ids::{FAULT_STREAM, IdSource, REQUEST_STREAM, TENANT_STREAM};
 use crate::store::{Tenant, Tenants};
+use crate::tls::{TlsError, TlsIdentity, TlsListener, TlsOptions};
 
 /// Where governance time comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +105,8 @@ pub enum StartError {
     Clock(String),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +120,8 @@ pub struct EmulatorBuilder {
     control_api: ControlApi,
     journal_size: usize,
     key_file: Option<PathBuf>,
+    https: Option<SocketAddr>,
+    tls: TlsOptions,
 }
 
 impl Default for EmulatorBuilder {
@@ -131,6 +136,8 @@ impl Default for EmulatorBuilder {
             control_api: ControlApi::Auto,
             journal_size: crate::http::journal::DEFAULT_JOURNAL_SIZE,
             key_file: None,
+            https: None,
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -205,6 +212,18 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Also serve HTTPS on `addr` (port 0 picks a free port), with the certificate `tls`
+    /// describes (default: the built-in `localhost` certificate of the test CA).
+    pub fn https(mut self, addr: SocketAddr) -> Self {
+        self.https = Some(addr);
+        self
+    }
+
+    pub fn tls(mut self, options: TlsOptions) -> Self {
+        self.tls = options;
+        self
+    }
+
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
@@ -244,6 +263,7 @@ impl EmulatorBuilder {
             body_limit: self.body_limit,
             tokens: Default::default(),
             signing_key,
+            redeemed_codes: Default::default(),
             journal: crate::http::journal::Journal::new(self.journal_size),
             faults,
             tenant_ids: self.ids.generator(TENANT_STREAM),
@@ -263,24 +283,53 @@ impl EmulatorBuilder {
             addr: self.bind,
             source,
         })?;
-        let app = http::router(state.clone(), self.control_api.enabled_for(&addr));
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = rx.await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!("server error: {e}");
+        let control_api = self.control_api.enabled_for(&addr);
+        let app = http::router(state.clone(), control_api);
+        let (tx, rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let mut tasks = vec![tokio::spawn({
+            let shutdown = stopped(rx.clone());
+            async move {
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::error!("server error: {e}");
+                }
             }
-        });
+        })];
+        let mut https = None;
+        if let Some(https_bind) = self.https {
+            let identity = TlsIdentity::resolve(&self.tls)?;
+            let config = identity.server_config()?;
+            let bind_error = |source| StartError::Bind {
+                addr: https_bind,
+                source,
+            };
+            let tcp = TcpListener::bind(https_bind).await.map_err(bind_error)?;
+            let tls = TlsListener::new(tcp, config).map_err(bind_error)?;
+            let https_addr = axum::serve::Listener::local_addr(&tls).map_err(bind_error)?;
+            // The control API follows the same loopback rule on either listener.
+            let app = http::https_router(
+                state.clone(),
+                self.control_api.enabled_for(&https_addr) && control_api,
+            );
+            let shutdown = stopped(rx.clone());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(tls, app).with_graceful_shutdown(shutdown).await {
+                    tracing::error!("https server error: {e}");
+                }
+            }));
+            https = Some((https_addr, identity));
+        }
         Ok(Emulator {
             addr,
+            https,
             state,
             shutdown: Some(tx),
-            task: Some(task),
+            tasks,
         })
     }
 }
@@ -289,9 +338,10 @@ impl EmulatorBuilder {
 #[derive(Debug)]
 pub struct Emulator {
     addr: SocketAddr,
+    https: Option<(SocketAddr, TlsIdentity)>,
     state: AppState,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    shutdown: Option<watch::Sender<bool>>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Emulator {
@@ -306,6 +356,22 @@ impl Emulator {
     /// `http://127.0.0.1:PORT`, the base every Graph path goes under (`/v1.0/…`, `/beta/…`).
     pub fn uri(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `https://127.0.0.1:PORT` when HTTPS is on (the built-in certificate names `localhost`,
+    /// `127.0.0.1` and `::1`).
+    pub fn https_uri(&self) -> Option<String> {
+        self.https
+            .as_ref()
+            .map(|(addr, _)| format!("https://{addr}"))
+    }
+
+    /// The certificate (PEM) HTTPS clients must trust: the test CA, unless the user supplied
+    /// their own certificate.
+    pub fn tls_trust_pem(&self) -> Option<&str> {
+        self.https
+            .as_ref()
+            .map(|(_, identity)| identity.trust_pem.as_str())
     }
 
     pub fn default_tenant(&self) -> Uuid {
@@ -355,9 +421,9 @@ impl Emulator {
     /// Stops accepting connections and waits for in-flight requests.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
-        if let Some(task) = self.task.take() {
+        for task in self.tasks.drain(..) {
             let _ = task.await;
         }
     }
@@ -366,7 +432,7 @@ impl Emulator {
 impl Drop for Emulator {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
     }
 }

@@ -434,6 +434,20 @@ impl FixtureTenant {
             message,
         };
 
+        // A certificate the token endpoint could never use is a fixture mistake, not a sign-in
+        // failure to discover later.
+        for (i, sp) in service_principals.iter().enumerate() {
+            for (k, cred) in sp.key_credentials.iter().enumerate() {
+                if jsonwebtoken::DecodingKey::from_rsa_pem(cred.pem().as_bytes()).is_err() {
+                    return Err(err(
+                        "servicePrincipals.json",
+                        format!("/{i}/keyCredentials/{k}/key"),
+                        "not an RSA certificate (PEM, or base64 DER)".into(),
+                    ));
+                }
+            }
+        }
+
         // Ids are unique across the directory and within each collection.
         let mut seen = HashSet::new();
         for (file, ids) in [

@@ -6,7 +6,8 @@
 //! - [`http`]: the thin HTTP layer — path resolution, Graph's envelope, the control API.
 //! - [`ops`]: domain operations over a tenant's state; no HTTP types, unit-testable.
 //! - [`authz`]: the one table of operations and the permissions they need.
-//! - [`auth`]: bearer tokens to callers; test tokens for fixture personas.
+//! - [`auth`]: bearer tokens to callers; the signing key; the token service (`auth::sts`).
+//! - [`tls`]: the HTTPS listener and its test certificate authority.
 //! - [`store`], [`model`]: tenants, entities, and their v1.0 / beta wire shapes.
 //! - [`fixtures`]: tenant descriptions in JSON; the default one is compiled in.
 //! - [`error`]: the one error enum that knows each Graph code, status and message.
@@ -24,6 +25,7 @@ pub mod model;
 pub mod odata;
 pub mod ops;
 pub mod store;
+pub mod tls;
 
 pub use emulator::{ClockChoice, ControlApi, Emulator, EmulatorBuilder, StartError};
 pub use error::GraphError;

@@ -9,6 +9,7 @@ use entitlement_emulator::auth::AuthMode;
 use entitlement_emulator::auth::keys::SigningKey;
 use entitlement_emulator::auth::token::{self, TokenRequest};
 use entitlement_emulator::fixtures::FixtureSource;
+use entitlement_emulator::tls::{self, TlsIdentity, TlsOptions};
 use entitlement_emulator::{ClockChoice, ControlApi, Emulator};
 
 #[derive(Debug, Parser)]
@@ -51,10 +52,50 @@ struct ServeArgs {
     /// absent (from --seed when given). Default: the built-in, documented test key.
     #[arg(long)]
     key_file: Option<PathBuf>,
+    /// Also serve HTTPS (needed by azure-identity, MSAL, Terraform and the classic JS client).
+    /// `--https` alone listens on 127.0.0.1:5443.
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:5443")]
+    https: Option<SocketAddr>,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct TlsArgs {
+    /// HTTPS certificate chain (PEM): used when it exists, else the generated one is saved here.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM), with the same use-or-save rule.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Extra host names or addresses for the certificate (beyond localhost, 127.0.0.1, ::1);
+    /// repeatable. The certificate is then issued at start by the built-in test CA.
+    #[arg(long = "tls-name")]
+    tls_names: Vec<String>,
+}
+
+impl TlsArgs {
+    fn options(&self) -> TlsOptions {
+        TlsOptions {
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            extra_names: self.tls_names.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Write the certificate HTTPS clients must trust (`emulator-ca.pem`) and a bundle of the
+    /// system's roots plus it (`ca-bundle.pem`) for SSL_CERT_FILE / REQUESTS_CA_BUNDLE /
+    /// NODE_EXTRA_CA_CERTS, then print the exports.
+    Cert {
+        /// Directory to write into.
+        #[arg(long, default_value = ".emulator-tls")]
+        out: PathBuf,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
     /// Print a signed access token for a fixture persona.
     Token {
         /// A user principal name, or a service principal's display name or app id.
@@ -100,6 +141,21 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Some(Command::Cert { out, tls }) = &cli.command {
+        let identity = TlsIdentity::resolve(&tls.options())?;
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        let ca = out.join("emulator-ca.pem");
+        let bundle = out.join("ca-bundle.pem");
+        std::fs::write(&ca, &identity.trust_pem)
+            .with_context(|| format!("writing {}", ca.display()))?;
+        std::fs::write(&bundle, tls::ca_bundle(&identity.trust_pem))
+            .with_context(|| format!("writing {}", bundle.display()))?;
+        let bundle = std::fs::canonicalize(&bundle).unwrap_or(bundle);
+        for var in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"] {
+            println!("export {var}={}", bundle.display());
+        }
+        return Ok(());
+    }
     if let Some(Command::Token {
         persona,
         scopes,
@@ -121,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
             scopes: split(scopes),
             roles: split(roles),
             lifetime_seconds: Some(lifetime),
+            client: None,
         };
         let key = match key_file {
             Some(path) => SigningKey::load_or_generate(&path, None)?,
@@ -140,11 +197,17 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = args.key_file {
         builder = builder.key_file(path);
     }
+    if let Some(addr) = args.https {
+        builder = builder.https(addr).tls(args.tls.options());
+    }
     if let Some(seed) = args.seed {
         builder = builder.seed(seed);
     }
     let emulator = builder.start().await.context("starting the emulator")?;
     println!("entitlement-emulator listening on {}", emulator.uri());
+    if let Some(https) = emulator.https_uri() {
+        println!("entitlement-emulator listening on {https}");
+    }
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;

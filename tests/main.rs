@@ -14,6 +14,7 @@ mod determinism;
 mod errors;
 mod extensions;
 mod fixtures;
+mod identity;
 mod lifecycle;
 mod my_access;
 mod odata;

@@ -4,6 +4,7 @@
 
 mod caller;
 pub mod keys;
+pub mod sts;
 pub mod token;
 
 pub use caller::{Caller, CallerKind, TokenCache, authenticate};

@@ -27,6 +27,18 @@ pub struct TokenRequest {
     /// Application permissions (apps only). `None` = what the fixtures grant the app.
     pub roles: Option<Vec<String>>,
     pub lifetime_seconds: Option<i64>,
+    /// For user tokens: the client app the user signed in through (default: the emulator's
+    /// own client, `EMULATOR_CLIENT_APP_ID`).
+    pub client: Option<ClientApp>,
+}
+
+/// The client app named in a delegated token (`appid`, `app_displayname`, `appidacr`).
+#[derive(Debug, Clone)]
+pub struct ClientApp {
+    pub app_id: Uuid,
+    pub display_name: String,
+    /// `appidacr`: "0" public client, "1" client secret, "2" certificate.
+    pub authentication: &'static str,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -85,9 +97,18 @@ pub fn claims_for(
         let scopes = req.scopes.clone().unwrap_or_else(default_user_scopes);
         c.insert("acr".into(), json!("1"));
         c.insert("amr".into(), json!(["pwd"]));
-        c.insert("app_displayname".into(), json!("entitlement-emulator"));
-        c.insert("appid".into(), json!(EMULATOR_CLIENT_APP_ID));
-        c.insert("appidacr".into(), json!("0"));
+        match &req.client {
+            Some(client) => {
+                c.insert("app_displayname".into(), json!(client.display_name));
+                c.insert("appid".into(), json!(client.app_id));
+                c.insert("appidacr".into(), json!(client.authentication));
+            }
+            None => {
+                c.insert("app_displayname".into(), json!("entitlement-emulator"));
+                c.insert("appid".into(), json!(EMULATOR_CLIENT_APP_ID));
+                c.insert("appidacr".into(), json!("0"));
+            }
+        }
         c.insert("idtyp".into(), json!("user"));
         c.insert("name".into(), json!(user.display_name));
         c.insert("oid".into(), json!(user.id));

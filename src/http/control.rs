@@ -162,6 +162,7 @@ pub(super) async fn mint_token(
         scopes: req.scopes.map(StringList::into_vec),
         roles: req.roles.map(StringList::into_vec),
         lifetime_seconds: Some(lifetime),
+        client: None,
     };
     match tenant.read(|s| token::claims_for(s, &token_req)) {
         Ok(claims) => match token::sign_with(&shared.signing_key, &claims) {

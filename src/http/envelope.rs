@@ -47,11 +47,20 @@ impl RequestCtx {
             .and_then(|v| v.to_str().ok())
             .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
             .unwrap_or("localhost");
+        // The https listener sets `X-Forwarded-Proto` itself; behind a TLS-terminating proxy
+        // the proxy does, so links keep the scheme the client used.
+        let scheme = match headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(p) if p.trim().eq_ignore_ascii_case("https") => "https",
+            _ => "http",
+        };
         RequestCtx {
             request_id,
             client_request_id,
             now,
-            base_url: format!("http://{host}"),
+            base_url: format!("{scheme}://{host}"),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod faults;
 mod graph;
 mod handlers;
+mod identity;
 pub mod journal;
 mod route;
 
@@ -39,6 +40,8 @@ pub struct Shared {
     pub tokens: crate::auth::TokenCache,
     /// Signs minted tokens and verifies bearer tokens; published as each tenant's JWKS.
     pub signing_key: Arc<crate::auth::keys::SigningKey>,
+    /// Authorization codes already exchanged (by code id), with their expiry.
+    pub redeemed_codes: dashmap::DashMap<String, i64>,
     pub journal: journal::Journal,
     pub faults: faults::Faults,
     /// Ids for tenants made through the control API (their own seeded stream).
@@ -56,10 +59,25 @@ impl std::fmt::Debug for Shared {
 
 pub type AppState = Arc<Shared>;
 
+/// The router the HTTPS listener serves: the same application, with every request marked as
+/// arriving over TLS (`X-Forwarded-Proto: https`, overriding whatever the client sent) so
+/// absolute links and the identity documents say `https`.
+pub fn https_router(state: AppState, control_api: bool) -> Router {
+    router(state, control_api).layer(axum::middleware::map_request(
+        |mut req: axum::extract::Request| async move {
+            req.headers_mut().insert(
+                "x-forwarded-proto",
+                axum::http::HeaderValue::from_static("https"),
+            );
+            req
+        },
+    ))
+}
+
 /// The whole application as a `Router`, usable without a socket (`oneshot`) or served.
 /// Without `control_api`, `/_emulator/…` paths are just unknown Graph paths.
 pub fn router(state: AppState, control_api: bool) -> Router {
-    let graph = Router::new().fallback(graph::handle);
+    let graph = identity::routes().fallback(graph::handle);
     let app = if control_api {
         graph
             .route("/_emulator/health", get(control::health))

@@ -31,6 +31,55 @@ pub struct User {
     /// The user's manager (`GET /users/{id}/manager` in Graph).
     #[serde(default)]
     pub manager: Option<Uuid>,
+    /// The sign-in password (resource-owner password flow). A user without one cannot sign in
+    /// with a password; the authorize endpoint still signs them in by `login_hint`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_profile: Option<PasswordProfile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordProfile {
+    pub password: String,
+}
+
+/// A client secret of an app (Graph's `passwordCredential`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordCredential {
+    pub secret_text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+/// A certificate an app signs client assertions with (Graph's `keyCredential`): `key` is the
+/// certificate as PEM, or as base64 DER the way Graph stores it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyCredential {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+impl KeyCredential {
+    /// The certificate as PEM, whichever way the fixture wrote it.
+    pub fn pem(&self) -> String {
+        let key = self.key.trim();
+        if key.starts_with("-----BEGIN") {
+            return key.to_string();
+        }
+        let body: String = key.split_whitespace().collect();
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .filter_map(|c| std::str::from_utf8(c).ok())
+            .collect();
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +148,23 @@ pub struct ServicePrincipal {
     /// e.g. `EntitlementManagement.ReadWrite.All`. They become the token's `roles` claim.
     #[serde(default)]
     pub graph_application_permissions: Vec<String>,
+    /// Delegated Graph permissions admin-consented for this client: the `scp` of a user token
+    /// it gets for `.default`. Absent = the emulator's default delegated set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_delegated_permissions: Option<Vec<String>>,
+    /// Client secrets the token endpoint accepts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub password_credentials: Vec<PasswordCredential>,
+    /// Certificates whose keys may sign client assertions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_credentials: Vec<KeyCredential>,
+    /// "Allow public client flows": password and code grants without a client credential.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_fallback_public_client: bool,
+    /// Where `/authorize` may send the code. `http://localhost` matches any port, as Entra
+    /// allows for native clients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_uris: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -647,6 +647,7 @@ pub fn submit(
                 user_type: UserType::Guest,
                 account_enabled: true,
                 manager: None,
+                password_profile: None,
             });
             state.directory.reindex();
             id

@@ -321,11 +321,10 @@ fn check_assertion(
             "Client assertion audience claim does not match Realm issuer.",
         ));
     }
-    let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
-    let nbf = claims
-        .get("nbf")
-        .and_then(Value::as_i64)
-        .unwrap_or(i64::MIN);
+    // NumericDate may have a fraction (MSAL Python sends `time.time() + 600`).
+    let seconds = |k: &str| claims.get(k).and_then(Value::as_f64).map(|s| s as i64);
+    let exp = seconds("exp").unwrap_or(0);
+    let nbf = seconds("nbf").unwrap_or(i64::MIN);
     if exp + SKEW_SECONDS <= ctx.now || nbf > ctx.now + SKEW_SECONDS {
         return Err(StsError::invalid_client(
             700024,
@@ -948,6 +947,24 @@ pub fn instance_discovery(base_url: &str, authorization_endpoint: Option<&str>) 
         "api-version": "1.1",
         "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
     })
+}
+
+/// `/common/userrealm/{user}`: MSAL's password flow asks whether the user's domain is
+/// federated before it sends the password. Every emulated tenant is managed.
+pub fn user_realm(state: Option<&TenantState>, username: &str) -> Value {
+    let domain = username.rsplit_once('@').map_or("", |(_, d)| d);
+    match state {
+        Some(_) => json!({
+            "ver": "1.0",
+            "account_type": "Managed",
+            "domain_name": domain,
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+        }),
+        None => {
+            json!({"ver": "1.0", "account_type": "Unknown", "cloud_instance_name": "microsoftonline.com"})
+        }
+    }
 }
 
 /// Terraform's `metadata_host` document (`real-clients.md` §5.1): the emulator is Graph, the

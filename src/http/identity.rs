@@ -36,6 +36,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/oauth2/v2.0/authorize", get(authorize))
         .route("/metadata/endpoints", get(metadata_endpoints))
+        .route("/common/userrealm/{username}", get(user_realm))
 }
 
 fn request_ctx(shared: &AppState, headers: &HeaderMap) -> RequestCtx {
@@ -167,6 +168,16 @@ async fn keys(
         }
         Err(e) => sts_error(&shared, &headers, &e),
     }
+}
+
+async fn user_realm(State(shared): State<AppState>, Path(username): Path<String>) -> Response {
+    let domain = username.rsplit_once('@').map_or("", |(_, d)| d).to_string();
+    let tenant = resolve_tenant(&shared, &domain).ok();
+    let body = match &tenant {
+        Some(t) => t.read(|s| sts::user_realm(Some(s), &username)),
+        None => sts::user_realm(None, &username),
+    };
+    json(StatusCode::OK, &body, "no-store, no-cache")
 }
 
 async fn metadata_endpoints(State(shared): State<AppState>, headers: HeaderMap) -> Response {

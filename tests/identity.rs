@@ -126,6 +126,11 @@ async fn discovery_documents_point_back_at_the_emulator() {
             .as_str()
             .is_some_and(|n| !n.is_empty())
     );
+    assert_eq!(metadata.body["resourceManager"], format!("{base}/"));
+    assert_eq!(
+        metadata.body["authentication"]["audiences"],
+        json!([format!("{base}/")])
+    );
 }
 
 #[tokio::test]
@@ -186,7 +191,28 @@ async fn client_credentials_with_a_secret() {
         claims["roles"],
         json!(["EntitlementManagement.ReadWrite.All"])
     );
+    // What Terraform's provider reads from the token it never verifies (real-clients.md §5.1).
+    assert_eq!(access.split('.').count(), 3);
+    assert_eq!(claims["oid"], "40000000-0000-4000-8000-000000000001");
+    assert_eq!(claims["tid"], TID);
     assert_eq!(catalogs_with(&t, access).await, StatusCode::OK);
+
+    // Terraform asks for `{microsoftGraphResourceId}.default`, i.e. the emulator itself.
+    let own_resource = format!("{}/.default", t.emu.uri());
+    let terraform = token_call(
+        &t,
+        TID,
+        &[
+            ("client_id", AUTOMATION_APP_ID),
+            ("client_secret", AUTOMATION_SECRET),
+            ("grant_type", "client_credentials"),
+            ("scope", &own_resource),
+        ],
+    )
+    .await;
+    assert_eq!(terraform.status, StatusCode::OK, "{}", terraform.text);
+    let terraform_token = terraform.body["access_token"].as_str().unwrap();
+    assert_eq!(catalogs_with(&t, terraform_token).await, StatusCode::OK);
 
     // client_secret_basic, and the tenant named by its domain.
     let basic = t

@@ -53,6 +53,11 @@ async def check(name, coro):
     except Exception as exc:  # report every failure with its cause, keep going
         RESULTS.append((name, exc))
         print(f"FAIL {name}: {exc!r}")
+        # The exchange that broke, as the SDK surfaced it.
+        if getattr(exc, "response_status_code", None) is not None:
+            error = getattr(exc, "error", None)
+            print(f"     exchange: status {exc.response_status_code}, code {getattr(error, 'code', None)!r}, "
+                  f"message {getattr(error, 'message', None)!r}, headers {getattr(exc, 'response_headers', None)}")
         traceback.print_exc()
 
 

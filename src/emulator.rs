@@ -83,11 +83,22 @@ pub enum ControlApi {
 }
 
 impl ControlApi {
-    fn enabled_for(self, addr: &SocketAddr) -> bool {
+    /// Whether a listener on `addr` serves the control API. Off loopback it needs an admin
+    /// token: `auto` then leaves it off, `on` refuses to start (issue 9, security).
+    fn decide(self, addr: &SocketAddr, has_admin_token: bool) -> Result<bool, StartError> {
+        let safe = addr.ip().is_loopback() || has_admin_token;
         match self {
-            ControlApi::Auto => addr.ip().is_loopback(),
-            ControlApi::On => true,
-            ControlApi::Off => false,
+            ControlApi::Auto => {
+                if !safe {
+                    tracing::warn!(
+                        "control API off on {addr}: not a loopback address and no --admin-token"
+                    );
+                }
+                Ok(safe)
+            }
+            ControlApi::On if !safe => Err(StartError::ControlApiExposed(*addr)),
+            ControlApi::On => Ok(true),
+            ControlApi::Off => Ok(false),
         }
     }
 }
@@ -107,6 +118,12 @@ pub enum StartError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(
+        "refusing to serve the control API on {0}, which is not a loopback address, without an \
+         admin token: set --admin-token (or EMULATOR_ADMIN_TOKEN), bind to 127.0.0.1, or pass \
+         --control-api off"
+    )]
+    ControlApiExposed(SocketAddr),
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +139,8 @@ pub struct EmulatorBuilder {
     key_file: Option<PathBuf>,
     https: Option<SocketAddr>,
     tls: TlsOptions,
+    admin_token: Option<String>,
+    cors: http::CorsPolicy,
 }
 
 impl Default for EmulatorBuilder {
@@ -138,6 +157,8 @@ impl Default for EmulatorBuilder {
             key_file: None,
             https: None,
             tls: TlsOptions::default(),
+            admin_token: None,
+            cors: http::CorsPolicy::default(),
         }
     }
 }
@@ -219,6 +240,19 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Require this token on every control-API call; also what allows the control API on a
+    /// non-loopback address.
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.admin_token = Some(token.into()).filter(|t: &String| !t.is_empty());
+        self
+    }
+
+    /// Which browser origins may call Graph and the identity endpoints (default: any).
+    pub fn cors(mut self, policy: http::CorsPolicy) -> Self {
+        self.cors = policy;
+        self
+    }
+
     pub fn tls(mut self, options: TlsOptions) -> Self {
         self.tls = options;
         self
@@ -264,6 +298,8 @@ impl EmulatorBuilder {
             tokens: Default::default(),
             signing_key,
             redeemed_codes: Default::default(),
+            admin_token: self.admin_token.clone(),
+            cors: self.cors.clone(),
             journal: crate::http::journal::Journal::new(self.journal_size),
             faults,
             tenant_ids: self.ids.generator(TENANT_STREAM),
@@ -283,7 +319,8 @@ impl EmulatorBuilder {
             addr: self.bind,
             source,
         })?;
-        let control_api = self.control_api.enabled_for(&addr);
+        let has_token = self.admin_token.is_some();
+        let control_api = self.control_api.decide(&addr, has_token)?;
         let app = http::router(state.clone(), control_api);
         let (tx, rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -314,7 +351,7 @@ impl EmulatorBuilder {
             // The control API follows the same loopback rule on either listener.
             let app = http::https_router(
                 state.clone(),
-                self.control_api.enabled_for(&https_addr) && control_api,
+                self.control_api.decide(&https_addr, has_token)? && control_api,
             );
             let shutdown = stopped(rx.clone());
             tasks.push(tokio::spawn(async move {

@@ -9,6 +9,7 @@ use entitlement_emulator::auth::AuthMode;
 use entitlement_emulator::auth::keys::SigningKey;
 use entitlement_emulator::auth::token::{self, TokenRequest};
 use entitlement_emulator::fixtures::FixtureSource;
+use entitlement_emulator::http::CorsPolicy;
 use entitlement_emulator::tls::{self, TlsIdentity, TlsOptions};
 use entitlement_emulator::{ClockChoice, ControlApi, Emulator};
 
@@ -42,9 +43,17 @@ struct ServeArgs {
     /// `enforce` checks tokens and permissions; `off` treats every caller as a Global Administrator app.
     #[arg(long, value_enum, default_value_t = AuthMode::Enforce)]
     auth: AuthMode,
-    /// Serve `/_emulator/…`: `auto` = only when bound to a loopback address.
+    /// Serve `/_emulator/…`: `auto` = on loopback addresses, or anywhere with --admin-token.
     #[arg(long, value_enum, default_value_t = ControlApi::Auto)]
     control_api: ControlApi,
+    /// Require this token on every control-API call (`x-emulator-admin-token` or
+    /// `Authorization: Bearer`); needed to serve the control API off loopback.
+    #[arg(long, env = "EMULATOR_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Browser origins allowed to call Graph and the identity endpoints: `*` (as Graph),
+    /// `none`, or a comma-separated list.
+    #[arg(long, default_value = "*", value_parser = CorsPolicy::parse)]
+    cors_origins: CorsPolicy,
     /// Exchanges the request journal keeps (`GET /_emulator/journal`); 0 turns it off.
     #[arg(long, default_value_t = entitlement_emulator::http::journal::DEFAULT_JOURNAL_SIZE)]
     journal_size: usize,
@@ -193,7 +202,11 @@ async fn main() -> anyhow::Result<()> {
         .fixtures(source(args.fixtures))
         .auth(args.auth)
         .control_api(args.control_api)
-        .journal_size(args.journal_size);
+        .journal_size(args.journal_size)
+        .cors(args.cors_origins);
+    if let Some(token) = args.admin_token {
+        builder = builder.admin_token(token);
+    }
     if let Some(path) = args.key_file {
         builder = builder.key_file(path);
     }

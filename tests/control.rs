@@ -863,3 +863,255 @@ async fn a_token_bucket_throttles_each_caller_on_the_emulator_clock() {
     assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
     assert_eq!(t.get(&path).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn every_response_names_the_emulator_version() {
+    let t = TestTenant::start().await;
+    let version = env!("CARGO_PKG_VERSION");
+    for (path, token) in [
+        (format!("{EM_V1}/catalogs"), t.token.clone()),
+        (format!("{EM_V1}/nothingHere"), None),
+        ("/_emulator/health".to_string(), None),
+        ("/common/discovery/instance".to_string(), None),
+    ] {
+        let resp = t.json_as(Method::GET, &path, token.as_deref(), None).await;
+        assert_eq!(resp.header("x-emulator-version"), Some(version), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn browsers_may_call_graph_but_not_the_control_api() {
+    let t = TestTenant::start().await;
+    let app = "http://localhost:3000";
+    let preflight = t
+        .send(
+            Method::OPTIONS,
+            &format!("{EM_V1}/accessPackages"),
+            None,
+            &[
+                ("Origin", app),
+                ("Access-Control-Request-Method", "POST"),
+                (
+                    "Access-Control-Request-Headers",
+                    "authorization,content-type",
+                ),
+            ],
+            None,
+        )
+        .await;
+    assert!(preflight.status.is_success(), "{}", preflight.status);
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    assert!(
+        preflight
+            .header("access-control-allow-headers")
+            .is_some_and(|h| h.contains("authorization"))
+    );
+    let token = t.token.clone().unwrap();
+    let get = t
+        .send(
+            Method::GET,
+            &format!("{EM_V1}/catalogs"),
+            Some(&token),
+            &[("Origin", app)],
+            None,
+        )
+        .await;
+    assert_eq!(get.status, StatusCode::OK);
+    assert!(
+        get.header("access-control-expose-headers")
+            .is_some_and(|h| h.contains("request-id"))
+    );
+
+    // The control API answers no preflight and refuses cross-site calls outright, since a
+    // form-encoded POST needs no preflight.
+    let control_preflight = t
+        .send(
+            Method::OPTIONS,
+            "/_emulator/reset",
+            None,
+            &[("Origin", app), ("Access-Control-Request-Method", "POST")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        control_preflight.header("access-control-allow-origin"),
+        None
+    );
+    let before = t.state().await;
+    let csrf = t
+        .send(
+            Method::POST,
+            "/_emulator/clock",
+            None,
+            &[
+                ("Origin", "http://evil.example"),
+                ("Content-Type", "text/plain"),
+            ],
+            Some(br#"{"advance":"P30D"}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(csrf.status, StatusCode::FORBIDDEN, "{}", csrf.text);
+    assert_eq!(t.state().await, before);
+    let host = t.emu.uri();
+    let same_origin = t
+        .send(
+            Method::GET,
+            "/_emulator/health",
+            None,
+            &[("Origin", &host)],
+            None,
+        )
+        .await;
+    assert_eq!(same_origin.status, StatusCode::OK);
+
+    // Origins can be narrowed (or CORS switched off).
+    let narrow = TestTenant::with(
+        builder()
+            .cors(entitlement_emulator::http::CorsPolicy::parse("https://app.example").unwrap()),
+    )
+    .await;
+    let other = narrow
+        .send(
+            Method::GET,
+            &format!("{EM_V1}/catalogs"),
+            narrow.token.as_deref(),
+            &[("Origin", app)],
+            None,
+        )
+        .await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    let allowed = narrow
+        .send(
+            Method::GET,
+            &format!("{EM_V1}/catalogs"),
+            narrow.token.as_deref(),
+            &[("Origin", "https://app.example")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert!(entitlement_emulator::http::CorsPolicy::parse("not an origin").is_err());
+}
+
+#[tokio::test]
+async fn an_admin_token_guards_the_control_api_and_allows_it_off_loopback() {
+    let t = TestTenant::with(builder().admin_token("s3cret-admin")).await;
+    let without = t
+        .send(Method::GET, "/_emulator/health", None, &[], None)
+        .await;
+    assert_eq!(without.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        without.message().contains("admin token"),
+        "{}",
+        without.text
+    );
+    let wrong = t
+        .send(
+            Method::GET,
+            "/_emulator/health",
+            None,
+            &[("x-emulator-admin-token", "guess")],
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    for header in [
+        ("x-emulator-admin-token", "s3cret-admin"),
+        ("Authorization", "Bearer s3cret-admin"),
+    ] {
+        let ok = t
+            .send(Method::GET, "/_emulator/health", None, &[header], None)
+            .await;
+        assert_eq!(ok.status, StatusCode::OK, "{header:?}");
+    }
+    // Graph routes do not take the admin token; they keep Graph's own auth.
+    let graph = t.get(&format!("{EM_V1}/catalogs")).await;
+    assert_eq!(graph.status, StatusCode::OK);
+
+    let exposed = entitlement_emulator::Emulator::builder()
+        .bind("0.0.0.0:0".parse().unwrap())
+        .control_api(entitlement_emulator::ControlApi::On)
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        exposed.contains("not a loopback address") && exposed.contains("--admin-token"),
+        "{exposed}"
+    );
+    let guarded = entitlement_emulator::Emulator::builder()
+        .bind("0.0.0.0:0".parse().unwrap())
+        .control_api(entitlement_emulator::ControlApi::On)
+        .admin_token("s3cret-admin")
+        .start()
+        .await;
+    assert!(guarded.is_ok());
+}
+
+#[tokio::test]
+async fn fifty_tenants_run_in_parallel_without_interference() {
+    let t = std::sync::Arc::new(TestTenant::start().await);
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let t = std::sync::Arc::clone(&t);
+        tasks.push(tokio::spawn(async move {
+            let made = t
+                .send(Method::POST, "/_emulator/tenants", None, &[], None)
+                .await;
+            assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+            let tenant = made.body["id"].as_str().unwrap().to_string();
+            let minted = t
+                .json_as(
+                    Method::POST,
+                    "/_emulator/tokens",
+                    None,
+                    Some(json!({"as": ADMIN, "tenant": tenant})),
+                )
+                .await;
+            let token = minted.body["access_token"].as_str().unwrap().to_string();
+            for n in 0..5 {
+                let created = t
+                    .json_as(
+                        Method::POST,
+                        &format!("{EM_V1}/accessPackages"),
+                        Some(&token),
+                        Some(json!({"displayName": format!("tenant {i} package {n}"), "catalog": {"id": GENERAL}})),
+                    )
+                    .await;
+                assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+            }
+            let list = t
+                .json_as(
+                    Method::GET,
+                    &format!("{EM_V1}/accessPackages?$filter=startswith(displayName,'tenant ')"),
+                    Some(&token),
+                    None,
+                )
+                .await;
+            let names: Vec<String> = list.body["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["displayName"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(names.len(), 5, "tenant {i} sees only its own packages: {names:?}");
+            assert!(names.iter().all(|n| n.starts_with(&format!("tenant {i} "))));
+            tenant
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for task in tasks {
+        ids.insert(task.await.unwrap());
+    }
+    assert_eq!(ids.len(), 50);
+    // The default tenant saw none of it.
+    let mine = t
+        .get(&format!(
+            "{EM_V1}/accessPackages?$filter=startswith(displayName,'tenant ')"
+        ))
+        .await;
+    assert_eq!(mine.body["value"], json!([]));
+}

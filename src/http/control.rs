@@ -47,6 +47,69 @@ fn pick_tenant(shared: &AppState, id: Option<Uuid>) -> Option<std::sync::Arc<Ten
     shared.tenants.get(&id.unwrap_or(shared.default_tenant))
 }
 
+/// Runs before every control call: refuses browser requests from another origin (a page the
+/// user visits could otherwise `POST /_emulator/reset` without any CORS preflight), then, when
+/// an admin token is configured, requires it.
+pub(super) async fn guard(
+    State(shared): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    if let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) {
+        let host = headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let same_origin = origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host));
+        if !same_origin {
+            return control_error(
+                &shared,
+                headers,
+                StatusCode::FORBIDDEN,
+                format!("cross-origin calls to the control API are refused (Origin: {origin})"),
+            );
+        }
+    }
+    if let Some(expected) = &shared.admin_token {
+        let bearer = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
+        let given = headers
+            .get("x-emulator-admin-token")
+            .and_then(|v| v.to_str().ok())
+            .or(bearer);
+        let ok = given.is_some_and(|g| {
+            g.len() == expected.len()
+                && g.bytes()
+                    .zip(expected.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        });
+        if !ok {
+            let mut resp = control_error(
+                &shared,
+                headers,
+                StatusCode::UNAUTHORIZED,
+                "the control API needs the admin token (x-emulator-admin-token or Authorization: Bearer)".into(),
+            );
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static(
+                    "Bearer realm=\"entitlement-emulator control API\"",
+                ),
+            );
+            return resp;
+        }
+    }
+    next.run(request).await
+}
+
 /// `GET /_emulator/health`: ready once the fixtures are loaded (they are before we listen).
 pub(super) async fn health(State(shared): State<AppState>) -> Json<Value> {
     let tenants: Vec<Value> = shared

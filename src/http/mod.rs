@@ -42,6 +42,11 @@ pub struct Shared {
     pub signing_key: Arc<crate::auth::keys::SigningKey>,
     /// Authorization codes already exchanged (by code id), with their expiry.
     pub redeemed_codes: dashmap::DashMap<String, i64>,
+    /// When set, every control-API call must carry it (`Authorization: Bearer …` or
+    /// `x-emulator-admin-token`).
+    pub admin_token: Option<String>,
+    /// Which browser origins may call Graph and the identity endpoints.
+    pub cors: CorsPolicy,
     pub journal: journal::Journal,
     pub faults: faults::Faults,
     /// Ids for tenants made through the control API (their own seeded stream).
@@ -58,6 +63,85 @@ impl std::fmt::Debug for Shared {
 }
 
 pub type AppState = Arc<Shared>;
+
+/// CORS for Graph and the identity endpoints (never for the control API).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CorsPolicy {
+    /// Any origin, as Graph answers single-page apps.
+    #[default]
+    AnyOrigin,
+    Origins(Vec<String>),
+    Off,
+}
+
+impl CorsPolicy {
+    /// `*`, `none`, or a comma-separated list of origins (`https://app.example:3000`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "*" => Ok(CorsPolicy::AnyOrigin),
+            t if t.eq_ignore_ascii_case("none") => Ok(CorsPolicy::Off),
+            t => {
+                let origins: Vec<String> = t
+                    .split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect();
+                match origins
+                    .iter()
+                    .find(|o| url::Url::parse(o).is_err() || !o.contains("://"))
+                {
+                    Some(bad) => Err(format!(
+                        "'{bad}' is not an origin like https://app.example:3000"
+                    )),
+                    None if origins.is_empty() => Err("no origin given".into()),
+                    None => Ok(CorsPolicy::Origins(origins)),
+                }
+            }
+        }
+    }
+
+    fn layer(&self) -> Option<tower_http::cors::CorsLayer> {
+        use axum::http::{HeaderName, HeaderValue, Method};
+        use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+        let origin = match self {
+            CorsPolicy::Off => return None,
+            CorsPolicy::AnyOrigin => AllowOrigin::any(),
+            CorsPolicy::Origins(list) => AllowOrigin::list(
+                list.iter()
+                    .filter_map(|o| HeaderValue::from_str(o).ok())
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        let expose = [
+            "request-id",
+            "client-request-id",
+            "location",
+            "retry-after",
+            "odata-version",
+            "x-ms-ags-diagnostic",
+            "x-emulator-version",
+            "www-authenticate",
+        ]
+        .map(HeaderName::from_static);
+        Some(
+            CorsLayer::new()
+                .allow_origin(origin)
+                .allow_methods([
+                    Method::GET,
+                    Method::POST,
+                    Method::PUT,
+                    Method::PATCH,
+                    Method::DELETE,
+                ])
+                .allow_headers(AllowHeaders::mirror_request())
+                .expose_headers(expose)
+                .max_age(std::time::Duration::from_secs(3600)),
+        )
+    }
+}
+
+/// Every response says which emulator answered.
+const VERSION_HEADER: &str = "x-emulator-version";
 
 /// The router the HTTPS listener serves: the same application, with every request marked as
 /// arriving over TLS (`X-Forwarded-Proto: https`, overriding whatever the client sent) so
@@ -77,9 +161,14 @@ pub fn https_router(state: AppState, control_api: bool) -> Router {
 /// The whole application as a `Router`, usable without a socket (`oneshot`) or served.
 /// Without `control_api`, `/_emulator/…` paths are just unknown Graph paths.
 pub fn router(state: AppState, control_api: bool) -> Router {
-    let graph = identity::routes().fallback(graph::handle);
+    let mut graph = identity::routes().fallback(graph::handle);
+    if let Some(cors) = state.cors.layer() {
+        graph = graph.layer(cors);
+    }
     let app = if control_api {
-        graph
+        // No CORS here, and a guard that refuses cross-site browser calls and, when set, asks
+        // for the admin token: a web page must never reset or mint tokens through a browser.
+        let control = Router::new()
             .route("/_emulator/health", get(control::health))
             .route("/_emulator/reset", post(control::reset))
             .route("/_emulator/tokens", post(control::mint_token))
@@ -124,8 +213,22 @@ pub fn router(state: AppState, control_api: bool) -> Router {
                 "/_emulator/settings",
                 get(control::settings).post(control::update_settings),
             )
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                control::guard,
+            ));
+        graph.merge(control)
     } else {
         graph
     };
-    app.with_state(state)
+    app.layer(axum::middleware::map_response(
+        |mut resp: axum::response::Response| async move {
+            resp.headers_mut().insert(
+                VERSION_HEADER,
+                axum::http::HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+            );
+            resp
+        },
+    ))
+    .with_state(state)
 }

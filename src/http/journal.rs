@@ -21,8 +21,9 @@ pub const DEFAULT_JOURNAL_SIZE: usize = 1000;
 const BODY_LIMIT: usize = 32 * 1024;
 
 /// Request headers worth keeping; anything else (cookies, proxies' headers) is dropped.
-const KEPT_HEADERS: [&str; 6] = [
+const KEPT_HEADERS: [&str; 7] = [
     "content-type",
+    "retry-attempt",
     "client-request-id",
     "consistencylevel",
     "prefer",

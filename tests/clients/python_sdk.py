@@ -259,6 +259,40 @@ async def beta_access_requests():
            f"my assignments: {mine.value}")
 
 
+def control(method, path, body=None):
+    req = urllib.request.Request(f"{BASE}{path}", method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as resp:
+        text = resp.read()
+        return json.loads(text) if text else None
+
+
+async def retries_honour_retry_after():
+    import time
+    import msgraph
+    em = client(msgraph, "v1.0", "admin@contoso.onmicrosoft.com").identity_governance.entitlement_management
+    path = "/v1.0/identityGovernance/entitlementManagement/catalogs"
+    control("DELETE", "/_emulator/journal")
+    rule = control("POST", "/_emulator/faults", {"method": "GET", "path": path,
+                                                 "schedule": {"next": 2},
+                                                 "effect": {"status": 429, "retryAfter": 1}})
+    try:
+        started = time.monotonic()
+        catalogs = await em.catalogs.get()
+        waited = time.monotonic() - started
+        expect(any(c.display_name == "General" for c in catalogs.value), "answered after the throttling")
+        expect(waited >= 1.9, f"Retry-After: 1 honoured twice, waited {waited:.2f}s")
+        journal = control("GET", f"/_emulator/journal?method=GET&path={path}")
+        entries = journal["value"]
+        expect([e["status"] for e in entries] == [429, 429, 200], f"statuses {[e['status'] for e in entries]}")
+        attempts = [e["requestHeaders"].get("retry-attempt")
+                    for e in entries]
+        expect(attempts == [None, "1", "2"], f"Retry-Attempt headers {attempts}")
+    finally:
+        control("DELETE", f"/_emulator/faults/{rule['id']}")
+
+
 async def main():
     await check("v1.0 catalog and access package lifecycle (msgraph-sdk)", v1_lifecycle())
     await check("v1.0 403 surfaces as ODataError UnAuthorized", v1_forbidden())
@@ -266,6 +300,8 @@ async def main():
     await check("v1.0 paging with PageIterator, $filter/$select/$top/$orderby (msgraph-sdk)", v1_paging_and_filter())
     await check("v1.0 request, delivery, filterByCurrentUser, removal (msgraph-sdk)", v1_access_requests())
     await check("beta request, delivery, filterByCurrentUser (msgraph-beta-sdk)", beta_access_requests())
+    await check("429 with Retry-After is retried by the SDK, honouring the wait (msgraph-sdk)",
+                retries_honour_retry_after())
     failed = sum(1 for _, e in RESULTS if e is not None)
     print(f"{len(RESULTS) - failed} passed, {failed} failed")
     return 1 if failed else 0

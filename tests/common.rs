@@ -133,7 +133,11 @@ impl TestTenant {
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body reads");
-        let body = if text.is_empty() {
+        let html = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/html"));
+        let body = if text.is_empty() || html {
             Value::Null
         } else {
             serde_json::from_str(&text).expect("body is JSON")

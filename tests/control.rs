@@ -1115,3 +1115,55 @@ async fn fifty_tenants_run_in_parallel_without_interference() {
         .await;
     assert_eq!(mine.body["value"], json!([]));
 }
+
+#[tokio::test]
+async fn the_control_api_describes_itself_and_serves_its_page() {
+    let t = TestTenant::with(builder().admin_token("s3cret-admin")).await;
+    let doc = t
+        .send(Method::GET, "/_emulator/openapi.json", None, &[], None)
+        .await;
+    assert_eq!(
+        doc.status,
+        StatusCode::OK,
+        "no token needed for the description"
+    );
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    // Every control route the router registers is described, and nothing else.
+    let router_source = include_str!("../src/http/mod.rs");
+    let mut registered: Vec<String> = router_source
+        .split(".route(")
+        .skip(1)
+        .filter_map(|rest| rest.trim_start().strip_prefix('"'))
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|path| path.starts_with("/_emulator"))
+        .map(str::to_string)
+        .collect();
+    registered.sort();
+    registered.dedup();
+    let mut described: Vec<String> = doc.body["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    described.sort();
+    assert_eq!(described, registered);
+
+    let page = t.send(Method::GET, "/_emulator/", None, &[], None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.text.contains("<title>entitlement-emulator</title>"));
+    assert!(
+        page.header("content-security-policy")
+            .is_some_and(|csp| csp.contains("connect-src 'self'"))
+    );
+    // The data behind the page still needs the token.
+    let health = t
+        .send(Method::GET, "/_emulator/health", None, &[], None)
+        .await;
+    assert_eq!(health.status, StatusCode::UNAUTHORIZED);
+}

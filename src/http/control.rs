@@ -110,6 +110,38 @@ pub(super) async fn guard(
     next.run(request).await
 }
 
+const DASHBOARD_HTML: &str = include_str!("dashboard.html");
+const OPENAPI_JSON: &str = include_str!("control-openapi.json");
+
+/// `GET /_emulator/`: a read-only page over the control API (tenants, catalogs, packages,
+/// requests, assignments, journal, outbox). Its script renders everything as text.
+pub(super) async fn dashboard() -> Response {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/html; charset=utf-8",
+            ),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        DASHBOARD_HTML,
+    )
+        .into_response()
+}
+
+/// `GET /_emulator/openapi.json`: the control API described as OpenAPI 3.1.
+pub(super) async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_JSON,
+    )
+        .into_response()
+}
+
 /// `GET /_emulator/health`: ready once the fixtures are loaded (they are before we listen).
 pub(super) async fn health(State(shared): State<AppState>) -> Json<Value> {
     let tenants: Vec<Value> = shared

@@ -195,14 +195,15 @@ impl Faults {
         if new.effect.status != 0 && !(400..=599).contains(&new.effect.status) {
             return Err("status must be an error (400-599), or 0 for latency only".into());
         }
-        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let id = guard.1 + 1;
-        guard.1 = id;
         if let Schedule::TokenBucket { requests, seconds } = new.schedule {
             if requests == 0 || seconds == 0 {
                 return Err("tokenBucket needs requests and seconds of at least 1".into());
             }
         }
+        // A refused rule must not use up an id: ids are part of the deterministic output.
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let id = guard.1 + 1;
+        guard.1 = id;
         let rule = Rule {
             id,
             new,

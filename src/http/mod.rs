@@ -217,7 +217,13 @@ pub fn router(state: AppState, control_api: bool) -> Router {
                 state.clone(),
                 control::guard,
             ));
-        graph.merge(control)
+        // The page and the API description hold no data, so they need no admin token (the page
+        // asks for it in its URL fragment and sends it with every call).
+        let static_pages = Router::new()
+            .route("/_emulator", get(control::dashboard))
+            .route("/_emulator/", get(control::dashboard))
+            .route("/_emulator/openapi.json", get(control::openapi));
+        graph.merge(control).merge(static_pages)
     } else {
         graph
     };

@@ -31,4 +31,6 @@ echo "-- Python azure-identity / msal sign-in (https)"
 EMULATOR_URL="$url" EMULATOR_HTTPS="$https" "$py" "$root/tests/clients/python_signin.py" || status=1
 echo "-- Node @microsoft/msgraph-sdk and @microsoft/microsoft-graph-client via @azure/identity (https)"
 EMULATOR_URL="$url" EMULATOR_HTTPS="$https" node "$root/tests/clients/node/suite.mjs" || status=1
+echo "-- the control API's page (/_emulator/) in headless Chromium (playwright-core)"
+EMULATOR_URL="$url" node "$root/tests/clients/node/dashboard.mjs" || status=1
 exit $status

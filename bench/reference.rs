@@ -1,8 +1,9 @@
 //! The benchmark's reference server: the least work a server can do for the benchmark's
 //! requests (README.md, "Benchmark"). It answers each GET with bytes captured from the emulator, keyed
-//! by path and query, and each POST by parsing the body, giving it an id and storing it in a
-//! pre-sized map; no envelope, no auth, no OData. What the emulator achieves relative to this is
-//! the ratio the benchmark reports.
+//! by path and query; a `$batch` by parsing it and assembling each item's captured GET answer
+//! (the same lookups the emulator does, none of its pipeline); each other POST by parsing the
+//! body, giving it an id and storing it in a pre-sized map; no envelope, no auth, no OData. What
+//! the emulator achieves relative to this is the ratio the benchmark reports.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -40,9 +41,8 @@ async fn get(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
 
 async fn post(State(shared): State<Arc<Shared>>, uri: Uri, body: Bytes) -> Response {
     let key = uri.path_and_query().map_or("", |p| p.as_str());
-    // A batch has no state to change: its captured answer is the least work.
-    if let Some(answer) = shared.captured.get(&format!("POST {key}")) {
-        return json(StatusCode::OK, answer.clone());
+    if let Some(version) = key.strip_suffix("/$batch") {
+        return batch(&shared, version, &body);
     }
     let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
@@ -55,6 +55,37 @@ async fn post(State(shared): State<Arc<Shared>>, uri: Uri, body: Bytes) -> Respo
         created.insert(id, value);
     }
     json(StatusCode::CREATED, Bytes::from(out))
+}
+
+/// Parse the batch, look each item up, and splice the stored answers into the envelope.
+fn batch(shared: &Shared, version: &str, body: &[u8]) -> Response {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let items = request["requests"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let mut out = Vec::with_capacity(items.len() * 1024);
+    out.extend_from_slice(b"{\"responses\":[");
+    for (i, item) in items.iter().enumerate() {
+        let url = item["url"].as_str().unwrap_or("");
+        let id = serde_json::to_string(&item["id"]).unwrap_or_default();
+        if i > 0 {
+            out.push(b',');
+        }
+        match shared.captured.get(&format!("{version}{url}")) {
+            Some(answer) => {
+                out.extend_from_slice(format!("{{\"id\":{id},\"status\":200,\"body\":").as_bytes());
+                out.extend_from_slice(answer);
+            }
+            None => out.extend_from_slice(
+                format!("{{\"id\":{id},\"status\":404,\"body\":null").as_bytes(),
+            ),
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    json(StatusCode::OK, Bytes::from(out))
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -19,8 +19,21 @@ pub trait IdGen: Send + Sync + 'static {
 pub struct RandomIds;
 
 impl IdGen for RandomIds {
+    /// A per-thread ChaCha stream seeded once from the OS: `Uuid::new_v4` asks the kernel for
+    /// every id (a `getrandom` syscall per request-id, ~5 % of a `$batch` in the profile).
     fn next_id(&self) -> Uuid {
-        Uuid::new_v4()
+        thread_local! {
+            static RNG: std::cell::RefCell<ChaCha20Rng> = std::cell::RefCell::new({
+                let seed = Uuid::new_v4().as_u128();
+                let mut bytes = [0u8; 32];
+                bytes[..16].copy_from_slice(&seed.to_le_bytes());
+                bytes[16..].copy_from_slice(&Uuid::new_v4().as_u128().to_le_bytes());
+                ChaCha20Rng::from_seed(bytes)
+            });
+        }
+        let mut bytes = [0u8; 16];
+        RNG.with(|rng| rng.borrow_mut().fill_bytes(&mut bytes));
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 }
 

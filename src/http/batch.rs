@@ -168,7 +168,7 @@ async fn run_item(
     version: ApiVersion,
     item: &Item,
     inherited: &Inherited<'_>,
-) -> (StatusCode, Map<String, Value>, Value) {
+) -> (StatusCode, Map<String, Value>, ItemBody) {
     let url = utf8_percent_encode(item.url.trim_start_matches('/'), URL_UNSAFE);
     let path = format!("/{}/{url}", version.segment());
     let mut builder = Request::builder()
@@ -223,7 +223,15 @@ async fn run_item(
     to_item(response).await
 }
 
-async fn to_item(response: Response) -> (StatusCode, Map<String, Value>, Value) {
+/// An item's answer body as it goes into the envelope.
+enum ItemBody {
+    None,
+    /// JSON the pipeline produced: spliced in as bytes, never parsed again.
+    Json(axum::body::Bytes),
+    Text(String),
+}
+
+async fn to_item(response: Response) -> (StatusCode, Map<String, Value>, ItemBody) {
     let status = response.status();
     let mut headers = Map::new();
     for name in ITEM_HEADERS {
@@ -240,13 +248,39 @@ async fn to_item(response: Response) -> (StatusCode, Map<String, Value>, Value) 
         .await
         .unwrap_or_default();
     let body = if bytes.is_empty() {
-        Value::Null
+        ItemBody::None
     } else if is_json {
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        ItemBody::Json(bytes)
     } else {
-        Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        ItemBody::Text(String::from_utf8_lossy(&bytes).into_owned())
     };
     (status, headers, body)
+}
+
+/// Appends `{"id","status","headers","body"}` for one item; the body's bytes are copied as they
+/// are (the item pipeline wrote them as JSON), which is most of a batch's saving.
+fn write_item(
+    out: &mut Vec<u8>,
+    id: &str,
+    status: StatusCode,
+    headers: &Map<String, Value>,
+    body: &ItemBody,
+) {
+    out.extend_from_slice(b"{\"id\":");
+    let _ = serde_json::to_writer(&mut *out, id);
+    out.extend_from_slice(b",\"status\":");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.extend_from_slice(b",\"headers\":");
+    let _ = serde_json::to_writer(&mut *out, headers);
+    out.extend_from_slice(b",\"body\":");
+    match body {
+        ItemBody::None => out.extend_from_slice(b"null"),
+        ItemBody::Json(bytes) => out.extend_from_slice(bytes),
+        ItemBody::Text(text) => {
+            let _ = serde_json::to_writer(&mut *out, text);
+        }
+    }
+    out.push(b'}');
 }
 
 fn canonical(name: &str) -> String {
@@ -296,7 +330,8 @@ pub(super) async fn handle(
         host: parts.headers.get("host"),
     };
     let mut statuses: Vec<(String, StatusCode)> = Vec::new();
-    let mut responses = Vec::with_capacity(items.len());
+    let mut out = Vec::with_capacity(items.len() * 1024);
+    out.extend_from_slice(b"{\"responses\":[");
     for item in &items {
         let failed_dep = item.depends_on.iter().find(|d| {
             statuses
@@ -318,13 +353,12 @@ pub(super) async fn handle(
             }
             None => run_item(shared, version, item, &inherited).await,
         };
+        if !statuses.is_empty() {
+            out.push(b',');
+        }
+        write_item(&mut out, &item.id, status, &headers, &body);
         statuses.push((item.id.clone(), status));
-        responses.push(
-            json!({"id": item.id, "status": status.as_u16(), "headers": headers, "body": body}),
-        );
     }
-    render_reply(
-        &ctx,
-        Reply::Json(StatusCode::OK, json!({"responses": responses})),
-    )
+    out.extend_from_slice(b"]}");
+    render_reply(&ctx, Reply::JsonBytes(StatusCode::OK, out))
 }

@@ -93,8 +93,10 @@ pub enum Reply {
     },
     /// 200 `text/plain` (`/$count`).
     Text(String),
-    /// A JSON body without `@odata.context` (the `$batch` envelope).
+    /// A JSON body without `@odata.context`.
     Json(StatusCode, Value),
+    /// The same, already serialized (the `$batch` envelope, spliced from its items' bytes).
+    JsonBytes(StatusCode, Vec<u8>),
     /// A status with no body (204 on PATCH/DELETE, 200 on some actions).
     Empty(StatusCode),
 }
@@ -220,6 +222,7 @@ pub fn render_reply(ctx: &RequestCtx, reply: Reply) -> Response {
             resp
         }
         Reply::Json(status, body) => json_response(ctx, status, &body),
+        Reply::JsonBytes(status, bytes) => bytes_response(ctx, status, bytes),
         Reply::Empty(status) => base_response(ctx, status, Body::empty()),
     }
 }

@@ -109,6 +109,9 @@ pub struct TenantFile {
     /// What blocks deleting a package: `liveAssignments` (default) or `anyAssignment`.
     #[serde(default)]
     pub package_deletion_guard: crate::model::lifecycle::PackageDeletionGuard,
+    /// Replica lag after creates, as an ISO 8601 duration (`"PT2S"`); absent = none.
+    #[serde(default)]
+    pub eventual_consistency: Option<String>,
     /// How additions are delivered: `delivered` (default), `deliveryFailed`, `delivering`.
     #[serde(default)]
     pub delivery: crate::model::lifecycle::DeliveryOutcome,
@@ -387,6 +390,17 @@ impl FixtureTenant {
                 file: path("tenant.json"),
                 pointer: "/pageSize".into(),
                 message: format!("must be between 1 and {}", crate::odata::MAX_TOP),
+            });
+        }
+        if let Some(Err(message)) = tenant
+            .eventual_consistency
+            .as_deref()
+            .map(crate::model::lifecycle::parse_lag)
+        {
+            return Err(FixtureError {
+                file: path("tenant.json"),
+                pointer: "/eventualConsistency".into(),
+                message,
             });
         }
         let users: Vec<User> = list("users.json", path("users.json"), load("users.json")?)?;
@@ -984,6 +998,12 @@ impl FixtureTenant {
         state.policy_put_no_content = self.tenant.policy_put_no_content;
         state.admin_approval_bypass = self.tenant.admin_approval_bypass;
         state.package_deletion_guard = self.tenant.package_deletion_guard;
+        // Checked when the file was loaded.
+        state.consistency_lag = self
+            .tenant
+            .eventual_consistency
+            .as_deref()
+            .and_then(|d| crate::model::lifecycle::parse_lag(d).ok());
         state.delivery = self.tenant.delivery;
         state.delivery_by_package = self.tenant.delivery_by_package.clone();
         // Every tenant has the built-in General catalog.

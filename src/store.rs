@@ -40,6 +40,11 @@ pub struct TenantState {
     pub policy_put_no_content: bool,
     pub admin_approval_bypass: crate::model::lifecycle::AdminApprovalBypass,
     pub package_deletion_guard: crate::model::lifecycle::PackageDeletionGuard,
+    /// Replica lag (issue 9): for this long after a create, reads by id 404 and lists leave
+    /// the new object out. `None` (the default) = every read sees every write.
+    pub consistency_lag: Option<std::time::Duration>,
+    /// Objects created within the lag, with the time they become visible.
+    pub lagging: HashMap<Uuid, Timestamp>,
     /// How additions are delivered (emulator setting).
     pub delivery: crate::model::lifecycle::DeliveryOutcome,
     /// Per-package overrides of `delivery`.
@@ -262,6 +267,8 @@ impl TenantState {
             policy_put_no_content: false,
             admin_approval_bypass: Default::default(),
             package_deletion_guard: Default::default(),
+            consistency_lag: None,
+            lagging: HashMap::new(),
             delivery: Default::default(),
             delivery_by_package: HashMap::new(),
             outbox: Default::default(),

@@ -1167,3 +1167,93 @@ async fn the_control_api_describes_itself_and_serves_its_page() {
         .await;
     assert_eq!(health.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn eventual_consistency_hides_new_objects_until_the_lag_passes() {
+    let t = TestTenant::start().await;
+    let set = |body: Value| {
+        let t = &t;
+        async move {
+            t.json_as(Method::POST, "/_emulator/settings", None, Some(body))
+                .await
+        }
+    };
+    let before = t.state().await;
+    let refused = set(json!({"eventualConsistency": "soon", "pageSize": 5})).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let settings = t
+        .send(Method::GET, "/_emulator/settings", None, &[], None)
+        .await;
+    assert_eq!(
+        settings.body["pageSize"], 100,
+        "a refused body changes nothing"
+    );
+    assert_eq!(t.state().await, before);
+    let on = set(json!({"eventualConsistency": "PT5S"})).await;
+    assert_eq!(on.status, StatusCode::OK, "{}", on.text);
+    assert_eq!(on.body["eventualConsistency"], "PT5S");
+
+    let created = t
+        .post(
+            &format!("{EM_V1}/accessPackages"),
+            json!({"displayName": "lagging", "catalog": {"id": GENERAL}}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let by_id = format!("{EM_V1}/accessPackages/{id}");
+    let listed = format!("{EM_V1}/accessPackages?$filter=displayName eq 'lagging'");
+    let read = t.get(&by_id).await;
+    assert_eq!(
+        (read.status, read.code()),
+        (StatusCode::NOT_FOUND, "ResourceNotFound")
+    );
+    assert_eq!(t.get(&listed).await.body["value"], json!([]));
+    let journal = t
+        .send(
+            Method::GET,
+            &format!("/_emulator/journal?path={id}"),
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert!(
+        journal.text.contains("eventual consistency"),
+        "the decision log says why: {}",
+        journal.text
+    );
+
+    let moved = t
+        .json_as(
+            Method::POST,
+            "/_emulator/clock",
+            None,
+            Some(json!({"advance": "PT6S"})),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK);
+    assert_eq!(t.get(&by_id).await.status, StatusCode::OK);
+    assert_eq!(
+        t.get(&listed).await.body["value"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    assert_eq!(
+        set(json!({"eventualConsistency": null})).await.status,
+        StatusCode::OK
+    );
+    let fresh = t
+        .post(
+            &format!("{EM_V1}/accessPackages"),
+            json!({"displayName": "at once", "catalog": {"id": GENERAL}}),
+        )
+        .await;
+    let fresh_id = fresh.body["id"].as_str().unwrap();
+    assert_eq!(
+        t.get(&format!("{EM_V1}/accessPackages/{fresh_id}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}

@@ -510,10 +510,18 @@ struct SettingsBody {
     package_deletion_guard: Option<crate::model::lifecycle::PackageDeletionGuard>,
     #[serde(default)]
     delivery: Option<crate::model::lifecycle::DeliveryOutcome>,
+    /// Replica lag after creates (`"PT2S"`), or `null` to turn it off.
+    #[serde(default, deserialize_with = "present")]
+    eventual_consistency: Option<Value>,
     /// Replaces the per-package overrides.
     #[serde(default)]
     delivery_by_package:
         Option<std::collections::HashMap<Uuid, crate::model::lifecycle::DeliveryOutcome>>,
+}
+
+/// `Some(null)` for an explicit `null`, where a plain `Option<Value>` would read `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 fn settings_json(t: &Tenant) -> Value {
@@ -521,6 +529,7 @@ fn settings_json(t: &Tenant) -> Value {
         json!({"tenant": s.info.id, "pageSize": s.page_size,
                "policyPutNoContent": s.policy_put_no_content, "delivery": s.delivery,
                "adminApprovalBypass": s.admin_approval_bypass, "packageDeletionGuard": s.package_deletion_guard,
+               "eventualConsistency": s.consistency_lag.map(|lag| format!("PT{}S", lag.as_secs_f64())),
                "deliveryByPackage": s.delivery_by_package.iter().collect::<std::collections::BTreeMap<_, _>>()})
     })
 }
@@ -573,6 +582,22 @@ pub(super) async fn update_settings(
             );
         }
     };
+    // Checked before anything is applied, so a refused body changes nothing.
+    let lag = match &req.eventual_consistency {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(text)) => match crate::model::lifecycle::parse_lag(text) {
+            Ok(lag) => Some(Some(lag)),
+            Err(message) => {
+                return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+            }
+        },
+        Some(other) => {
+            let message =
+                format!("eventualConsistency must be an ISO 8601 duration or null, got {other}");
+            return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+        }
+    };
     if let Some(size) = req.page_size {
         if !(1..=crate::odata::MAX_TOP).contains(&size) {
             let message = format!("pageSize must be between 1 and {}", crate::odata::MAX_TOP);
@@ -588,6 +613,12 @@ pub(super) async fn update_settings(
     }
     if let Some(choice) = req.package_deletion_guard {
         tenant.write(|s| s.package_deletion_guard = choice);
+    }
+    if let Some(lag) = lag {
+        tenant.write(|s| {
+            s.consistency_lag = lag;
+            s.lagging.clear();
+        });
     }
     if let Some(map) = req.delivery_by_package {
         tenant.write(|s| {

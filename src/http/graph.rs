@@ -276,7 +276,61 @@ fn run(
         raw_query: parts.uri.query(),
         query: Default::default(),
     };
-    let reply = dispatch(&mut call, &parts.method, target);
+    let lagging = callout_tenant.read(|s| s.consistency_lag.is_some());
+    if !lagging {
+        let reply = dispatch(&mut call, &parts.method, target);
+        super::callouts::dispatch(&callout_tenant);
+        return reply;
+    }
+    // Eventual consistency (issue 9): objects created within the lag are not yet on the
+    // replica that serves reads.
+    let hidden: Vec<String> = callout_tenant.write(|s| {
+        s.lagging.retain(|_, visible_at| *visible_at > ctx.now);
+        s.lagging.keys().map(Uuid::to_string).collect()
+    });
+    let is_read = parts.method == axum::http::Method::GET;
+    if is_read {
+        let path = parts.uri.path().to_ascii_lowercase();
+        if let Some(id) = hidden.iter().find(|id| path.contains(id.as_str())) {
+            crate::authz::note(serde_json::json!({
+                "decision": "refused",
+                "rule": format!("eventual consistency: {id} was created less than the tenant's lag ago and is not on the read replica yet"),
+            }));
+            return Err(GraphError::ResourceNotFound);
+        }
+    }
+    let mut reply = dispatch(&mut call, &parts.method, target);
     super::callouts::dispatch(&callout_tenant);
+    match &mut reply {
+        Ok(Reply::Collection { items, .. }) if is_read && !hidden.is_empty() => {
+            use crate::odata::page::PageItems;
+            match items {
+                PageItems::Values(values) => values.retain(|v| {
+                    v.get("id")
+                        .and_then(serde_json::Value::as_str)
+                        .is_none_or(|id| !hidden.iter().any(|h| h.eq_ignore_ascii_case(id)))
+                }),
+                PageItems::Raw(raw) => raw.retain(|item| {
+                    !hidden
+                        .iter()
+                        .any(|h| item.contains(&format!("\"id\":\"{h}\"")))
+                }),
+            }
+        }
+        Ok(Reply::Entity { status, body, .. }) if *status == axum::http::StatusCode::CREATED => {
+            if let Some(id) = body
+                .get("id")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|id| Uuid::parse_str(id).ok())
+            {
+                callout_tenant.write(|s| {
+                    if let Some(lag) = s.consistency_lag {
+                        s.lagging.insert(id, ctx.now.plus(lag));
+                    }
+                });
+            }
+        }
+        _ => {}
+    }
     reply
 }

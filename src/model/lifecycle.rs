@@ -471,3 +471,15 @@ pub enum PackageDeletionGuard {
     /// Any assignment, ended ones included (the delete page's literal wording).
     AnyAssignment,
 }
+
+/// Replica lag for eventual consistency: an ISO 8601 duration up to one hour [inf: Graph's
+/// replicas catch up within seconds; longer only slows tests].
+pub fn parse_lag(text: &str) -> Result<std::time::Duration, String> {
+    let lag: std::time::Duration = iso8601::duration(text)
+        .map_err(|_| format!("'{text}' is not an ISO 8601 duration (e.g. PT2S)"))?
+        .into();
+    if lag > std::time::Duration::from_secs(3600) {
+        return Err(format!("'{text}' is longer than the one-hour maximum"));
+    }
+    Ok(lag)
+}

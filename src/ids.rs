@@ -12,6 +12,41 @@ use uuid::Uuid;
 
 pub trait IdGen: Send + Sync + 'static {
     fn next_id(&self) -> Uuid;
+
+    /// Where a seeded stream stands, so a snapshot can continue it exactly; `None` for random.
+    fn position(&self) -> Option<StreamPosition> {
+        None
+    }
+}
+
+/// A seeded id stream's seed, stream number and offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamPosition {
+    pub seed: [u8; 32],
+    pub stream: u64,
+    /// In 32-bit words, as ChaCha counts (a string: it can exceed JSON's safe integers).
+    #[serde(with = "u128_text")]
+    pub word_pos: u128,
+}
+
+mod u128_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The placeholder a deserialized tenant holds until its real stream is attached.
+pub fn detached() -> std::sync::Arc<dyn IdGen> {
+    std::sync::Arc::new(RandomIds)
 }
 
 /// Random v4 GUIDs (the default when no seed is given).
@@ -50,6 +85,16 @@ impl SeededIds {
             rng: Mutex::new(rng),
         }
     }
+
+    /// Continues a stream exactly where `position` says it stood.
+    pub fn at(position: StreamPosition) -> Self {
+        let mut rng = ChaCha20Rng::from_seed(position.seed);
+        rng.set_stream(position.stream);
+        rng.set_word_pos(position.word_pos);
+        SeededIds {
+            rng: Mutex::new(rng),
+        }
+    }
 }
 
 impl fmt::Debug for SeededIds {
@@ -66,6 +111,15 @@ impl IdGen for SeededIds {
             .unwrap_or_else(|p| p.into_inner())
             .fill_bytes(&mut bytes);
         uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+
+    fn position(&self) -> Option<StreamPosition> {
+        let rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        Some(StreamPosition {
+            seed: rng.get_seed(),
+            stream: rng.get_stream(),
+            word_pos: rng.get_word_pos(),
+        })
     }
 }
 
@@ -114,5 +168,14 @@ mod tests {
         assert_ne!(first, c.next_id());
         assert_eq!(first.get_version_num(), 4);
         assert_ne!(first, a.next_id());
+    }
+
+    #[test]
+    fn a_stream_continues_from_its_position() {
+        let a = SeededIds::new(7, ENTITY_STREAM);
+        a.next_id();
+        let resumed = SeededIds::at(a.position().unwrap());
+        assert_eq!(a.next_id(), resumed.next_id());
+        assert_eq!(a.next_id(), resumed.next_id());
     }
 }

@@ -18,10 +18,14 @@ use crate::model::em::{AccessPackage, AppScope, Catalog, EmRoleAssignment};
 use crate::model::resources::{CatalogResource, ResourceRequest, ResourceRole, ResourceScope};
 use crate::model::table::Table;
 
+/// What `TenantState::snapshot` writes and `from_snapshot` accepts; bumped when the state's
+/// shape changes, so an old snapshot is refused with a clear message rather than misread.
+pub const SNAPSHOT_FORMAT: &str = "entitlement-emulator/tenant-snapshot/1";
+
 /// Graph documents no page size for EM collections; 100 is the common Graph default [inf].
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TenantInfo {
     pub id: Uuid,
     pub display_name: String,
@@ -29,8 +33,10 @@ pub struct TenantInfo {
 }
 
 /// Everything one tenant holds. Collections are read freely; mutations that must keep an index
-/// in step go through the methods below.
-#[derive(Clone)]
+/// in step go through the methods below. It serializes whole (indexes included) for snapshots
+/// (`snapshot` / `from_snapshot`), so a round trip restores exactly what was there.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TenantState {
     pub info: TenantInfo,
     /// Items per page of every listing (server-driven paging); `$top` asks for fewer.
@@ -52,6 +58,7 @@ pub struct TenantState {
     /// Notifications and callouts Graph would have sent, oldest first.
     pub outbox: std::collections::VecDeque<crate::model::lifecycle::Notice>,
     /// `subjectLifecycle` set through `PATCH subjects(objectId=…)`; unset means the default.
+    #[serde(with = "crate::model::interned::map")]
     pub subject_lifecycle: HashMap<Uuid, &'static str>,
     /// Governed guests blocked after their last assignment ended, and when they are deleted.
     pub guest_deletions: HashMap<Uuid, crate::clock::Timestamp>,
@@ -100,6 +107,7 @@ pub struct TenantState {
     /// extended; made exact whenever the assignments are scanned for due work.
     pub assignment_due: Option<Timestamp>,
     pub settings: crate::model::org::Settings,
+    #[serde(skip, default = "crate::ids::detached")]
     ids: std::sync::Arc<dyn IdGen>,
 }
 
@@ -312,6 +320,48 @@ impl TenantState {
         copy.info.id = id;
         copy.ids = ids.into();
         copy
+    }
+
+    /// The whole state as canonical JSON (sorted keys, so the same state gives the same bytes),
+    /// with the position of its id stream: `from_snapshot` restores it exactly.
+    pub fn snapshot(&self) -> Result<Value, String> {
+        let state = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        Ok(canonicalize(json!({
+            "format": SNAPSHOT_FORMAT,
+            "idStream": self.ids.position(),
+            "state": state,
+        })))
+    }
+
+    /// Reads a `snapshot`. Its id stream continues where it stood when the snapshot carries one
+    /// (a seeded emulator's); otherwise `ids` supplies new ids. `as_tenant` renames the tenant.
+    pub fn from_snapshot(
+        snapshot: &Value,
+        ids: Box<dyn IdGen>,
+        as_tenant: Option<Uuid>,
+    ) -> Result<TenantState, String> {
+        if snapshot.get("format").and_then(Value::as_str) != Some(SNAPSHOT_FORMAT) {
+            return Err(format!(
+                "not a tenant snapshot: 'format' must be \"{SNAPSHOT_FORMAT}\" (GET /_emulator/snapshot)"
+            ));
+        }
+        let raw = snapshot
+            .get("state")
+            .ok_or_else(|| "the snapshot has no 'state'".to_string())?;
+        let mut state: TenantState = serde_path_to_error::deserialize(raw)
+            .map_err(|e| format!("state.{}: {}", e.path(), e.inner()))?;
+        let position: Option<crate::ids::StreamPosition> =
+            serde_json::from_value(snapshot.get("idStream").cloned().unwrap_or(Value::Null))
+                .map_err(|e| format!("idStream: {e}"))?;
+        state.ids = match position {
+            Some(position) => std::sync::Arc::new(crate::ids::SeededIds::at(position)),
+            None => ids.into(),
+        };
+        if let Some(id) = as_tenant {
+            state.info.id = id;
+        }
+        // Cached renderings are not part of a snapshot; they rebuild on the next listing.
+        Ok(state)
     }
 
     /// A fresh entity id from the tenant's own stream.
@@ -662,6 +712,8 @@ pub struct Tenant {
     state: RwLock<TenantState>,
     fixture: Arc<FixtureTenant>,
     ids: IdSource,
+    /// A tenant made from a snapshot resets to that snapshot, not to a fixture.
+    restore_to: Option<Arc<Value>>,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -685,7 +737,30 @@ impl Tenant {
             state: RwLock::new(state),
             fixture: Arc::new(fixture),
             ids: source.ids,
+            restore_to: None,
         }
+    }
+
+    /// A tenant whose state is `snapshot` (renamed to `id` when given). `template` lends the
+    /// fixture record the tenant keeps for its name; a reset returns to the snapshot.
+    pub fn from_snapshot(
+        template: &Tenant,
+        snapshot: Value,
+        id: Option<Uuid>,
+    ) -> Result<Tenant, String> {
+        let probe = TenantState::from_snapshot(&snapshot, Box::new(crate::ids::RandomIds), id)?;
+        let id = probe.info.id;
+        let stream = u64::from_le_bytes(id.as_bytes()[8..16].try_into().unwrap_or([0; 8]));
+        let state =
+            TenantState::from_snapshot(&snapshot, template.ids.generator(stream), Some(id))?;
+        let mut fixture = (*template.fixture).clone();
+        fixture.tenant.id = id;
+        Ok(Tenant {
+            state: RwLock::new(state),
+            fixture: Arc::new(fixture),
+            ids: template.ids,
+            restore_to: Some(Arc::new(snapshot)),
+        })
     }
 
     /// The fixture this tenant resets to.
@@ -704,6 +779,7 @@ impl Tenant {
             state: RwLock::new(state),
             fixture,
             ids,
+            restore_to: None,
         }
     }
 
@@ -721,8 +797,19 @@ impl Tenant {
         f(&mut guard)
     }
 
-    /// Back to the fixtures, with the id sequence restarted.
+    /// Back to the fixtures (or the snapshot it was made from), with the id sequence restarted.
     pub fn reset(&self, now: Timestamp) {
+        if let Some(snapshot) = &self.restore_to {
+            let id = self.id();
+            let stream = u64::from_le_bytes(id.as_bytes()[8..16].try_into().unwrap_or([0; 8]));
+            // The snapshot was read once already, so it reads again.
+            if let Ok(state) =
+                TenantState::from_snapshot(snapshot, self.ids.generator(stream), Some(id))
+            {
+                self.write(|s| *s = state);
+                return;
+            }
+        }
         let fresh = self
             .fixture
             .build_state(self.ids.generator(ENTITY_STREAM), now);
@@ -749,6 +836,12 @@ impl Tenants {
 
     pub fn contains(&self, id: &Uuid) -> bool {
         self.by_id.contains_key(id)
+    }
+
+    /// Puts `tenant` in place of the tenant with its id (calls already running finish on the
+    /// old one).
+    pub fn replace(&self, tenant: Tenant) -> Arc<Tenant> {
+        self.insert(tenant)
     }
 
     /// Adds a tenant unless its id is taken.

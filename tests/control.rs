@@ -1257,3 +1257,237 @@ async fn eventual_consistency_hides_new_objects_until_the_lag_passes() {
         StatusCode::OK
     );
 }
+
+/// A tenant with one of every kind of thing, including a request waiting for approval.
+async fn rich_tenant(t: &TestTenant) -> String {
+    let catalog = t
+        .post(
+            &format!("{EM_V1}/catalogs"),
+            json!({"displayName": "Snapshot catalog"}),
+        )
+        .await;
+    let catalog = catalog.body["id"].as_str().unwrap().to_string();
+    let package = t
+        .post(
+            &format!("{EM_V1}/accessPackages"),
+            json!({"displayName": "Snapshot package", "catalog": {"id": catalog}}),
+        )
+        .await;
+    assert_eq!(package.status, StatusCode::CREATED, "{}", package.text);
+    let policy = t
+        .post(&format!("{EM_V1}/assignmentPolicies"), json!({
+            "displayName": "with approval", "accessPackage": {"id": ANALYTICS_PACKAGE}, "allowedTargetScope": "allMemberUsers",
+            "expiration": {"type": "afterDuration", "duration": "P30D"},
+            "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+            "requestApprovalSettings": {"isApprovalRequiredForAdd": true, "stages": [
+                {"durationBeforeAutomaticDenial": "P7D", "isApproverJustificationRequired": false, "isEscalationEnabled": false,
+                 "primaryApprovers": [{"@odata.type": "#microsoft.graph.requestorManager", "managerLevel": 1}]}]}}))
+        .await;
+    assert_eq!(policy.status, StatusCode::CREATED, "{}", policy.text);
+    let pending = t
+        .json_as(
+            Method::POST,
+            &format!("{EM_V1}/assignmentRequests"),
+            Some(&t.token_for(REQUESTOR1)),
+            Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE}})),
+        )
+        .await;
+    assert_eq!(pending.status, StatusCode::CREATED, "{}", pending.text);
+    let pending = pending.body["id"].as_str().unwrap().to_string();
+    let delivered = t.post(&format!("{EM_V1}/assignmentRequests"), json!({"requestType": "adminAdd",
+        "assignment": {"accessPackageId": CAMPAIGN_PACKAGE, "targetId": "20000000-0000-4000-8000-000000000005",
+                       "assignmentPolicyId": "90000000-0000-4000-8000-000000000001"}})).await;
+    assert_eq!(delivered.status, StatusCode::CREATED, "{}", delivered.text);
+    let org = t
+        .post(&format!("{EM_V1}/connectedOrganizations"), json!({"displayName": "Partner",
+            "identitySources": [{"@odata.type": "#microsoft.graph.domainIdentitySource", "domainName": "partner.example", "displayName": "partner"}]}))
+        .await;
+    assert_eq!(org.status, StatusCode::CREATED, "{}", org.text);
+    let incompatible = t
+        .post(&format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}/incompatibleAccessPackages/$ref"),
+            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/identityGovernance/entitlementManagement/accessPackages/{ANALYTICS_PACKAGE}")}))
+        .await;
+    assert_eq!(incompatible.status, StatusCode::NO_CONTENT);
+    let role = t
+        .post(&format!("{RBAC_V1}/roleAssignments"), json!({"principalId": "20000000-0000-4000-8000-000000000006",
+            "roleDefinitionId": "ae79f266-94d4-4dab-b730-feca7e132178", "appScopeId": format!("/AccessPackageCatalog/{catalog}")}))
+        .await;
+    assert_eq!(role.status, StatusCode::CREATED, "{}", role.text);
+    let settings = t
+        .json_as(
+            Method::POST,
+            "/_emulator/settings",
+            None,
+            Some(json!({"pageSize": 7})),
+        )
+        .await;
+    assert_eq!(settings.status, StatusCode::OK);
+    pending
+}
+
+#[tokio::test]
+async fn a_snapshot_round_trips_every_entity_and_requests_in_flight() {
+    let t = TestTenant::start().await;
+    let pending = rich_tenant(&t).await;
+    let get_snapshot = |query: &'static str| {
+        let t = &t;
+        async move {
+            let r = t
+                .send(
+                    Method::GET,
+                    &format!("/_emulator/snapshot{query}"),
+                    None,
+                    &[],
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.text
+        }
+    };
+    let snapshot = get_snapshot("").await;
+    assert_eq!(get_snapshot("").await, snapshot, "byte-stable");
+    let export = t.state().await;
+
+    // Move on, then put the snapshot back: the state and the id stream are as they were.
+    let after = |name: &'static str| {
+        let t = &t;
+        async move {
+            let r = t
+                .post(
+                    &format!("{EM_V1}/accessPackages"),
+                    json!({"displayName": name, "catalog": {"id": GENERAL}}),
+                )
+                .await;
+            r.body["id"].as_str().unwrap().to_string()
+        }
+    };
+    let first = after("after the snapshot").await;
+    let restore = t
+        .send(
+            Method::PUT,
+            "/_emulator/snapshot",
+            None,
+            &[("Content-Type", "application/json")],
+            Some(snapshot.clone().into_bytes()),
+        )
+        .await;
+    assert_eq!(restore.status, StatusCode::OK, "{}", restore.text);
+    assert_eq!(t.state().await, export);
+    assert_eq!(get_snapshot("").await, snapshot);
+    assert_eq!(
+        after("after the snapshot").await,
+        first,
+        "the id stream continues"
+    );
+
+    // A new tenant from it holds the same state under its own id, in-flight request included.
+    let new_id = "10000000-0000-4000-8000-0000000000cc";
+    let mut body: Value = serde_json::from_str(&snapshot).unwrap();
+    body = json!({"snapshot": body, "id": new_id});
+    let made = t
+        .json_as(Method::POST, "/_emulator/tenants", None, Some(body))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let copied = t
+        .send(
+            Method::GET,
+            &format!("/_emulator/state?tenant={new_id}"),
+            None,
+            &[],
+            None,
+        )
+        .await;
+    let expected = export.replace("10000000-0000-4000-8000-000000000000", new_id);
+    assert_eq!(copied.text, expected);
+    let approve = t
+        .json_as(
+            Method::POST,
+            &format!("/_emulator/approvals/{pending}?tenant={new_id}"),
+            None,
+            Some(json!({"approver": "lead@contoso.onmicrosoft.com", "reviewResult": "Approve"})),
+        )
+        .await;
+    assert!(approve.status.is_success(), "{}", approve.text);
+    let token = t
+        .json_as(
+            Method::POST,
+            "/_emulator/tokens",
+            None,
+            Some(json!({"as": ADMIN, "tenant": new_id})),
+        )
+        .await
+        .body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let request = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/assignmentRequests/{pending}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(request.body["state"], "delivered", "{}", request.text);
+    // Its reset returns to the snapshot, not to the fixture.
+    let reset = t
+        .send(
+            Method::POST,
+            &format!("/_emulator/reset?tenant={new_id}"),
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert!(reset.status.is_success());
+    let again = t
+        .send(
+            Method::GET,
+            &format!("/_emulator/state?tenant={new_id}"),
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(again.text, expected);
+
+    // Refused snapshots change nothing.
+    let before_refusals = get_snapshot("").await;
+    for (bad, says) in [
+        (
+            json!({"format": "something else", "state": {}}),
+            "not a tenant snapshot",
+        ),
+        (
+            json!({"format": "entitlement-emulator/tenant-snapshot/1", "state": {"info": 5}}),
+            "state.",
+        ),
+    ] {
+        let refused = t
+            .send(
+                Method::PUT,
+                "/_emulator/snapshot",
+                None,
+                &[("Content-Type", "application/json")],
+                Some(serde_json::to_vec(&bad).unwrap()),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert!(refused.message().contains(says), "{}", refused.text);
+    }
+    assert_eq!(get_snapshot("").await, before_refusals);
+    let taken = t
+        .json_as(
+            Method::POST,
+            "/_emulator/tenants",
+            None,
+            Some(json!({"snapshot": serde_json::from_str::<Value>(&snapshot).unwrap()})),
+        )
+        .await;
+    assert_eq!(
+        taken.status,
+        StatusCode::CONFLICT,
+        "the snapshot's own id is in use"
+    );
+}

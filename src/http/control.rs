@@ -776,6 +776,10 @@ struct NewTenantBody {
     /// A tenant whose current state the new one starts from (instead of a fixture).
     #[serde(default)]
     from: Option<Uuid>,
+    /// A snapshot (`GET /_emulator/snapshot`) the new tenant starts from; without `id` it keeps
+    /// the snapshot's tenant id.
+    #[serde(default)]
+    snapshot: Option<Value>,
 }
 
 /// `POST /_emulator/tenants {"id"?, "fixtures"?}`: a fresh tenant, so parallel tests each get
@@ -791,6 +795,7 @@ pub(super) async fn create_tenant(
             id: None,
             fixtures: None,
             from: None,
+            snapshot: None,
         }
     } else {
         match serde_json::from_slice(&body) {
@@ -801,6 +806,29 @@ pub(super) async fn create_tenant(
             }
         }
     };
+    if let Some(snapshot) = req.snapshot {
+        if req.fixtures.is_some() || req.from.is_some() {
+            let message = "give one of 'snapshot', 'from' or 'fixtures'".to_string();
+            return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+        }
+        let Some(template) = pick_tenant(&shared, None) else {
+            let message = "the default tenant is gone".to_string();
+            return control_error(&shared, &headers, StatusCode::CONFLICT, message);
+        };
+        let tenant = match Tenant::from_snapshot(&template, snapshot, req.id) {
+            Ok(t) => t,
+            Err(message) => {
+                return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+            }
+        };
+        return match shared.tenants.try_insert(tenant) {
+            Some(t) => (StatusCode::CREATED, Json(tenant_json(&t))).into_response(),
+            None => {
+                let message = "a tenant with that id exists (give another 'id')".to_string();
+                control_error(&shared, &headers, StatusCode::CONFLICT, message)
+            }
+        };
+    }
     let id = req.id.unwrap_or_else(|| shared.tenant_ids.next_id());
     if let Some(source) = req.from {
         if req.fixtures.is_some() {
@@ -846,6 +874,72 @@ pub(super) async fn create_tenant(
             let message = "a tenant with that id exists".to_string();
             control_error(&shared, &headers, StatusCode::CONFLICT, message)
         }
+    }
+}
+
+/// `GET /_emulator/snapshot[?tenant=ID]`: the tenant's whole state, canonical and complete
+/// (in-flight requests, approvals, outbox, settings, id stream), for `PUT` here or
+/// `POST /_emulator/tenants {"snapshot"}`.
+pub(super) async fn snapshot(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let tenant = match tenant_param(query.as_deref()) {
+        Ok(t) => t,
+        Err(message) => return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message),
+    };
+    let Some(tenant) = pick_tenant(&shared, tenant) else {
+        return control_error(
+            &shared,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "no such tenant".into(),
+        );
+    };
+    // As for the export: what is due happens first, so the snapshot is what the next call sees.
+    crate::ops::lifecycle::settle(&tenant, shared.clock.now());
+    match tenant.read(|s| s.snapshot()) {
+        Ok(value) => Json(value).into_response(),
+        Err(message) => control_error(
+            &shared,
+            &headers,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            message,
+        ),
+    }
+}
+
+/// `PUT /_emulator/snapshot[?tenant=ID]`: the tenant takes the snapshot's state (keeping its
+/// own id); its resets return to the snapshot. Nothing changes when the snapshot is refused.
+pub(super) async fn restore_snapshot(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let tenant = match tenant_param(query.as_deref()) {
+        Ok(t) => t,
+        Err(message) => return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message),
+    };
+    let Some(tenant) = pick_tenant(&shared, tenant) else {
+        return control_error(
+            &shared,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "no such tenant".into(),
+        );
+    };
+    let snapshot: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            let message = format!("invalid snapshot: {e}");
+            return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+        }
+    };
+    match Tenant::from_snapshot(&tenant, snapshot, Some(tenant.id())) {
+        Ok(restored) => Json(tenant_json(&shared.tenants.replace(restored))).into_response(),
+        Err(message) => control_error(&shared, &headers, StatusCode::BAD_REQUEST, message),
     }
 }
 

@@ -25,6 +25,9 @@ use crate::clock::Clock;
 use crate::ids::IdGen;
 use crate::store::Tenants;
 
+/// Largest control-API body: a snapshot of 100,000 packages with their requests fits.
+pub const CONTROL_BODY_LIMIT: usize = 512 * 1024 * 1024;
+
 /// Largest request body accepted (Graph's gateway limit is 4 MB [inf]).
 pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
@@ -173,6 +176,10 @@ pub fn router(state: AppState, control_api: bool) -> Router {
             .route("/_emulator/reset", post(control::reset))
             .route("/_emulator/tokens", post(control::mint_token))
             .route("/_emulator/state", get(control::state))
+            .route(
+                "/_emulator/snapshot",
+                get(control::snapshot).put(control::restore_snapshot),
+            )
             .route("/_emulator/access", get(control::access))
             .route(
                 "/_emulator/tenants",
@@ -213,6 +220,8 @@ pub fn router(state: AppState, control_api: bool) -> Router {
                 "/_emulator/settings",
                 get(control::settings).post(control::update_settings),
             )
+            // Snapshots of large tenants run to many megabytes (axum's default cap is 2 MB).
+            .layer(axum::extract::DefaultBodyLimit::max(CONTROL_BODY_LIMIT))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 control::guard,

@@ -209,7 +209,7 @@ impl Keyed for ServicePrincipal {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Directory {
     pub users: Table<User>,
     pub groups: Table<Group>,

@@ -8,7 +8,7 @@ use super::table::Keyed;
 use crate::clock::Timestamp;
 
 /// The two Graph API versions; they differ in names and shapes, never in rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ApiVersion {
     V1,
     Beta,
@@ -72,7 +72,7 @@ pub trait WireEnum: Sized + Copy + 'static {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CatalogType {
     UserManaged,
     ServiceDefault,
@@ -94,7 +94,7 @@ impl WireEnum for CatalogType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CatalogState {
     Published,
     Unpublished,
@@ -117,7 +117,7 @@ impl WireEnum for CatalogState {
 /// users; for apps the display name [inf]).
 pub type Actor = Option<String>;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Catalog {
     pub id: Uuid,
     pub display_name: String,
@@ -175,7 +175,7 @@ impl Catalog {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AccessPackage {
     pub id: Uuid,
     pub catalog_id: Uuid,
@@ -193,6 +193,7 @@ pub struct AccessPackage {
     pub created_by: Actor,
     pub modified_by: Actor,
     /// Its rendered listing item; the store clears it whenever the package is borrowed mutably.
+    #[serde(skip)]
     pub listing_json: crate::odata::page::ListingCache,
 }
 
@@ -235,7 +236,7 @@ impl AccessPackage {
 
 /// An entitlement-management role assignment (`unifiedRoleAssignment` under
 /// `/roleManagement/entitlementManagement`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EmRoleAssignment {
     pub id: Uuid,
     pub principal_id: Uuid,
@@ -252,7 +253,7 @@ impl Keyed for EmRoleAssignment {
 }
 
 /// Where an EM role applies: the whole tenant (`/`) or one catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AppScope {
     Tenant,
     Catalog(Uuid),

@@ -7,7 +7,7 @@ use super::ApiVersion;
 use super::table::Keyed;
 use crate::clock::Timestamp;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExtensionKind {
     /// Runs at request stages; may hold a request until called back.
     Request,
@@ -48,7 +48,7 @@ impl ExtensionKind {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CustomExtension {
     pub id: Uuid,
     pub catalog_id: Uuid,

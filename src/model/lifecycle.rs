@@ -12,7 +12,7 @@ use crate::clock::Timestamp;
 
 /// `accessPackageRequestState` (requests never become `expired`: an approval timeout ends
 /// `denied` with status `Expired` [inf, issue decision]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RequestState {
     Submitted,
     PendingApproval,
@@ -59,7 +59,7 @@ impl RequestState {
 }
 
 /// `accessPackageRequestType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RequestType {
     AdminAdd,
     AdminUpdate,
@@ -109,7 +109,7 @@ impl RequestType {
 
 /// A notification (or custom-extension callout) Graph would send, kept in the tenant's outbox
 /// for tests to read (`GET /_emulator/outbox`).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Notice {
     pub sequence: u64,
@@ -117,7 +117,8 @@ pub struct Notice {
     /// `requestSubmitted`, `approvalRequired`, `approvalEscalated`, `requestApproved`, `requestDenied`,
     /// `requestTimedOut`, `assignmentDelivered`, `assignmentExpiring14Days`,
     /// `assignmentExpiring1Day`, `assignmentRemoved`, `assignmentExpired`, `customExtensionCallout`.
-    pub kind: &'static str,
+    #[serde(with = "crate::model::interned")]
+    pub kind: crate::model::interned::StaticStr,
     pub access_package_id: Uuid,
     pub request_id: Option<Uuid>,
     pub assignment_id: Option<Uuid>,
@@ -182,15 +183,17 @@ impl<'de> serde::Deserialize<'de> for VirtualDelay {
 }
 
 /// One approval stage of a request in flight.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StageState {
     pub id: Uuid,
     /// Who may decide (resolved from the policy when the stage starts).
     pub approvers: Vec<Uuid>,
     /// `NotStarted`, `InProgress`, `Completed`, `Expired`.
-    pub status: &'static str,
+    #[serde(with = "crate::model::interned")]
+    pub status: crate::model::interned::StaticStr,
     /// `NotReviewed`, `Approve`, `Deny`.
-    pub review_result: &'static str,
+    #[serde(with = "crate::model::interned")]
+    pub review_result: crate::model::interned::StaticStr,
     pub reviewed_by: Option<Uuid>,
     pub reviewed_at: Option<Timestamp>,
     pub justification: Option<String>,
@@ -199,7 +202,7 @@ pub struct StageState {
     pub escalate_at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Schedule {
     pub start: Option<Timestamp>,
     pub expiration: Expiration,
@@ -219,7 +222,7 @@ impl Schedule {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Request {
     pub id: Uuid,
     pub access_package_id: Uuid,
@@ -250,16 +253,17 @@ pub struct Request {
     pub delivering_since: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CalloutInstance {
     pub id: Uuid,
     pub extension: Uuid,
     pub stage: String,
     /// `calloutSent`, `waitingForCallback`, `callbackReceived`, `callbackTimedOut`.
-    pub status: &'static str,
+    #[serde(with = "crate::model::interned")]
+    pub status: crate::model::interned::StaticStr,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Waiting {
     pub instance: Uuid,
     pub stage: String,
@@ -333,7 +337,7 @@ impl Request {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AssignmentState {
     Delivering,
     Delivered,
@@ -368,7 +372,7 @@ impl WireEnum for AssignmentState {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Assignment {
     pub id: Uuid,
     pub access_package_id: Uuid,
@@ -431,7 +435,7 @@ pub fn subject_id(object_id: Uuid) -> Uuid {
 /// through one or more active assignments. Derived from assignments on each read (so role-scope
 /// changes on a live package show at once), with an id stable for the same subject, role and
 /// scope [inf].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AssignmentResourceRole {
     pub id: Uuid,
     pub target: Uuid,

@@ -3,6 +3,7 @@
 pub mod directory;
 pub mod em;
 pub mod extension;
+pub mod interned;
 pub mod lifecycle;
 pub mod org;
 pub mod policy;

@@ -9,7 +9,7 @@ use super::em::{Actor, WireEnum};
 use super::table::Keyed;
 use crate::clock::Timestamp;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum OrgState {
     Configured,
     Proposed,
@@ -37,7 +37,7 @@ pub const IDENTITY_SOURCE_TYPES: [&str; 5] = [
     "socialIdentitySource",
 ];
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ConnectedOrganization {
     pub id: Uuid,
     pub display_name: String,
@@ -80,7 +80,7 @@ impl ConnectedOrganization {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExternalUserLifecycleAction {
     None,
     BlockSignIn,
@@ -106,7 +106,7 @@ impl WireEnum for ExternalUserLifecycleAction {
 }
 
 /// The `settings` singleton (id `singleton`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Settings {
     pub external_user_lifecycle_action: ExternalUserLifecycleAction,
     pub days_until_external_user_deleted: i64,

@@ -17,7 +17,7 @@ use super::table::Keyed;
 use crate::clock::Timestamp;
 
 /// v1.0 `allowedTargetScope`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TargetScope {
     NotSpecified,
     SpecificDirectoryUsers,
@@ -112,7 +112,7 @@ impl TargetScope {
 }
 
 /// The kinds of `subjectSet` (v1.0) / `userSet` (beta).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SubjectKind {
     SingleUser,
     GroupMembers,
@@ -188,7 +188,7 @@ impl SubjectKind {
 }
 
 /// One entry of an approver, requestor or reviewer list.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SubjectSet {
     pub kind: SubjectKind,
     pub id: Option<Uuid>,
@@ -249,7 +249,7 @@ impl SubjectSet {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExpirationKind {
     NotSpecified,
     NoExpiration,
@@ -274,7 +274,7 @@ impl WireEnum for ExpirationKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Expiration {
     pub kind: ExpirationKind,
     /// ISO 8601 duration as given (`P365D`).
@@ -282,7 +282,7 @@ pub struct Expiration {
     pub end: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct RequestorFlags {
     pub self_add: bool,
     pub self_update: bool,
@@ -294,7 +294,7 @@ pub struct RequestorFlags {
     pub on_behalf: Vec<SubjectSet>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Stage {
     /// ISO 8601 (`P14D`).
     pub deny_after: String,
@@ -307,7 +307,7 @@ pub struct Stage {
     pub fallback_escalation: Vec<SubjectSet>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Approval {
     pub for_add: bool,
     pub for_update: bool,
@@ -315,14 +315,14 @@ pub struct Approval {
     pub stages: Vec<Stage>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Choice {
     pub value: String,
     pub text: String,
     pub localizations: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Question {
     pub id: Uuid,
     pub multiple_choice: bool,
@@ -421,7 +421,7 @@ fn localized(items: &[(String, String)]) -> Value {
     )
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     pub id: Uuid,
     pub access_package_id: Uuid,

@@ -11,7 +11,7 @@ use super::table::Keyed;
 use crate::clock::Timestamp;
 
 /// Where a resource lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OriginSystem {
     AadGroup,
     AadApplication,
@@ -44,7 +44,7 @@ pub fn derived_id(resource: Uuid, kind: &str, origin_id: &str) -> Uuid {
     Uuid::new_v5(&resource, format!("{kind}:{origin_id}").as_bytes())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CatalogResource {
     pub id: Uuid,
     pub catalog_id: Uuid,
@@ -53,7 +53,8 @@ pub struct CatalogResource {
     pub display_name: String,
     pub description: Option<String>,
     /// beta `resourceType`: "Security Group", "O365 Group", "Application", "SharePoint Online Site".
-    pub resource_type: &'static str,
+    #[serde(with = "crate::model::interned")]
+    pub resource_type: crate::model::interned::StaticStr,
     pub url: Option<String>,
     pub added: Timestamp,
     pub added_by: Actor,
@@ -94,7 +95,7 @@ impl CatalogResource {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ResourceRole {
     pub id: Uuid,
     pub resource_id: Uuid,
@@ -124,7 +125,7 @@ impl ResourceRole {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ResourceScope {
     pub id: Uuid,
     pub resource_id: Uuid,
@@ -155,7 +156,7 @@ impl ResourceScope {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ResourceRequestType {
     AdminAdd,
     AdminUpdate,
@@ -177,7 +178,7 @@ impl WireEnum for ResourceRequestType {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ResourceRequest {
     pub id: Uuid,
     pub catalog_id: Uuid,
@@ -221,7 +222,7 @@ impl ResourceRequest {
 }
 
 /// A role of a catalog resource, at a scope, granted by an access package.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RoleScope {
     pub role_id: Uuid,
     pub scope_id: Uuid,
@@ -252,7 +253,7 @@ impl RoleScope {
 
 /// A SharePoint geography a site resource lives in (`accessPackageResourceEnvironment`). The
 /// emulator models the tenant's one default environment.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ResourceEnvironment {
     pub id: Uuid,
     pub display_name: String,

@@ -169,6 +169,71 @@ impl<T: Keyed> Table<T> {
     }
 }
 
+/// Snapshots keep each row's sequence number, so insertion order — and skiptokens issued before
+/// the snapshot — survive a round trip; the id index is rebuilt on the way in.
+impl<T: serde::Serialize> serde::Serialize for Table<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("Table", 2)?;
+        out.serialize_field("nextSeq", &self.next_seq)?;
+        out.serialize_field("rows", &self.rows.iter().collect::<Vec<_>>())?;
+        out.end()
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de> + Keyed> serde::Deserialize<'de> for Table<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Raw<T> {
+            next_seq: u64,
+            rows: Vec<(u64, T)>,
+        }
+        let raw = Raw::<T>::deserialize(d)?;
+        let mut table = Table::default();
+        for (seq, row) in raw.rows {
+            if seq >= raw.next_seq || table.rows.contains_key(&seq) {
+                return Err(serde::de::Error::custom(format!(
+                    "row sequence {seq} is repeated or not below nextSeq"
+                )));
+            }
+            if table.index.insert(row.key(), seq).is_some() {
+                return Err(serde::de::Error::custom(format!(
+                    "id {} appears twice",
+                    row.key()
+                )));
+            }
+            table.rows.insert(seq, row);
+        }
+        table.next_seq = raw.next_seq;
+        Ok(table)
+    }
+}
+
+/// Written as `[key, value]` pairs sorted by key, so the same map always gives the same bytes
+/// (and tuple keys need no string form).
+impl<K: serde::Serialize + Ord, V: serde::Serialize> serde::Serialize for ShardedMap<K, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut pairs: Vec<(&K, &V)> = self.shards.iter().flat_map(|m| m.iter()).collect();
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        pairs.serialize(s)
+    }
+}
+
+impl<'de, K, V> serde::Deserialize<'de> for ShardedMap<K, V>
+where
+    K: serde::Deserialize<'de> + ShardKey + Eq + std::hash::Hash,
+    V: serde::Deserialize<'de>,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut map = ShardedMap::default();
+        for (k, v) in Vec::<(K, V)>::deserialize(d)? {
+            map.insert(k, v);
+        }
+        Ok(map)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

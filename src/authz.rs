@@ -699,6 +699,7 @@ mod tests {
             tenant_id: Uuid::nil(),
             kind: CallerKind::Delegated,
             object_id: Uuid::parse_str(oid).ok(),
+            app_id: None,
             actor: None,
             permissions: scopes.iter().map(|s| s.to_string()).collect(),
             directory_roles: wids.to_vec(),

@@ -1491,3 +1491,51 @@ async fn a_snapshot_round_trips_every_entity_and_requests_in_flight() {
         "the snapshot's own id is in use"
     );
 }
+
+#[tokio::test]
+async fn throttled_answers_carry_graphs_throttle_headers_and_rules_match_operations() {
+    let t = TestTenant::start().await;
+    let rule = t
+        .json_as(
+            Method::POST,
+            "/_emulator/faults",
+            None,
+            Some(json!({"operation": "AccessPackage", "schedule": {"next": 1}, "effect": {"status": 429, "retryAfter": 3}})),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.text);
+    let app = t.token_for(AUTOMATION_APP);
+    let list = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/accessPackages"),
+            Some(&app),
+            None,
+        )
+        .await;
+    assert_eq!(
+        list.status,
+        StatusCode::OK,
+        "the collection is not the rule's operation"
+    );
+    let one = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}"),
+            Some(&app),
+            None,
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(one.header("retry-after"), Some("3"));
+    assert_eq!(
+        one.header("x-ms-throttle-scope"),
+        Some(
+            "Tenant_Application/ReadWrite/41000000-0000-4000-8000-000000000001/10000000-0000-4000-8000-000000000000"
+        )
+    );
+    assert_eq!(
+        one.header("x-ms-throttle-information"),
+        Some("ResourceUnitLimitExceeded")
+    );
+}

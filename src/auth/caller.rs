@@ -27,6 +27,8 @@ pub struct Caller {
     pub kind: CallerKind,
     /// `oid`: the user's or service principal's object id.
     pub object_id: Option<Uuid>,
+    /// `appid`: the client application (Graph's throttling scope names it).
+    pub app_id: Option<Uuid>,
     /// UPN for users, app display name for apps: what beta shows as `createdBy`/`modifiedBy`.
     pub actor: Option<String>,
     /// Delegated scopes (`scp`) or application permissions (`roles`).
@@ -42,6 +44,7 @@ impl Caller {
             tenant_id,
             kind: CallerKind::Unauthenticated,
             object_id: None,
+            app_id: None,
             actor: None,
             permissions: Vec::new(),
             directory_roles: Vec::new(),
@@ -241,6 +244,7 @@ fn check_token(
             tenant_id,
             kind,
             object_id: uuid_claim("oid"),
+            app_id: uuid_claim("appid"),
             actor,
             permissions,
             directory_roles,

@@ -473,6 +473,7 @@ pub(super) async fn decide_as(
             tenant_id: s.info.id,
             kind: crate::auth::CallerKind::Delegated,
             object_id: Some(user.0),
+            app_id: None,
             actor: Some(user.1),
             permissions: vec!["EntitlementManagement.ReadWrite.All".into()],
             directory_roles: Vec::new(),

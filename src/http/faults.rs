@@ -66,6 +66,10 @@ pub struct Effect {
     /// Added before answering (the operation still runs unless `status` is an error).
     #[serde(default)]
     pub latency_ms: u64,
+    /// Up to this much more, uniformly, drawn from the seeded fault stream (the same calls get
+    /// the same delays in every seeded run).
+    #[serde(default)]
+    pub latency_jitter_ms: u64,
     /// Close the connection instead of answering (the client sees it drop mid-response).
     #[serde(default)]
     pub drop: bool,
@@ -84,6 +88,11 @@ pub struct NewRule {
     /// A case-insensitive substring of the path.
     #[serde(default)]
     pub path: Option<String>,
+    /// What the call addresses, as the router names it (case-insensitive): `AccessPackages`
+    /// (the collection), `AccessPackage` (one), `Requests`, `Request`, `Policies`, `Catalog`, …
+    /// — unlike a path substring, it tells a collection from its items.
+    #[serde(default)]
+    pub operation: Option<String>,
     #[serde(default)]
     pub tenant: Option<Uuid>,
     pub schedule: Schedule,
@@ -98,6 +107,7 @@ fn default_effect() -> Effect {
         message: None,
         retry_after: Some(1),
         latency_ms: 0,
+        latency_jitter_ms: 0,
         drop: false,
     }
 }
@@ -240,7 +250,7 @@ impl Faults {
     #[cfg(test)]
     fn decide(&self, method: &str, path: &str, tenant: Option<Uuid>) -> Decision {
         let epoch = Timestamp::from_datetime(time::OffsetDateTime::UNIX_EPOCH);
-        self.decide_at(method, path, tenant, None, epoch)
+        self.decide_at(method, path, "", tenant, None, epoch)
     }
 
     /// Counts this call against every matching rule; the first firing error wins, latencies add.
@@ -249,6 +259,7 @@ impl Faults {
         &self,
         method: &str,
         path: &str,
+        operation: &str,
         tenant: Option<Uuid>,
         caller: Option<Uuid>,
         now: Timestamp,
@@ -268,6 +279,9 @@ impl Faults {
                 && r.path
                     .as_deref()
                     .is_none_or(|p| lower.contains(&p.to_ascii_lowercase()))
+                && r.operation
+                    .as_deref()
+                    .is_none_or(|o| o.eq_ignore_ascii_case(operation))
                 && r.tenant.is_none_or(|t| Some(t) == tenant);
             if !matches {
                 continue;
@@ -297,7 +311,15 @@ impl Faults {
             }
             rule.fired += 1;
             decision.fired.push(rule.id);
-            decision.latency_ms = decision.latency_ms.saturating_add(effect.latency_ms);
+            let jitter = if effect.latency_jitter_ms > 0 {
+                (self.draw() * (effect.latency_jitter_ms + 1) as f64) as u64
+            } else {
+                0
+            };
+            decision.latency_ms = decision
+                .latency_ms
+                .saturating_add(effect.latency_ms)
+                .saturating_add(jitter.min(effect.latency_jitter_ms));
             if (effect.status != 0 || effect.drop) && decision.error.is_none() {
                 decision.error = Some(effect);
             }
@@ -332,7 +354,9 @@ impl http_body::Body for Dropped {
     }
 }
 
-pub fn render(ctx: &RequestCtx, effect: &Effect) -> Response {
+/// `throttle_scope` is Graph's `x-ms-throttle-scope` for the caller
+/// (`Tenant_Application/ReadWrite/{appId}/{tenantId}`, §7), sent with a 429.
+pub fn render(ctx: &RequestCtx, effect: &Effect, throttle_scope: Option<&str>) -> Response {
     if effect.drop {
         return base_response(ctx, StatusCode::OK, Body::new(Dropped));
     }
@@ -364,6 +388,15 @@ pub fn render(ctx: &RequestCtx, effect: &Effect) -> Response {
             h.insert("retry-after", v);
         }
     }
+    if effect.status == 429 {
+        if let Some(scope) = throttle_scope.and_then(|s| HeaderValue::from_str(s).ok()) {
+            h.insert("x-ms-throttle-scope", scope);
+        }
+        h.insert(
+            "x-ms-throttle-information",
+            HeaderValue::from_static("ResourceUnitLimitExceeded"),
+        );
+    }
     resp
 }
 
@@ -375,10 +408,61 @@ mod tests {
         NewRule {
             method: Some("GET".into()),
             path: Some("/accessPackages".into()),
+            operation: None,
             tenant: None,
             schedule,
             effect: default_effect(),
         }
+    }
+
+    #[test]
+    fn operations_tell_a_collection_from_its_items() {
+        let faults = Faults::default();
+        let mut only_items = rule(Schedule::EveryNth(1));
+        only_items.operation = Some("accesspackage".into());
+        faults.add(only_items).unwrap();
+        let at = Timestamp::from_datetime(time::OffsetDateTime::UNIX_EPOCH);
+        let list = faults.decide_at(
+            "GET",
+            "/v1.0/x/accessPackages",
+            "AccessPackages",
+            None,
+            None,
+            at,
+        );
+        assert!(list.error.is_none(), "the collection is another operation");
+        let one = faults.decide_at(
+            "GET",
+            "/v1.0/x/accessPackages/1",
+            "AccessPackage",
+            None,
+            None,
+            at,
+        );
+        assert!(one.error.is_some());
+    }
+
+    #[test]
+    fn jitter_is_bounded_and_repeats_for_a_seed() {
+        let delays = |seed| {
+            let faults =
+                Faults::new(crate::ids::IdSource::Seeded(seed).generator(crate::ids::FAULT_STREAM));
+            let mut slow = rule(Schedule::EveryNth(1));
+            slow.effect = Effect {
+                status: 0,
+                latency_ms: 10,
+                latency_jitter_ms: 40,
+                ..default_effect()
+            };
+            faults.add(slow).unwrap();
+            (0..20)
+                .map(|_| faults.decide("GET", "/accessPackages", None).latency_ms)
+                .collect::<Vec<_>>()
+        };
+        let first = delays(3);
+        assert!(first.iter().all(|d| (10..=50).contains(d)), "{first:?}");
+        assert!(first.iter().any(|d| *d != first[0]), "it varies: {first:?}");
+        assert_eq!(first, delays(3), "and repeats for the same seed");
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
             let decision = shared.faults.decide_at(
                 parts.method.as_str(),
                 parts.uri.path(),
+                &resolved.target.kind(),
                 Some(tenant),
                 resolved.caller.object_id,
                 ctx.now,
@@ -76,7 +77,11 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
                 (Ok(bytes), Some(effect)) => {
                     sent = bytes;
                     dropped = effect.drop;
-                    super::faults::render(&ctx, &effect)
+                    let scope = resolved
+                        .caller
+                        .app_id
+                        .map(|app| format!("Tenant_Application/ReadWrite/{app}/{tenant}"));
+                    super::faults::render(&ctx, &effect, scope.as_deref())
                 }
                 (Ok(bytes), None) => {
                     crate::authz::start_decisions(soft);

@@ -109,6 +109,17 @@ pub(crate) enum Target {
 }
 
 impl Target {
+    /// The route's kind, as fault rules' `operation` names it: the variant's name
+    /// (`AccessPackages`, `AccessPackage`, …).
+    pub(crate) fn kind(&self) -> String {
+        let debug = format!("{self:?}");
+        debug
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or("")
+            .to_string()
+    }
+
     /// The OData entity-set path used in `@odata.context` and `Location`.
     pub(crate) fn entity_set(&self, version: ApiVersion) -> String {
         let em = "identityGovernance/entitlementManagement";

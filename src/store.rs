@@ -334,10 +334,11 @@ impl TenantState {
     }
 
     /// Reads a `snapshot`. Its id stream continues where it stood when the snapshot carries one
-    /// (a seeded emulator's); otherwise `ids` supplies new ids. `as_tenant` renames the tenant.
+    /// (a seeded emulator's); otherwise `ids` (given the tenant's id) supplies new ids.
+    /// `as_tenant` renames the tenant.
     pub fn from_snapshot(
         snapshot: &Value,
-        ids: Box<dyn IdGen>,
+        ids: impl FnOnce(Uuid) -> Box<dyn IdGen>,
         as_tenant: Option<Uuid>,
     ) -> Result<TenantState, String> {
         if snapshot.get("format").and_then(Value::as_str) != Some(SNAPSHOT_FORMAT) {
@@ -353,13 +354,13 @@ impl TenantState {
         let position: Option<crate::ids::StreamPosition> =
             serde_json::from_value(snapshot.get("idStream").cloned().unwrap_or(Value::Null))
                 .map_err(|e| format!("idStream: {e}"))?;
-        state.ids = match position {
-            Some(position) => std::sync::Arc::new(crate::ids::SeededIds::at(position)),
-            None => ids.into(),
-        };
         if let Some(id) = as_tenant {
             state.info.id = id;
         }
+        state.ids = match position {
+            Some(position) => std::sync::Arc::new(crate::ids::SeededIds::at(position)),
+            None => ids(state.info.id).into(),
+        };
         // Cached renderings are not part of a snapshot; they rebuild on the next listing.
         Ok(state)
     }
@@ -707,6 +708,12 @@ pub fn canonicalize(value: Value) -> Value {
     }
 }
 
+/// The id stream of a tenant made at run time: named by its id, so the same seed and the same
+/// tenant id give the same ids.
+fn stream_of(id: Uuid) -> u64 {
+    u64::from_le_bytes(id.as_bytes()[8..16].try_into().unwrap_or([0; 8]))
+}
+
 /// One tenant: its live state, and what it was built from so it can be reset.
 pub struct Tenant {
     state: RwLock<TenantState>,
@@ -731,7 +738,7 @@ impl Tenant {
     pub fn clone_of(source: &Tenant, id: Uuid) -> Tenant {
         let mut fixture = (*source.fixture).clone();
         fixture.tenant.id = id;
-        let stream = u64::from_le_bytes(id.as_bytes()[8..16].try_into().unwrap_or([0; 8]));
+        let stream = stream_of(id);
         let state = source.read(|s| s.clone_as(id, source.ids.generator(stream)));
         Tenant {
             state: RwLock::new(state),
@@ -748,11 +755,10 @@ impl Tenant {
         snapshot: Value,
         id: Option<Uuid>,
     ) -> Result<Tenant, String> {
-        let probe = TenantState::from_snapshot(&snapshot, Box::new(crate::ids::RandomIds), id)?;
-        let id = probe.info.id;
-        let stream = u64::from_le_bytes(id.as_bytes()[8..16].try_into().unwrap_or([0; 8]));
+        let source = template.ids;
         let state =
-            TenantState::from_snapshot(&snapshot, template.ids.generator(stream), Some(id))?;
+            TenantState::from_snapshot(&snapshot, |id| source.generator(stream_of(id)), id)?;
+        let id = state.info.id;
         let mut fixture = (*template.fixture).clone();
         fixture.tenant.id = id;
         Ok(Tenant {
@@ -800,12 +806,13 @@ impl Tenant {
     /// Back to the fixtures (or the snapshot it was made from), with the id sequence restarted.
     pub fn reset(&self, now: Timestamp) {
         if let Some(snapshot) = &self.restore_to {
-            let id = self.id();
-            let stream = u64::from_le_bytes(id.as_bytes()[8..16].try_into().unwrap_or([0; 8]));
+            let source = self.ids;
             // The snapshot was read once already, so it reads again.
-            if let Ok(state) =
-                TenantState::from_snapshot(snapshot, self.ids.generator(stream), Some(id))
-            {
+            if let Ok(state) = TenantState::from_snapshot(
+                snapshot,
+                |id| source.generator(stream_of(id)),
+                Some(self.id()),
+            ) {
                 self.write(|s| *s = state);
                 return;
             }

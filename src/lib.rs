@@ -8,6 +8,7 @@
 //! - [`authz`]: the one table of operations and the permissions they need.
 //! - [`auth`]: bearer tokens to callers; the signing key; the token service (`auth::sts`).
 //! - [`tls`]: the HTTPS listener and its test certificate authority.
+//! - [`cassette`]: record real Graph through a redacting proxy, replay it, verify the emulator.
 //! - [`store`], [`model`]: tenants, entities, and their v1.0 / beta wire shapes.
 //! - [`fixtures`]: tenant descriptions in JSON; the default one is compiled in.
 //! - [`error`]: the one error enum that knows each Graph code, status and message.
@@ -15,6 +16,7 @@
 
 pub mod auth;
 pub mod authz;
+pub mod cassette;
 pub mod clock;
 pub mod emulator;
 pub mod error;

@@ -95,6 +95,50 @@ impl TlsArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Record: a forwarding proxy to a real Graph that writes every exchange, redacted, to a
+    /// cassette. Point clients at it as at the emulator.
+    Record {
+        /// Where requests go, e.g. https://graph.microsoft.com (or its login host).
+        #[arg(long)]
+        upstream: String,
+        /// The cassette to write (rewritten after every exchange).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:5056")]
+        bind: SocketAddr,
+        /// Keep e-mail addresses and UPNs (default: replaced by user{N}@contoso.example).
+        #[arg(long)]
+        keep_emails: bool,
+        /// Keep people's display names (default: replaced by "User {N}").
+        #[arg(long)]
+        keep_names: bool,
+        /// Keep GUIDs as recorded (default: remapped consistently).
+        #[arg(long)]
+        keep_ids: bool,
+    },
+    /// Replay: answer requests with a cassette's recorded responses (501 for anything
+    /// unrecorded, naming the closest recorded request).
+    Replay {
+        cassette: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:5056")]
+        bind: SocketAddr,
+    },
+    /// Verify: send a cassette's requests to a fresh emulator and report every divergence from
+    /// the recorded answers (status / JSON path / expected / actual). Exits 1 on new ones.
+    Verify {
+        cassette: PathBuf,
+        /// Known, accepted divergences (JSON: [{"path", "request"?, "reason"}]).
+        #[arg(long)]
+        register: Option<PathBuf>,
+        /// Fixture directory for the fresh emulator (default: the embedded default tenant).
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+        /// Send requests as this persona (default: auth off, the tenant's administrator app).
+        #[arg(long = "as")]
+        persona: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Write the certificate HTTPS clients must trust (`emulator-ca.pem`) and a bundle of the
     /// system's roots plus it (`ca-bundle.pem`) for SSL_CERT_FILE / REQUESTS_CA_BUNDLE /
     /// NODE_EXTRA_CA_CERTS, then print the exports.
@@ -128,6 +172,24 @@ enum Command {
     },
 }
 
+/// Serves `app` on `bind` until Ctrl-C (the recorder's and the replayer's loop).
+async fn serve_until_ctrl_c(bind: SocketAddr, app: axum::Router, what: &str) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    println!(
+        "entitlement-emulator {what}, listening on http://{}",
+        listener.local_addr()?
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving")?;
+    Ok(())
+}
+
 fn source(dir: Option<PathBuf>) -> FixtureSource {
     dir.map_or(FixtureSource::EmbeddedDefault, FixtureSource::Dir)
 }
@@ -150,6 +212,85 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Record {
+            upstream,
+            out,
+            bind,
+            keep_emails,
+            keep_names,
+            keep_ids,
+        }) => {
+            let pii = entitlement_emulator::cassette::redact::PiiOptions {
+                emails: !keep_emails,
+                people: !keep_names,
+                remap_ids: !keep_ids,
+            };
+            let recorder =
+                entitlement_emulator::cassette::record::Recorder::new(upstream, out.clone(), pii)
+                    .map_err(anyhow::Error::msg)?;
+            let app = axum::Router::new()
+                .fallback(entitlement_emulator::cassette::record::forward)
+                .with_state(std::sync::Arc::new(recorder));
+            return serve_until_ctrl_c(
+                *bind,
+                app,
+                &format!("recording {upstream} to {}", out.display()),
+            )
+            .await;
+        }
+        Some(Command::Replay { cassette, bind }) => {
+            let cassette = entitlement_emulator::cassette::Cassette::load(cassette)?;
+            let player = entitlement_emulator::cassette::replay::Player::new(cassette);
+            let app = axum::Router::new()
+                .fallback(entitlement_emulator::cassette::replay::serve)
+                .with_state(std::sync::Arc::new(player));
+            return serve_until_ctrl_c(*bind, app, "replaying").await;
+        }
+        Some(Command::Verify {
+            cassette,
+            register,
+            fixtures,
+            persona,
+            seed,
+        }) => {
+            let cassette = entitlement_emulator::cassette::Cassette::load(cassette)?;
+            let register: Vec<entitlement_emulator::cassette::normalize::KnownDivergence> =
+                match register {
+                    Some(path) => serde_json::from_str(
+                        &std::fs::read_to_string(path)
+                            .with_context(|| format!("reading {}", path.display()))?,
+                    )
+                    .with_context(|| format!("{} is not a divergence register", path.display()))?,
+                    None => Vec::new(),
+                };
+            let mut builder = Emulator::builder()
+                .seed(*seed)
+                .fixtures(source(fixtures.clone()));
+            if persona.is_none() {
+                builder = builder.auth(AuthMode::Off);
+            }
+            let emulator = builder.start().await.context("starting the emulator")?;
+            let token = match persona {
+                Some(p) => Some(emulator.token(p)?),
+                None => None,
+            };
+            let report = entitlement_emulator::cassette::verify::verify(
+                &cassette,
+                &emulator.uri(),
+                token.as_deref(),
+                &register,
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
+            print!("{}", report.render());
+            if report.new_divergences().next().is_some() {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
     if let Some(Command::Cert { out, tls }) = &cli.command {
         let identity = TlsIdentity::resolve(&tls.options())?;
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;

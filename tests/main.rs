@@ -8,6 +8,7 @@ mod common;
 mod access_packages;
 mod auth;
 mod batch;
+mod cassettes;
 mod catalogs;
 mod control;
 mod determinism;

@@ -704,9 +704,15 @@ pub(super) async fn journal(
     RawQuery(query): RawQuery,
 ) -> Response {
     let mut filter = super::journal::Filter::default();
+    let mut as_cassette = false;
     for (key, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
         let bad = |what: &str| format!("'{value}' is not {what}");
         match key.as_ref() {
+            "format" if value == "cassette" => as_cassette = true,
+            "format" => {
+                let message = format!("unknown format '{value}': the only other one is 'cassette'");
+                return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+            }
             "method" => filter.method = Some(value.into_owned()),
             "path" => filter.path = Some(value.into_owned()),
             "status" => match value.parse() {
@@ -731,13 +737,26 @@ pub(super) async fn journal(
                 }
             },
             other => {
-                let message =
-                    format!("unknown filter '{other}': use method, path, status, tenant or after");
+                let message = format!(
+                    "unknown filter '{other}': use method, path, status, tenant, after or format"
+                );
                 return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
             }
         }
     }
     let (count, value) = shared.journal.query(&filter);
+    if as_cassette {
+        // A passing run saved as a cassette, to diff or `verify` later. The journal holds no
+        // tokens; ids stay as they are so the cassette verifies against the same fixtures.
+        let mut redactor =
+            crate::cassette::redact::Redactor::new(crate::cassette::redact::PiiOptions {
+                emails: false,
+                people: false,
+                remap_ids: false,
+            });
+        let cassette = crate::cassette::from_journal(&value, &mut redactor);
+        return Json(cassette).into_response();
+    }
     Json(json!({"count": count, "value": value})).into_response()
 }
 

@@ -278,6 +278,24 @@ pub enum FixtureSource {
 }
 
 impl FixtureSource {
+    /// The fixture files as text, by name (for tools that write a derived fixture).
+    pub fn raw_files(&self) -> Result<Vec<(String, String)>, String> {
+        match self {
+            FixtureSource::EmbeddedDefault => Ok(EMBEDDED_DEFAULT
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect()),
+            FixtureSource::Dir(dir) => FIXTURE_FILES
+                .iter()
+                .filter_map(|name| match std::fs::read_to_string(dir.join(name)) {
+                    Ok(text) => Some(Ok((name.to_string(), text))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => Some(Err(format!("{}: {e}", dir.join(name).display()))),
+                })
+                .collect(),
+        }
+    }
+
     pub fn load(&self) -> Result<FixtureTenant, FixtureError> {
         match self {
             FixtureSource::EmbeddedDefault => FixtureTenant::parse("fixtures/default", |name| {

@@ -123,6 +123,20 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:5056")]
         bind: SocketAddr,
     },
+    /// Import: a cassette's catalogs and access packages as a fixture directory (redacted and
+    /// remapped, over a base fixture that supplies the directory and personas).
+    Import {
+        cassette: PathBuf,
+        /// The fixture directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The base fixture (default: the embedded default tenant).
+        #[arg(long)]
+        base_fixtures: Option<PathBuf>,
+        /// Keep the cassette as it is (already redacted, or ids must stay).
+        #[arg(long)]
+        no_redact: bool,
+    },
     /// Verify: send a cassette's requests to a fresh emulator and report every divergence from
     /// the recorded answers (status / JSON path / expected / actual). Exits 1 on new ones.
     Verify {
@@ -238,6 +252,37 @@ async fn main() -> anyhow::Result<()> {
                 &format!("recording {upstream} to {}", out.display()),
             )
             .await;
+        }
+        Some(Command::Import {
+            cassette,
+            out,
+            base_fixtures,
+            no_redact,
+        }) => {
+            let cassette = entitlement_emulator::cassette::Cassette::load(cassette)?;
+            let base = source(base_fixtures.clone())
+                .raw_files()
+                .map_err(anyhow::Error::msg)?;
+            let imported =
+                entitlement_emulator::cassette::import::to_fixture(&cassette, &base, !no_redact)
+                    .map_err(anyhow::Error::msg)?;
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+            for (name, text) in &imported.files {
+                std::fs::write(out.join(name), text)
+                    .with_context(|| format!("writing {}", out.join(name).display()))?;
+            }
+            // Prove it loads before saying it worked.
+            source(Some(out.clone())).load()?;
+            for note in &imported.notes {
+                println!("note: {note}");
+            }
+            println!(
+                "imported {} catalogs and {} access packages into {}",
+                imported.catalogs,
+                imported.access_packages,
+                out.display()
+            );
+            return Ok(());
         }
         Some(Command::Replay { cassette, bind }) => {
             let cassette = entitlement_emulator::cassette::Cassette::load(cassette)?;

@@ -304,3 +304,128 @@ async fn verify_reports_each_divergence_at_its_path_and_honours_the_register() {
         .collect();
     assert_eq!(new, vec!["$.isHidden", "status"]);
 }
+
+fn exchange(
+    method: &str,
+    path: &str,
+    status: u16,
+    body: Value,
+) -> entitlement_emulator::cassette::Interaction {
+    use entitlement_emulator::cassette::{Interaction, RecordedRequest, RecordedResponse};
+    Interaction {
+        request: RecordedRequest {
+            method: method.into(),
+            path: path.into(),
+            query: None,
+            headers: Default::default(),
+            body: Value::Null,
+        },
+        response: RecordedResponse {
+            status,
+            headers: Default::default(),
+            body,
+        },
+        duration_ms: 0,
+    }
+}
+
+#[tokio::test]
+async fn a_cassette_becomes_a_fixture_the_emulator_serves() {
+    const REAL_GENERAL: &str = "a1b2c3d4-0000-4000-8000-00000000aaaa";
+    const REAL_SALES: &str = "a1b2c3d4-0000-4000-8000-00000000bbbb";
+    let cassette = Cassette {
+        interactions: vec![
+            exchange(
+                "GET",
+                "/v1.0/identityGovernance/entitlementManagement/catalogs",
+                200,
+                json!({"value": [
+                {"id": REAL_GENERAL, "displayName": "General", "catalogType": "serviceDefault", "state": "published"},
+                {"id": REAL_SALES, "displayName": "Sales", "description": "Sales team", "catalogType": "userManaged",
+                 "state": "published", "isExternallyVisible": false}]}),
+            ),
+            exchange(
+                "GET",
+                "/beta/identityGovernance/entitlementManagement/accessPackages",
+                200,
+                json!({"value": [
+                {"id": "a1b2c3d4-0000-4000-8000-0000000000c1", "catalogId": REAL_SALES, "displayName": "Field reps",
+                 "isHidden": true, "createdBy": "ada.lovelace@contoso.com"},
+                {"id": "a1b2c3d4-0000-4000-8000-0000000000c2", "catalogId": REAL_GENERAL, "displayName": "Everyone"},
+                {"id": "a1b2c3d4-0000-4000-8000-0000000000c3", "catalogId": REAL_SALES, "displayName": "Gone soon"}]}),
+            ),
+            exchange(
+                "GET",
+                "/v1.0/identityGovernance/entitlementManagement/accessPackages",
+                200,
+                json!({"value": [
+                {"id": "a1b2c3d4-0000-4000-8000-0000000000c4", "displayName": "No catalog shown"}]}),
+            ),
+            exchange(
+                "DELETE",
+                "/v1.0/identityGovernance/entitlementManagement/accessPackages/a1b2c3d4-0000-4000-8000-0000000000c3",
+                204,
+                Value::Null,
+            ),
+        ],
+        ..Default::default()
+    };
+    let base = entitlement_emulator::fixtures::FixtureSource::EmbeddedDefault
+        .raw_files()
+        .unwrap();
+    let imported =
+        entitlement_emulator::cassette::import::to_fixture(&cassette, &base, true).unwrap();
+    assert_eq!((imported.catalogs, imported.access_packages), (1, 2));
+    assert_eq!(imported.notes.len(), 1, "{:?}", imported.notes);
+    assert!(imported.notes[0].contains("$expand=catalog"));
+    let dir = std::env::temp_dir().join(format!("ee-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in &imported.files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let all: String = imported.files.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(!all.contains("a1b2c3d4-"), "ids are remapped");
+    assert!(!all.contains("ada.lovelace"), "PII is replaced");
+
+    let t = TestTenant::with(builder().fixtures(
+        entitlement_emulator::fixtures::FixtureSource::Dir(dir.clone()),
+    ))
+    .await;
+    let sales = t
+        .get(&format!("{EM_V1}/catalogs?$filter=displayName eq 'Sales'"))
+        .await;
+    assert_eq!(
+        sales.body["value"][0]["isExternallyVisible"], false,
+        "{}",
+        sales.text
+    );
+    let sales_id = sales.body["value"][0]["id"].as_str().unwrap().to_string();
+    let reps = t
+        .get(&format!(
+            "{EM_BETA}/accessPackages?$filter=displayName eq 'Field reps'"
+        ))
+        .await;
+    assert_eq!(reps.body["value"][0]["catalogId"], sales_id.as_str());
+    assert_eq!(reps.body["value"][0]["isHidden"], true);
+    assert_eq!(reps.body["value"][0]["createdBy"], "user1@contoso.example");
+    let everyone = t
+        .get(&format!(
+            "{EM_BETA}/accessPackages?$filter=displayName eq 'Everyone'"
+        ))
+        .await;
+    assert_eq!(
+        everyone.body["value"][0]["catalogId"], GENERAL,
+        "the recorded General catalog is the tenant's General catalog"
+    );
+    let gone = t
+        .get(&format!(
+            "{EM_V1}/accessPackages?$filter=displayName eq 'Gone soon'"
+        ))
+        .await;
+    assert_eq!(
+        gone.body["value"],
+        json!([]),
+        "deleted in the cassette, absent here"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -11,6 +11,7 @@
 //! ```
 //! Bodies are JSON when they parse as JSON, else a string; header names are lower case.
 
+pub mod import;
 pub mod normalize;
 pub mod record;
 pub mod redact;

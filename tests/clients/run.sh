@@ -31,6 +31,18 @@ echo "-- Python azure-identity / msal sign-in (https)"
 EMULATOR_URL="$url" EMULATOR_HTTPS="$https" "$py" "$root/tests/clients/python_signin.py" || status=1
 echo "-- Node @microsoft/msgraph-sdk and @microsoft/microsoft-graph-client via @azure/identity (https)"
 EMULATOR_URL="$url" EMULATOR_HTTPS="$https" node "$root/tests/clients/node/suite.mjs" || status=1
+echo "-- the suite's own journal as a cassette, replayed to msgraph-sdk"
+"$py" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' \
+  "$url/_emulator/journal?format=cassette" > "$work/run.json"
+"$bin" replay "$work/run.json" --bind 127.0.0.1:0 > "$work/replay.log" 2>&1 &
+replay_pid=$!
+trap 'kill $pid $replay_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do
+  replay=$(sed -n 's/^.*listening on \(http:[^ ]*\)$/\1/p' "$work/replay.log")
+  [ -n "$replay" ] && break
+  sleep 0.05
+done
+REPLAY_URL="$replay" "$py" "$root/tests/clients/python_replay.py" || status=1
 echo "-- the control API's page (/_emulator/) in headless Chromium (playwright-core)"
 EMULATOR_URL="$url" node "$root/tests/clients/node/dashboard.mjs" || status=1
 exit $status

@@ -367,6 +367,31 @@ async fn a_cassette_becomes_a_fixture_the_emulator_serves() {
                 204,
                 Value::Null,
             ),
+            {
+                let mut created = exchange(
+                    "POST",
+                    "/v1.0/identityGovernance/entitlementManagement/assignmentPolicies",
+                    201,
+                    json!({
+                    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identityGovernance/entitlementManagement/assignmentPolicies/$entity",
+                    "id": "a1b2c3d4-0000-4000-8000-0000000000d1", "displayName": "Imported policy", "description": "all members",
+                    "allowedTargetScope": "allMemberUsers", "createdDateTime": "2024-01-01T00:00:00Z",
+                    "expiration": {"type": "afterDuration", "duration": "P30D"},
+                    "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+                    "requestApprovalSettings": {"isApprovalRequiredForAdd": false, "stages": []}}),
+                );
+                created.request.body =
+                    json!({"accessPackage": {"id": "a1b2c3d4-0000-4000-8000-0000000000c1"}});
+                created
+            },
+            exchange(
+                "GET",
+                "/v1.0/identityGovernance/entitlementManagement/assignmentPolicies",
+                200,
+                json!({"value": [
+                {"id": "a1b2c3d4-0000-4000-8000-0000000000d2", "displayName": "From the future",
+                 "accessPackage": {"id": "a1b2c3d4-0000-4000-8000-0000000000c1"}, "allowedTargetScope": "someScopeGraphAddsLater"}]}),
+            ),
         ],
         ..Default::default()
     };
@@ -375,9 +400,22 @@ async fn a_cassette_becomes_a_fixture_the_emulator_serves() {
         .unwrap();
     let imported =
         entitlement_emulator::cassette::import::to_fixture(&cassette, &base, true).unwrap();
-    assert_eq!((imported.catalogs, imported.access_packages), (1, 2));
-    assert_eq!(imported.notes.len(), 1, "{:?}", imported.notes);
+    assert_eq!(
+        (
+            imported.catalogs,
+            imported.access_packages,
+            imported.policies
+        ),
+        (1, 2, 1)
+    );
+    assert_eq!(imported.notes.len(), 2, "{:?}", imported.notes);
     assert!(imported.notes[0].contains("$expand=catalog"));
+    assert!(
+        imported.notes[1].starts_with("policy 00000000-0000-4000-8000-")
+            && imported.notes[1].ends_with("left out"),
+        "a policy the fixture format refuses is left out with the reason: {:?}",
+        imported.notes
+    );
     let dir = std::env::temp_dir().join(format!("ee-import-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for (name, text) in &imported.files {
@@ -426,6 +464,16 @@ async fn a_cassette_becomes_a_fixture_the_emulator_serves() {
         gone.body["value"],
         json!([]),
         "deleted in the cassette, absent here"
+    );
+    let policy = t
+        .get(&format!(
+            "{EM_V1}/assignmentPolicies?$filter=displayName eq 'Imported policy'&$expand=accessPackage"
+        ))
+        .await;
+    assert_eq!(
+        policy.body["value"][0]["accessPackage"]["displayName"], "Field reps",
+        "{}",
+        policy.text
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -19,6 +19,7 @@ pub struct Imported {
     pub files: Vec<(String, String)>,
     pub catalogs: usize,
     pub access_packages: usize,
+    pub policies: usize,
     pub notes: Vec<String>,
 }
 
@@ -27,6 +28,7 @@ struct Found {
     /// By id, in first-seen order (`BTreeMap` by sequence keeps the output stable).
     catalogs: BTreeMap<String, (usize, Map<String, Value>)>,
     packages: BTreeMap<String, (usize, Map<String, Value>)>,
+    policies: BTreeMap<String, (usize, Map<String, Value>)>,
     deleted: Vec<String>,
     seen: usize,
 }
@@ -121,6 +123,22 @@ impl Found {
             }
             [set, ..] if set == "accesspackages" && rest.len() <= 2 => {
                 items.iter().for_each(|o| self.package(o, None));
+            }
+            // v1.0 policies; the package comes from the body (expanded, or the POST that
+            // created it).
+            [set, ..] if set == "assignmentpolicies" && rest.len() <= 2 => {
+                let sent_package = i.request.body["accessPackage"]["id"]
+                    .as_str()
+                    .map(str::to_string);
+                for o in items {
+                    let mut o = o.clone();
+                    if !o.get("accessPackage").is_some_and(|p| p["id"].is_string()) {
+                        if let Some(p) = &sent_package {
+                            o.insert("accessPackage".into(), json!({"id": p}));
+                        }
+                    }
+                    Self::put(&mut self.policies, &mut self.seen, &o);
+                }
             }
             _ => {}
         }
@@ -270,26 +288,89 @@ pub fn to_fixture(
         packages.push(Value::Object(out));
         imported.access_packages += 1;
     }
+    // Policies keep the writable v1.0 properties the fixture format takes; one the fixture
+    // loader refuses (an approver the base directory lacks, say) is left out with its reason.
+    const POLICY_FIELDS: [&str; 9] = [
+        "displayName",
+        "description",
+        "allowedTargetScope",
+        "specificAllowedTargets",
+        "expiration",
+        "requestorSettings",
+        "requestApprovalSettings",
+        "automaticRequestSettings",
+        "questions",
+    ];
+    let package_ids: Vec<String> = packages
+        .iter()
+        .filter_map(|p| p["id"].as_str().map(str::to_ascii_lowercase))
+        .collect();
+    let mut policies = base_json("assignmentPolicies.json")?;
+    let base_policy_count = policies.len();
+    let mut ordered: Vec<&(usize, Map<String, Value>)> = found.policies.values().collect();
+    ordered.sort_by_key(|(o, _)| *o);
+    for (_, p) in ordered {
+        let id = p["id"].as_str().unwrap_or_default();
+        if deleted(id) {
+            continue;
+        }
+        let Some(package) = p["accessPackage"]["id"].as_str() else {
+            imported.notes.push(format!(
+                "policy {id}: the cassette never shows its access package (v1.0 names it only with $expand=accessPackage); left out"
+            ));
+            continue;
+        };
+        if !package_ids.contains(&package.to_ascii_lowercase()) {
+            imported.notes.push(format!(
+                "policy {id}: its access package {package} was not imported; left out"
+            ));
+            continue;
+        }
+        let mut out = Map::new();
+        out.insert("id".into(), json!(id));
+        out.insert("accessPackage".into(), json!({"id": package}));
+        for k in POLICY_FIELDS {
+            if let Some(v) = p.get(k).filter(|v| !v.is_null()) {
+                out.insert(k.into(), v.clone());
+            }
+        }
+        policies.push(Value::Object(out));
+    }
     let pretty = |v: &Vec<Value>| {
         serde_json::to_string_pretty(v)
             .map(|s| s + "\n")
             .map_err(|e| e.to_string())
     };
-    for (name, text) in base {
-        let text = match name.as_str() {
-            "catalogs.json" => pretty(&catalogs)?,
-            "accessPackages.json" => pretty(&packages)?,
-            _ => text.clone(),
-        };
-        imported.files.push((name.clone(), text));
-    }
-    for (name, list) in [
-        ("catalogs.json", &catalogs),
-        ("accessPackages.json", &packages),
-    ] {
-        if !imported.files.iter().any(|(n, _)| n == name) {
-            imported.files.push((name.to_string(), pretty(list)?));
+    let mut texts: BTreeMap<String, String> = base.iter().cloned().collect();
+    texts.insert("catalogs.json".into(), pretty(&catalogs)?);
+    texts.insert("accessPackages.json".into(), pretty(&packages)?);
+    loop {
+        texts.insert("assignmentPolicies.json".into(), pretty(&policies)?);
+        match crate::fixtures::FixtureTenant::parse("imported", |name| Ok(texts.get(name).cloned()))
+        {
+            Ok(_) => break,
+            Err(e) if e.file.ends_with("assignmentPolicies.json") => {
+                let index = e
+                    .pointer
+                    .trim_start_matches('/')
+                    .split('/')
+                    .next()
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .filter(|i| *i >= base_policy_count && *i < policies.len());
+                let Some(index) = index else {
+                    return Err(format!("the imported fixture does not load: {e}"));
+                };
+                let dropped = policies.remove(index);
+                imported.notes.push(format!(
+                    "policy {}: {}; left out",
+                    dropped["id"].as_str().unwrap_or("?"),
+                    e.message
+                ));
+            }
+            Err(e) => return Err(format!("the imported fixture does not load: {e}")),
         }
     }
+    imported.policies = policies.len() - base_policy_count;
+    imported.files = texts.into_iter().collect();
     Ok(imported)
 }

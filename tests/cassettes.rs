@@ -477,3 +477,58 @@ async fn a_cassette_becomes_a_fixture_the_emulator_serves() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Graph's documented and captured exchanges (`tests/parity/graph-docs.json`, built from
+/// `graph-em-examples.md` A1.2–A2.5, B2.1/B2.4 and C2 with consistent ids) replayed against the
+/// emulator: every divergence must be in `tests/parity/register.json`, every register entry
+/// must still be needed, and the README's table must be the register's
+/// (`UPDATE_PARITY=1 cargo test` rewrites it).
+#[tokio::test]
+async fn graphs_documented_exchanges_diverge_only_where_the_register_says() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cassette = Cassette::load(&root.join("tests/parity/graph-docs.json")).unwrap();
+    let register: Vec<KnownDivergence> = serde_json::from_str(
+        &std::fs::read_to_string(root.join("tests/parity/register.json")).unwrap(),
+    )
+    .unwrap();
+    let t = TestTenant::start().await;
+    let report = verify(&cassette, &t.emu.uri(), t.token.as_deref(), &register)
+        .await
+        .unwrap();
+    assert_eq!(report.checked, cassette.interactions.len());
+    assert_eq!(
+        report.new_divergences().count(),
+        0,
+        "new divergences from Graph:\n{}",
+        report.render()
+    );
+    for known in &register {
+        assert!(
+            report
+                .found
+                .iter()
+                .any(|f| f.accepted.as_deref() == Some(known.reason.as_str())),
+            "register entry no longer needed: {known:?}"
+        );
+    }
+
+    let readme_path = root.join("README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let (start, end) = (
+        "<!-- parity-register:start -->\n",
+        "<!-- parity-register:end -->",
+    );
+    let (Some(a), Some(b)) = (readme.find(start), readme.find(end)) else {
+        panic!("README.md lacks the parity-register markers");
+    };
+    let table = entitlement_emulator::cassette::normalize::register_table(&register);
+    let current = &readme[a + start.len()..b];
+    if current != table {
+        if std::env::var_os("UPDATE_PARITY").is_some() {
+            let updated = format!("{}{table}{}", &readme[..a + start.len()], &readme[b..]);
+            std::fs::write(&readme_path, updated).unwrap();
+        } else {
+            panic!("README.md's parity-register table is stale; run UPDATE_PARITY=1 cargo test");
+        }
+    }
+}

@@ -176,6 +176,23 @@ impl KnownDivergence {
     }
 }
 
+/// The register as the README's table of divergences from recorded Graph (generated: a test
+/// keeps the README in step with the register file).
+pub fn register_table(register: &[KnownDivergence]) -> String {
+    let mut out = String::from("| JSON path | requests | why it is accepted |\n|---|---|---|\n");
+    for k in register {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            k.path,
+            k.request
+                .as_deref()
+                .map_or_else(|| "all".to_string(), |r| format!("`{r}`")),
+            k.reason.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
 /// `$.value[*].id` matches `$.value[3].id`; a pattern also covers everything below it.
 fn path_matches(pattern: &str, path: &str) -> bool {
     let (mut p, mut s) = (pattern.as_bytes(), path.as_bytes());

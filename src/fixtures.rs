@@ -775,6 +775,20 @@ impl FixtureTenant {
                     "the access package is not in accessPackages.json".into(),
                 ));
             }
+            // The API refuses a policy naming a principal the tenant lacks; so does a fixture
+            // (connected organizations are not fixture objects, so they cannot be named).
+            use crate::model::policy::SubjectKind;
+            if let Some(message) = input.missing_principal(|kind, pid| match kind {
+                SubjectKind::SingleUser => users.iter().any(|u| u.id == pid),
+                SubjectKind::GroupMembers => groups.iter().any(|g| g.id == pid),
+                SubjectKind::SingleServicePrincipal => {
+                    service_principals.iter().any(|s| s.id == pid)
+                }
+                SubjectKind::ConnectedOrganizationMembers => false,
+                _ => true,
+            }) {
+                return Err(e("", message));
+            }
             let created = m
                 .get("createdDateTime")
                 .and_then(serde_json::Value::as_str)

@@ -121,3 +121,28 @@ async fn fixture_errors_name_the_file_and_pointer() {
         "{bad_scope}"
     );
 }
+
+#[tokio::test]
+async fn a_fixture_policy_may_name_only_principals_the_tenant_has() {
+    let catalogs = r#"[{"id": "abcd0000-0000-4000-8000-0000000000c1", "displayName": "c"}]"#;
+    let packages = r#"[{"id": "abcd0000-0000-4000-8000-0000000000a1", "catalogId": "abcd0000-0000-4000-8000-0000000000c1", "displayName": "p"}]"#;
+    let policies = r##"[{"id": "abcd0000-0000-4000-8000-0000000000b1", "displayName": "x", "accessPackage": {"id": "abcd0000-0000-4000-8000-0000000000a1"},
+        "allowedTargetScope": "specificDirectoryUsers",
+        "specificAllowedTargets": [{"@odata.type": "#microsoft.graph.singleUser", "userId": "abcd0000-0000-4000-8000-0000000000ee"}]}]"##;
+    let refused = start_error(
+        &[
+            ("tenant.json", TENANT),
+            ("catalogs.json", catalogs),
+            ("accessPackages.json", packages),
+            ("assignmentPolicies.json", policies),
+        ],
+        "principal",
+    )
+    .await;
+    assert!(
+        refused.starts_with("<dir>/assignmentPolicies.json at /0")
+            && refused
+                .contains("abcd0000-0000-4000-8000-0000000000ee does not exist in this tenant"),
+        "{refused}"
+    );
+}

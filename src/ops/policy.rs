@@ -603,6 +603,23 @@ impl PolicyInput {
                 return Err(bad("an approval stage needs primary approvers"));
             }
         }
+        match self.missing_principal(|kind, id| match kind {
+            SubjectKind::SingleUser => state.directory.users.contains(&id),
+            SubjectKind::GroupMembers => state.directory.groups.contains(&id),
+            SubjectKind::SingleServicePrincipal => state.directory.service_principals.contains(&id),
+            SubjectKind::ConnectedOrganizationMembers => {
+                state.connected_organizations.contains(&id)
+            }
+            _ => true,
+        }) {
+            Some(message) => Err(bad(message)),
+            None => Ok(()),
+        }
+    }
+
+    /// The first principal the policy names (targets, on-behalf requestors, approvers) that
+    /// `exists` does not know, described; fixtures check with the same rule as the API.
+    pub fn missing_principal(&self, exists: impl Fn(SubjectKind, Uuid) -> bool) -> Option<String> {
         let mut all: Vec<&SubjectSet> = self
             .allowed_targets
             .iter()
@@ -617,27 +634,15 @@ impl PolicyInput {
                     .chain(&s.fallback_escalation),
             );
         }
-        for subject in all {
-            let exists = match (subject.kind, subject.id) {
-                (SubjectKind::SingleUser, Some(id)) => state.directory.users.contains(&id),
-                (SubjectKind::GroupMembers, Some(id)) => state.directory.groups.contains(&id),
-                (SubjectKind::SingleServicePrincipal, Some(id)) => {
-                    state.directory.service_principals.contains(&id)
-                }
-                (SubjectKind::ConnectedOrganizationMembers, Some(id)) => {
-                    state.connected_organizations.contains(&id)
-                }
-                _ => true,
-            };
-            if !exists {
-                return Err(bad(format!(
-                    "the {} {} does not exist in this tenant",
-                    subject.kind.name(),
-                    subject.id.map(|i| i.to_string()).unwrap_or_default()
-                )));
-            }
-        }
-        Ok(())
+        all.into_iter().find_map(|subject| {
+            let id = subject.id?;
+            (!exists(subject.kind, id)).then(|| {
+                format!(
+                    "the {} {id} does not exist in this tenant",
+                    subject.kind.name()
+                )
+            })
+        })
     }
 }
 

@@ -104,7 +104,15 @@ impl Redactor {
                 // That a token was sent matters to replay; the token does not.
                 out.insert(lower, Value::String(format!("Bearer {REDACTED}")));
             } else if kept.contains(&lower.as_str()) {
-                let text = value.as_str().map(|v| self.text(v)).unwrap_or_default();
+                let text = value.as_str().unwrap_or_default();
+                // A redirect can carry an authorization code or tokens in its query or fragment.
+                let text = match text.split_once(['?', '#']) {
+                    Some((base, params)) if lower == "location" => {
+                        let separator = &text[base.len()..=base.len()];
+                        format!("{}{separator}{}", self.text(base), self.query(params))
+                    }
+                    _ => self.text(text),
+                };
                 out.insert(lower, Value::String(text));
             }
         }
@@ -355,7 +363,7 @@ mod tests {
             },
             response: RecordedResponse {
                 status: 200,
-                headers: json!({"Set-Cookie": "fpc=1", "request-id": user}).as_object().cloned().unwrap(),
+                headers: json!({"Set-Cookie": "fpc=1", "request-id": user, "Location": "http://localhost:8400/?code=0.AXoAsecretcode&state=s"}).as_object().cloned().unwrap(),
                 body: json!({"access_token": token, "refresh_token": "0.AAAA", "user": {"id": user, "userPrincipalName": "ada@contoso.com", "displayName": "Ada Lovelace", "tenant": tenant}}),
             },
             duration_ms: 1,
@@ -374,9 +382,14 @@ mod tests {
             user,
             "ada@contoso.com",
             "Ada Lovelace",
+            "0.AXoAsecretcode",
         ] {
             assert!(!all.contains(secret), "{secret} leaked: {all}");
         }
+        assert_eq!(
+            i.response.headers["location"],
+            "http://localhost:8400/?code=<redacted>&state=s"
+        );
         assert_eq!(
             i.request.path,
             "/00000000-0000-4000-8000-000000000001/oauth2/v2.0/token"

@@ -482,18 +482,24 @@ fn user_not_found(state: &TenantState) -> StsError {
     )
 }
 
-fn usable_user<'s>(state: &'s TenantState, upn: &str) -> Result<&'s User, StsError> {
-    let user = state
-        .directory
-        .user_by_upn(upn)
-        .ok_or_else(|| user_not_found(state))?;
-    if !user.account_enabled {
-        return Err(StsError::invalid_grant(
+/// A user may sign in only while their account is enabled (AADSTS50057).
+fn enabled(user: &User) -> Result<&User, StsError> {
+    if user.account_enabled {
+        Ok(user)
+    } else {
+        Err(StsError::invalid_grant(
             50057,
             "The user account is disabled.",
-        ));
+        ))
     }
-    Ok(user)
+}
+
+fn usable_user<'s>(state: &'s TenantState, upn: &str) -> Result<&'s User, StsError> {
+    state
+        .directory
+        .user_by_upn(upn)
+        .ok_or_else(|| user_not_found(state))
+        .and_then(enabled)
 }
 
 fn password(state: &TenantState, form: &Form, ctx: &Context<'_>) -> Result<Value, StsError> {
@@ -589,17 +595,11 @@ fn artefact_parties<'s>(
             "Provided grant is invalid or malformed.",
         ));
     }
-    let user = claim(claims, "oid")
+    claim(claims, "oid")
         .and_then(|id| Uuid::parse_str(id).ok())
         .and_then(|id| state.directory.users.get(&id))
-        .ok_or_else(|| user_not_found(state))?;
-    if !user.account_enabled {
-        return Err(StsError::invalid_grant(
-            50057,
-            "The user account is disabled.",
-        ));
-    }
-    Ok(user)
+        .ok_or_else(|| user_not_found(state))
+        .and_then(enabled)
 }
 
 fn authorization_code(

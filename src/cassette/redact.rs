@@ -123,11 +123,7 @@ impl Redactor {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .map(|(k, v)| {
-                let v = if is_secret_field(&k) {
-                    REDACTED.to_string()
-                } else {
-                    self.text(&v)
-                };
+                let v = self.field(&k, &v);
                 (k, v)
             })
             .collect();
@@ -146,11 +142,7 @@ impl Redactor {
                 let fields: Vec<String> = form_urlencoded::parse(text.as_bytes())
                     .into_owned()
                     .map(|(k, v)| {
-                        let v = if is_secret_field(&k) {
-                            REDACTED.to_string()
-                        } else {
-                            self.text(&v)
-                        };
+                        let v = self.field(&k, &v);
                         form_urlencoded::Serializer::new(String::new())
                             .append_pair(&k, &v)
                             .finish()
@@ -185,6 +177,15 @@ impl Redactor {
             Value::Array(items) => Value::Array(items.into_iter().map(|v| self.value(v)).collect()),
             Value::String(s) => Value::String(self.text(&s)),
             other => other,
+        }
+    }
+
+    /// A form field or query option: credentials replaced whole, the rest redacted as text.
+    fn field(&mut self, key: &str, value: &str) -> String {
+        if is_secret_field(key) {
+            REDACTED.to_string()
+        } else {
+            self.text(value)
         }
     }
 

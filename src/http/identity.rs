@@ -77,6 +77,14 @@ fn json(status: StatusCode, body: &Value, cache: &'static str) -> Response {
     resp
 }
 
+/// Token-endpoint answers (and every error) must never be cached, as Entra marks them.
+fn uncached(status: StatusCode, body: &Value) -> Response {
+    let mut resp = json(status, body, "no-store, no-cache");
+    resp.headers_mut()
+        .insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
 fn sts_error(shared: &AppState, headers: &HeaderMap, e: &StsError) -> Response {
     let ctx = request_ctx(shared, headers);
     let correlation = headers
@@ -91,14 +99,7 @@ fn sts_error(shared: &AppState, headers: &HeaderMap, e: &StsError) -> Response {
         ))
         .unwrap_or_default();
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut resp = json(
-        status,
-        &e.body(ctx.request_id, &correlation, &timestamp),
-        "no-store, no-cache",
-    );
-    resp.headers_mut()
-        .insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    resp
+    uncached(status, &e.body(ctx.request_id, &correlation, &timestamp))
 }
 
 fn endpoint(shared: &AppState, headers: &HeaderMap, tenant_segment: &str) -> Endpoint {
@@ -258,12 +259,7 @@ async fn token(
         basic: basic_credentials(&headers),
     };
     match tenant.read(|s| sts::token(s, &form, &ctx)) {
-        Ok(body) => {
-            let mut resp = json(StatusCode::OK, &body, "no-store, no-cache");
-            resp.headers_mut()
-                .insert(PRAGMA, HeaderValue::from_static("no-cache"));
-            resp
-        }
+        Ok(body) => uncached(StatusCode::OK, &body),
         Err(e) => sts_error(&shared, &headers, &e),
     }
 }

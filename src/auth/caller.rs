@@ -88,7 +88,7 @@ struct CheckedToken {
 /// GET by id (README.md, "Benchmark"). Time and tenant checks still run on every request.
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    entries: DashMap<String, Arc<CheckedToken>>,
+    entries: DashMap<String, Arc<CheckedToken>, foldhash::fast::RandomState>,
 }
 
 /// Enough for every persona of a large fixture; past it the cache starts over rather than

@@ -43,8 +43,14 @@ pub(super) const MAX_BATCH: usize = 20;
 pub(super) fn batch_version(path: &str) -> Option<ApiVersion> {
     let mut parts = path.trim_start_matches('/').splitn(3, '/');
     let version = ApiVersion::from_segment(parts.next()?)?;
-    let last = percent_decode_str(parts.next()?).decode_utf8_lossy();
-    (last.eq_ignore_ascii_case("$batch") && parts.next().is_none_or(str::is_empty))
+    let last = parts.next()?;
+    // Every Graph request asks this; a deeper path is answered without decoding anything.
+    if !parts.next().is_none_or(str::is_empty) {
+        return None;
+    }
+    percent_decode_str(last)
+        .decode_utf8_lossy()
+        .eq_ignore_ascii_case("$batch")
         .then_some(version)
 }
 

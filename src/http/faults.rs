@@ -253,6 +253,15 @@ impl Faults {
         self.decide_at(method, path, "", tenant, None, epoch)
     }
 
+    /// True when no rule is armed, so a call can skip deciding.
+    pub fn is_empty(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .is_empty()
+    }
+
     /// Counts this call against every matching rule; the first firing error wins, latencies add.
     /// `caller` and `now` (emulator time) feed token buckets.
     pub fn decide_at(

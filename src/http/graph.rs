@@ -58,14 +58,19 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
             let tenant = resolved.tenant.id();
             who = Some((tenant, CallerSummary::of(&resolved.caller)));
             // Injected faults apply to authenticated calls, as Graph's throttling does.
-            let decision = shared.faults.decide_at(
-                parts.method.as_str(),
-                parts.uri.path(),
-                &resolved.target.kind(),
-                Some(tenant),
-                resolved.caller.object_id,
-                ctx.now,
-            );
+            // Naming the operation formats the target, so only when a rule could use it.
+            let decision = if shared.faults.is_empty() {
+                super::faults::Decision::default()
+            } else {
+                shared.faults.decide_at(
+                    parts.method.as_str(),
+                    parts.uri.path(),
+                    &resolved.target.kind(),
+                    Some(tenant),
+                    resolved.caller.object_id,
+                    ctx.now,
+                )
+            };
             fired = decision.fired;
             if decision.latency_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(decision.latency_ms)).await;

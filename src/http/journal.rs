@@ -138,12 +138,20 @@ impl Journal {
 
     /// Keeps only the wanted request headers; `Authorization` is never copied.
     pub fn headers(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+        // One pass over the request's few headers (names are already lower case) instead of a
+        // hashed lookup per kept name; the result stays in `KEPT_HEADERS` order.
+        let mut kept: [Option<&str>; KEPT_HEADERS.len()] = [None; KEPT_HEADERS.len()];
+        for (name, value) in headers {
+            if let Some(slot) = KEPT_HEADERS.iter().position(|k| *k == name.as_str())
+                && kept[slot].is_none()
+            {
+                kept[slot] = value.to_str().ok();
+            }
+        }
         KEPT_HEADERS
             .iter()
-            .filter_map(|name| {
-                let value = headers.get(*name)?.to_str().ok()?;
-                Some(((*name).to_string(), value.to_string()))
-            })
+            .zip(kept)
+            .filter_map(|(name, value)| Some(((*name).to_string(), value?.to_string())))
             .collect()
     }
 

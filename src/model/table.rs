@@ -36,15 +36,17 @@ impl<T> Default for Table<T> {
 /// (performance-anchors.md, "POST tail latency comes from map growth").
 #[derive(Debug, Clone)]
 pub struct ShardedMap<K, V> {
-    shards: Vec<HashMap<K, V>>,
+    shards: Vec<Shard<K, V>>,
 }
+
+type Shard<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 const SHARDS: usize = 64;
 
 impl<K, V> Default for ShardedMap<K, V> {
     fn default() -> Self {
         ShardedMap {
-            shards: (0..SHARDS).map(|_| HashMap::new()).collect(),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
         }
     }
 }
@@ -68,11 +70,11 @@ impl ShardKey for (Uuid, Uuid) {
 }
 
 impl<K: ShardKey + Eq + std::hash::Hash, V> ShardedMap<K, V> {
-    fn shard(&self, key: &K) -> &HashMap<K, V> {
+    fn shard(&self, key: &K) -> &Shard<K, V> {
         &self.shards[key.shard()]
     }
 
-    fn shard_mut(&mut self, key: &K) -> &mut HashMap<K, V> {
+    fn shard_mut(&mut self, key: &K) -> &mut Shard<K, V> {
         &mut self.shards[key.shard()]
     }
 

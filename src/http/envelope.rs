@@ -130,7 +130,7 @@ fn hv(s: &str) -> HeaderValue {
 fn date_header(now: Timestamp) -> HeaderValue {
     thread_local! {
         static LAST: std::cell::RefCell<(i64, HeaderValue)> =
-            std::cell::RefCell::new((i64::MIN, HeaderValue::from_static("")));
+            const { std::cell::RefCell::new((i64::MIN, HeaderValue::from_static(""))) };
     }
     let second = now.unix_seconds();
     LAST.with_borrow_mut(|(cached_second, value)| {

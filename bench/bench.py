@@ -7,6 +7,9 @@ of the per-run p50/p99, the ratio emulator / reference, and the emulator's RSS. 
 time to the first 200 with 10,000 and 100,000 packages, and RSS per stored package.
 
 Environment: RUNS (default 5), DURATION (seconds per run, default 10), WARMUP (default 3).
+PEERS=1 also measures Prism, json-server and Mockoon (bench/peers/package.json, installed with
+`npm ci` into bench/peers/node_modules) on the same 10,000 packages: GET by id, the first page of
+100 and POST create, each the way that peer serves them (performance-anchors.md, "peers").
 """
 import http.client
 import json
@@ -29,6 +32,8 @@ DURATION = int(os.environ.get("DURATION", "10"))
 WARMUP = int(os.environ.get("WARMUP", "3"))
 # Comma-separated substrings of workload names to run (default: all), e.g. WORKLOADS=batch.
 ONLY = [w.strip().lower() for w in os.environ.get("WORKLOADS", "").split(",") if w.strip()]
+PEERS = os.environ.get("PEERS", "") not in ("", "0")
+PEER_DIR = ROOT / "bench" / "peers"
 K, U = 1000, 1000  # requestable packages x bench users (gen.py)
 FILTER = f"{EM}/accessPackages?$filter=displayName%20eq%20%27Access%20package%20009999%27"
 
@@ -50,8 +55,16 @@ def spawn(cmd, port):
 
 
 def rss_kb(proc):
-    out = subprocess.run(["ps", "-o", "rss=", "-p", str(proc.pid)], capture_output=True, text=True)
-    return int(out.stdout.strip() or 0)
+    """Resident memory of the process and its children (Node peers may fork)."""
+    pids, total = [proc.pid], 0
+    while pids:
+        pid = pids.pop()
+        out = subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True)
+        total += int(out.stdout.strip() or 0)
+        kids = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                              text=True).stdout.split()
+        pids.extend(int(k) for k in kids)
+    return total
 
 
 def ms(text):
@@ -211,6 +224,8 @@ def main():
         print(f"| {name} | {e['rps']:,.0f} | {e['p50']:.2f} | {e['p99']:.2f} | {r['rps']:,.0f} "
               f"| {r['p50']:.2f} | {r['p99']:.2f} | {e['rps'] / r['rps']:.2f} "
               f"| {e['rss'] / 1024:.0f} MB | {e['errors'] + r['errors']} |")
+    if PEERS:
+        peers(work, results)
     if ONLY:
         return
     off = results[("emulator-auth-off", "GET by id")]["rps"]
@@ -226,6 +241,75 @@ def main():
           f"{large_ms:.0f} ms ({large_rss / 1024:.0f} MB)")
     per = (large_rss - default_rss) * 1024 / 100_000
     print(f"resident memory per stored access package: {per:.0f} bytes")
+
+
+def peers(work, emulator_results):
+    """Prism, json-server and Mockoon on the same packages, each started as a user would (their
+    default logging, output to /dev/null), pinned like the emulator."""
+    if not (PEER_DIR / "node_modules").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PEER_DIR, check=True,
+                       stdout=subprocess.DEVNULL)
+    captured = json.loads((work / "captured.json").read_text())
+    items = []
+    for path, body in captured.items():
+        if "?" not in path:
+            item = json.loads(body)
+            item.pop("@odata.context", None)
+            items.append(item)
+    (work / "items.json").write_text(json.dumps(items))
+    (work / "db.json").write_text(json.dumps({"accessPackages": items}))
+    example = {"application/json": {}}
+    page = {"value": items[:100]}
+    spec = {
+        "openapi": "3.0.3", "info": {"title": "accessPackages", "version": "1"},
+        "paths": {
+            "/accessPackages/{id}": {"get": {
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "one", "content": {
+                    "application/json": {"example": items[0]}}}}}},
+            "/accessPackages": {
+                "get": {"responses": {"200": {"description": "page", "content": {
+                    "application/json": {"example": page}}}}},
+                "post": {"requestBody": {"content": example},
+                         "responses": {"201": {"description": "created", "content": {
+                             "application/json": {"example": items[0]}}}}}},
+        },
+    }
+    (work / "openapi.json").write_text(json.dumps(spec))
+    modules = PEER_DIR / "node_modules"
+    subprocess.run(["node", PEER_DIR / "mockoon-env.js", work / "items.json",
+                    work / "mockoon.json", "5103"], check=True,
+                   env={**os.environ, "NODE_PATH": str(modules)})
+    servers = {
+        "prism": (["node", modules / "@stoplight/prism-cli/dist/index.js", "mock", "-h",
+                   "127.0.0.1", "-p", "5103", work / "openapi.json"], "?$top=100"),
+        "json-server": (["node", modules / "json-server/lib/cli/bin.js", work / "db-work.json",
+                         "--host", "127.0.0.1", "--port", "5103"], "?_page=1&_limit=100"),
+        "mockoon": (["node", modules / "@mockoon/cli/bin/run.js", "start", "-d",
+                     work / "mockoon.json", "-l", "127.0.0.1", "-p", "5103"], "?page=1&limit=100"),
+    }
+    base = {"TOKEN": "", "IDS": str(work / "tenant-10k" / "ids.txt")}
+    print("\n| peer | workload | req/s | p50 ms | p99 ms | RSS | emulator / peer | errors |")
+    print("|---|---|---|---|---|---|---|---|")
+    for peer, (cmd, page_query) in servers.items():
+        for name, script, env in [
+            ("GET by id", "byid.lua", {**base, "PREFIX": "/accessPackages/"}),
+            ("GET page of 100", "get.lua",
+             {**base, "PATH_AND_QUERY": f"/accessPackages{page_query}"}),
+            ("POST create", "create.lua", {**base, "PATH_AND_QUERY": "/accessPackages"}),
+        ]:
+            # json-server rewrites its file on every POST: each run starts from the original.
+            (work / "db-work.json").write_text((work / "db.json").read_text())
+            proc = spawn([str(c) for c in cmd], 5103)
+            r = measure(5103, script, env)
+            r["rss"] = rss_kb(proc)
+            proc.kill()
+            proc.wait()
+            emu = emulator_results.get(("emulator", name))
+            ratio = f"{emu['rps'] / r['rps']:,.0f}x" if emu and r["rps"] else "-"
+            print(f"| {peer} | {name} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
+                  f"| {r['rss'] / 1024:.0f} MB | {ratio} | {r['errors']} |", flush=True)
 
 
 def startup_default(token_for):

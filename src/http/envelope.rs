@@ -84,6 +84,11 @@ pub enum Reply {
         body: Value,
         location: Option<String>,
     },
+    /// 200 and one entity whose JSON was already rendered (`page::cached_entity`).
+    CachedEntity {
+        context: String,
+        entity: crate::odata::page::CachedEntity,
+    },
     /// 200 and `{"@odata.context", "@odata.count"?, "@odata.nextLink"?, "value": [...]}`.
     Collection {
         context: String,
@@ -204,6 +209,15 @@ pub fn render_reply(ctx: &RequestCtx, reply: Reply) -> Response {
                 resp.headers_mut().insert(LOCATION, hv(&loc));
             }
             resp
+        }
+        Reply::CachedEntity { context, entity } => {
+            let fields = entity.fields();
+            let mut bytes = Vec::with_capacity(context.len() + fields.len() + 24);
+            bytes.extend_from_slice(b"{\"@odata.context\":");
+            let _ = serde_json::to_writer(&mut bytes, &context);
+            bytes.push(b',');
+            bytes.extend_from_slice(fields.as_bytes());
+            bytes_response(ctx, StatusCode::OK, bytes)
         }
         Reply::Collection {
             context,

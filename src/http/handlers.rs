@@ -143,6 +143,12 @@ impl Call<'_> {
     ) -> Result<Reply, GraphError> {
         let cx = self.cx(state);
         page::validate::<T>(&self.query, &cx)?;
+        if let Some(entity) = page::cached_entity(entity, &self.query, &cx) {
+            return Ok(Reply::CachedEntity {
+                context: self.context::<T>(target, &cx, true),
+                entity,
+            });
+        }
         let body = page::shape(
             entity,
             self.query.select.as_deref(),

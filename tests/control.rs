@@ -921,6 +921,19 @@ async fn browsers_may_call_graph_but_not_the_control_api() {
         get.header("access-control-expose-headers")
             .is_some_and(|h| h.contains("request-id"))
     );
+    // Without `Origin` it is not a CORS request (an SDK, curl): no CORS headers are built.
+    let sdk = t
+        .send(
+            Method::GET,
+            &format!("{EM_V1}/catalogs"),
+            Some(&token),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(sdk.status, StatusCode::OK);
+    assert_eq!(sdk.header("access-control-allow-origin"), None);
+    assert_eq!(sdk.header("vary"), None);
 
     // The control API answers no preflight and refuses cross-site calls outright, since a
     // form-encoded POST needs no preflight.

@@ -6,6 +6,7 @@ mod batch;
 mod body;
 mod callouts;
 mod control;
+mod cors;
 pub mod envelope;
 pub mod faults;
 mod graph;
@@ -166,7 +167,7 @@ pub fn https_router(state: AppState, control_api: bool) -> Router {
 pub fn router(state: AppState, control_api: bool) -> Router {
     let mut graph = identity::routes().fallback(graph::handle);
     if let Some(cors) = state.cors.layer() {
-        graph = graph.layer(cors);
+        graph = graph.layer(cors::CorsForBrowsers(cors));
     }
     let app = if control_api {
         // No CORS here, and a guard that refuses cross-site browser calls and, when set, asks

@@ -176,15 +176,21 @@ fn bytes_response(ctx: &RequestCtx, status: StatusCode, bytes: Vec<u8>) -> Respo
     resp
 }
 
+/// `{"@odata.context":"…"` — an entity's opening, before its fields.
+fn open_with_context(context: &str, fields_len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(context.len() + fields_len + 24);
+    out.extend_from_slice(b"{\"@odata.context\":");
+    let _ = serde_json::to_writer(&mut out, context);
+    out
+}
+
 /// The entity with `@odata.context` first, as Graph does: the context is written ahead of the
 /// body's own bytes rather than moving every field into a new map.
 fn with_context(context: &str, body: &Value) -> Vec<u8> {
     let Value::Object(fields) = body else {
         return serde_json::to_vec(&json!({ "@odata.context": context })).unwrap_or_default();
     };
-    let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(b"{\"@odata.context\":");
-    let _ = serde_json::to_writer(&mut out, context);
+    let mut out = open_with_context(context, 512);
     if fields.is_empty() {
         out.push(b'}');
         return out;
@@ -212,9 +218,7 @@ pub fn render_reply(ctx: &RequestCtx, reply: Reply) -> Response {
         }
         Reply::CachedEntity { context, entity } => {
             let fields = entity.fields();
-            let mut bytes = Vec::with_capacity(context.len() + fields.len() + 24);
-            bytes.extend_from_slice(b"{\"@odata.context\":");
-            let _ = serde_json::to_writer(&mut bytes, &context);
+            let mut bytes = open_with_context(&context, fields.len());
             bytes.push(b',');
             bytes.extend_from_slice(fields.as_bytes());
             bytes_response(ctx, StatusCode::OK, bytes)

@@ -174,14 +174,15 @@ struct Resolved {
 }
 
 fn resolve(shared: &AppState, parts: &Parts) -> Result<Resolved, GraphError> {
-    let segments: Vec<String> = parts
+    // Borrowed unless a segment has escapes: most paths decode without an allocation.
+    let segments: Vec<std::borrow::Cow<'_, str>> = parts
         .uri
         .path()
         .split('/')
-        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .map(|s| percent_decode_str(s).decode_utf8_lossy())
         .collect();
     // segments[0] is the empty string before the leading '/'.
-    let version_segment = segments.get(1).map(String::as_str).unwrap_or("");
+    let version_segment = segments.get(1).map_or("", |s| s.as_ref());
     let version = ApiVersion::from_segment(version_segment)
         .ok_or_else(|| GraphError::InvalidVersion(version_segment.to_string()))?;
     let target = route::resolve(version, segments.get(2..).unwrap_or(&[]))?;

@@ -455,11 +455,15 @@ fn pending(list: &[&str], seg: &Segment<'_>) -> bool {
 }
 
 /// Resolves the segments after the version.
-pub(crate) fn resolve(version: ApiVersion, raw_segments: &[String]) -> Result<Target, GraphError> {
+pub(crate) fn resolve<S: AsRef<str>>(
+    version: ApiVersion,
+    raw_segments: &[S],
+) -> Result<Target, GraphError> {
     let segments: Vec<Segment<'_>> = raw_segments
         .iter()
+        .map(AsRef::as_ref)
         .filter(|s| !s.is_empty())
-        .map(|s| split_segment(s))
+        .map(split_segment)
         .collect();
     let mut cur = Cursor { segments, pos: 0 };
     let Some(root) = cur.next() else {

@@ -13,7 +13,7 @@ use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::AppState;
 use super::body::json_object;
@@ -153,14 +153,17 @@ fn parse_items(envelope: Map<String, Value>) -> Result<Vec<Item>, GraphError> {
     Ok(items)
 }
 
-/// Headers a batch item carries back.
-const ITEM_HEADERS: [&str; 5] = [
-    "location",
-    "content-type",
-    "odata-version",
-    "cache-control",
-    "retry-after",
+/// Headers a batch item carries back, with the casing the envelope spells them in.
+const ITEM_HEADERS: [(&str, &str); 5] = [
+    ("location", "Location"),
+    ("content-type", "Content-Type"),
+    ("odata-version", "OData-Version"),
+    ("cache-control", "Cache-Control"),
+    ("retry-after", "Retry-After"),
 ];
+
+/// An item's answer headers as the envelope writes them, in `ITEM_HEADERS` order.
+type ItemHeaders = Vec<(&'static str, axum::http::HeaderValue)>;
 
 /// What an item takes from the batch request unless it sets its own.
 struct Inherited<'a> {
@@ -174,7 +177,7 @@ async fn run_item(
     version: ApiVersion,
     item: &Item,
     inherited: &Inherited<'_>,
-) -> (StatusCode, Map<String, Value>, ItemBody) {
+) -> (StatusCode, ItemHeaders, ItemBody) {
     let url = utf8_percent_encode(item.url.trim_start_matches('/'), URL_UNSAFE);
     let path = format!("/{}/{url}", version.segment());
     let mut builder = Request::builder()
@@ -237,14 +240,15 @@ enum ItemBody {
     Text(String),
 }
 
-async fn to_item(response: Response) -> (StatusCode, Map<String, Value>, ItemBody) {
+async fn to_item(response: Response) -> (StatusCode, ItemHeaders, ItemBody) {
     let status = response.status();
-    let mut headers = Map::new();
-    for name in ITEM_HEADERS {
-        if let Some(v) = response.headers().get(name).and_then(|v| v.to_str().ok()) {
-            headers.insert(canonical(name), json!(v));
-        }
-    }
+    let headers = ITEM_HEADERS
+        .iter()
+        .filter_map(|(name, spelled)| {
+            let value = response.headers().get(*name)?;
+            value.to_str().is_ok().then(|| (*spelled, value.clone()))
+        })
+        .collect();
     let is_json = response
         .headers()
         .get("content-type")
@@ -269,15 +273,23 @@ fn write_item(
     out: &mut Vec<u8>,
     id: &str,
     status: StatusCode,
-    headers: &Map<String, Value>,
+    headers: &ItemHeaders,
     body: &ItemBody,
 ) {
     out.extend_from_slice(b"{\"id\":");
     let _ = serde_json::to_writer(&mut *out, id);
     out.extend_from_slice(b",\"status\":");
     out.extend_from_slice(status.as_str().as_bytes());
-    out.extend_from_slice(b",\"headers\":");
-    let _ = serde_json::to_writer(&mut *out, headers);
+    out.extend_from_slice(b",\"headers\":{");
+    for (i, (name, value)) in headers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut *out, name);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, value.to_str().unwrap_or_default());
+    }
+    out.push(b'}');
     out.extend_from_slice(b",\"body\":");
     match body {
         ItemBody::None => out.extend_from_slice(b"null"),
@@ -287,17 +299,6 @@ fn write_item(
         }
     }
     out.push(b'}');
-}
-
-fn canonical(name: &str) -> String {
-    match name {
-        "location" => "Location".into(),
-        "content-type" => "Content-Type".into(),
-        "odata-version" => "OData-Version".into(),
-        "cache-control" => "Cache-Control".into(),
-        "retry-after" => "Retry-After".into(),
-        other => other.into(),
-    }
 }
 
 pub(super) async fn handle(

@@ -1117,6 +1117,14 @@ fn extra_headers() -> BoxedStrategy<Vec<(String, String)>> {
         pick(&["gzip", "br", "identity", "nope"])
             .prop_map(|v| ("Accept-Encoding".to_string(), v.to_string())),
         "[ -~]{0,30}".prop_map(|v| ("X-Random".to_string(), v)),
+        // `Origin` sends a request through the CORS layer (src/http/cors.rs), another path.
+        pick(&[
+            "http://localhost:3000",
+            "null",
+            "https://app.example",
+            "garbage"
+        ])
+        .prop_map(|v| ("Origin".to_string(), v.to_string())),
     ];
     prop::collection::vec(header, 0..3).boxed()
 }

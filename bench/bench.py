@@ -85,24 +85,45 @@ def wrk(port, script, env, seconds):
     return rps, p50, p99, int(bad.group(1)) if bad else 0, requests
 
 
-def measure(port, script, env):
-    """Warm-up, then RUNS runs; POST-request runs continue from where the last one stopped."""
-    offset = [0]
-
-    def one(seconds):
-        e = {**env, "OFFSET": str(offset[0])}
-        result = wrk(port, script, e, seconds)
-        offset[0] += result[4] + 64  # wrk may send a few more than it counts
-        return result
-
-    one(WARMUP)
-    runs = [one(DURATION) for _ in range(RUNS)]
+def summary(runs):
     return {
         "rps": statistics.median(r[0] for r in runs),
         "p50": statistics.median(r[1] for r in runs),
         "p99": statistics.median(r[2] for r in runs),
         "errors": sum(r[3] for r in runs),
+        "runs": [r[0] for r in runs],
     }
+
+
+def measure(port, script, env):
+    """Warm-up, then RUNS runs; POST-request runs continue from where the last one stopped."""
+    return measure_alternating({"only": (port, env)}, script)["only"]
+
+
+def measure_alternating(servers, script):
+    """Like `measure`, for several servers at once: each is warmed up, then the runs take turns
+    (A, B, A, B, …), so a drift of this VM's speed over minutes touches every server alike and
+    the ratio compares runs made side by side. `servers`: label → (port, wrk environment)."""
+    offsets = {label: 0 for label in servers}
+
+    def one(label, seconds):
+        port, env = servers[label]
+        result = wrk(port, script, {**env, "OFFSET": str(offsets[label])}, seconds)
+        offsets[label] += result[4] + 64  # wrk may send a few more than it counts
+        return result
+
+    for label in servers:
+        one(label, WARMUP)
+    runs = {label: [] for label in servers}
+    for _ in range(RUNS):
+        for label in servers:
+            runs[label].append(one(label, DURATION))
+    return {label: summary(r) for label, r in runs.items()}
+
+
+def paired_ratio(a, b):
+    """The median of run-by-run ratios of two alternating measurements."""
+    return statistics.median(x / y for x, y in zip(a["runs"], b["runs"]) if y)
 
 
 def workloads(data, token):
@@ -185,7 +206,8 @@ def main():
           f"server on core 0", flush=True)
 
     results = {}
-    # The emulator: a fresh process for the GETs, one for each POST workload (they grow it).
+    # Both servers run side by side (idle one waits), pinned to the same core; each workload
+    # gets a fresh reference, and each POST workload a fresh emulator (they grow the store).
     emu_cmd = [str(EMULATOR), "--fixtures", str(small), "--bind", "127.0.0.1:5101"]
     proc = spawn(emu_cmd, 5101)
     capture(5101, small, token, work / "captured.json")
@@ -194,26 +216,29 @@ def main():
             proc.kill()
             proc.wait()
             proc = spawn(emu_cmd, 5101)
-        results[("emulator", name)] = measure(5101, script, env)
-        results[("emulator", name)]["rss"] = rss_kb(proc)
-        print(f"  emulator  {name}: {results[('emulator', name)]}", flush=True)
-    proc.kill()
-    proc.wait()
-    # Auth cost: the GET by id again with --auth off (skipped when WORKLOADS picks a subset).
-    if not ONLY:
-        proc = spawn([*emu_cmd, "--auth", "off"], 5101)
-        name, script, env = workloads(small, "")[0]
-        results[("emulator-auth-off", name)] = measure(5101, script, env)
-        proc.kill()
-        proc.wait()
-
-    for name, script, env in workloads(small, token):
         ref = spawn([str(REFERENCE), str(work / "captured.json"), "5102"], 5102)
-        results[("reference", name)] = measure(5102, script, env)
-        results[("reference", name)]["rss"] = rss_kb(ref)
-        print(f"  reference {name}: {results[('reference', name)]}", flush=True)
+        both = measure_alternating({"emulator": (5101, env), "reference": (5102, env)}, script)
+        for label, server in (("emulator", proc), ("reference", ref)):
+            results[(label, name)] = {**both[label], "rss": rss_kb(server)}
+            print(f"  {label:9} {name}: {results[(label, name)]}", flush=True)
+        results[("ratio", name)] = paired_ratio(both["emulator"], both["reference"])
         ref.kill()
         ref.wait()
+    proc.kill()
+    proc.wait()
+    # Auth cost: the GET by id with auth enforced and with --auth off, runs alternating
+    # (skipped when WORKLOADS picks a subset).
+    if not ONLY:
+        name, script, env = workloads(small, token)[0]
+        on = spawn(emu_cmd, 5101)
+        off = spawn([str(EMULATOR), "--fixtures", str(small), "--bind", "127.0.0.1:5103",
+                     "--auth", "off"], 5103)
+        both = measure_alternating({"on": (5101, env), "off": (5103, {**env, "TOKEN": ""})},
+                                   script)
+        results[("auth", name)] = both
+        for server in (on, off):
+            server.kill()
+            server.wait()
 
     print()
     print("| workload | emulator req/s | p50 ms | p99 ms | reference req/s | p50 ms | p99 ms "
@@ -222,16 +247,17 @@ def main():
     for name, _, _ in workloads(small, token):
         e, r = results[("emulator", name)], results[("reference", name)]
         print(f"| {name} | {e['rps']:,.0f} | {e['p50']:.2f} | {e['p99']:.2f} | {r['rps']:,.0f} "
-              f"| {r['p50']:.2f} | {r['p99']:.2f} | {e['rps'] / r['rps']:.2f} "
+              f"| {r['p50']:.2f} | {r['p99']:.2f} | {results[('ratio', name)]:.2f} "
               f"| {e['rss'] / 1024:.0f} MB | {e['errors'] + r['errors']} |")
     if PEERS:
         peers(work, results)
     if ONLY:
         return
-    off = results[("emulator-auth-off", "GET by id")]["rps"]
-    on = results[("emulator", "GET by id")]["rps"]
-    print(f"\nauth cost on GET by id: {off:,.0f} req/s with --auth off, {on:,.0f} enforced "
-          f"({(1 - on / off) * 100:.1f}% slower)")
+    auth = results[("auth", "GET by id")]
+    cost = 1 - paired_ratio(auth["on"], auth["off"])
+    print(f"\nauth cost on GET by id (runs alternating): {auth['off']['rps']:,.0f} req/s with "
+          f"--auth off, {auth['on']['rps']:,.0f} enforced ({cost * 100:.1f}% slower, median of "
+          f"run-by-run ratios)")
 
     default_ms, default_rss = startup_default(token_for)
     small_ms, small_rss = startup(small, token_for)

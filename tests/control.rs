@@ -208,6 +208,24 @@ async fn the_journal_answers_what_was_sent_and_how_often() {
         ),
         "{entry}"
     );
+    // The request line, the kept headers and the answer's request id, as they were sent.
+    assert_eq!(
+        (
+            entry["method"].as_str(),
+            entry["path"].as_str(),
+            entry["query"].is_null(),
+            entry["requestHeaders"]["content-type"].as_str(),
+            entry["requestId"].as_str(),
+        ),
+        (
+            Some("POST"),
+            Some(format!("{EM_V1}/accessPackages").as_str()),
+            true,
+            Some("application/json"),
+            created.header("request-id"),
+        ),
+        "{entry}"
+    );
     // No token ever reaches the journal.
     let everything = t
         .send(Method::GET, "/_emulator/journal", None, &[], None)

@@ -8,7 +8,7 @@
 //! of a failed item answers 424 without running.
 
 use axum::body::{Body, to_bytes};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -154,12 +154,12 @@ fn parse_items(envelope: Map<String, Value>) -> Result<Vec<Item>, GraphError> {
 }
 
 /// Headers a batch item carries back, with the casing the envelope spells them in.
-const ITEM_HEADERS: [(&str, &str); 5] = [
-    ("location", "Location"),
-    ("content-type", "Content-Type"),
-    ("odata-version", "OData-Version"),
-    ("cache-control", "Cache-Control"),
-    ("retry-after", "Retry-After"),
+static ITEM_HEADERS: [(HeaderName, &str); 5] = [
+    (header::LOCATION, "Location"),
+    (header::CONTENT_TYPE, "Content-Type"),
+    (HeaderName::from_static("odata-version"), "OData-Version"),
+    (header::CACHE_CONTROL, "Cache-Control"),
+    (header::RETRY_AFTER, "Retry-After"),
 ];
 
 /// An item's answer headers as the envelope writes them, in `ITEM_HEADERS` order.
@@ -178,12 +178,15 @@ async fn run_item(
     item: &Item,
     inherited: &Inherited<'_>,
 ) -> (StatusCode, ItemHeaders, ItemBody) {
-    let url = utf8_percent_encode(item.url.trim_start_matches('/'), URL_UNSAFE);
-    let path = format!("/{}/{url}", version.segment());
-    let mut builder = Request::builder()
-        .method(item.method.clone())
-        .uri(path.as_str())
-        .extension(super::graph::BatchItem);
+    let mut path = String::with_capacity(item.url.len() + 8);
+    path.push('/');
+    path.push_str(version.segment());
+    path.push('/');
+    path.extend(utf8_percent_encode(
+        item.url.trim_start_matches('/'),
+        URL_UNSAFE,
+    ));
+    let mut builder = Request::builder().method(item.method.clone()).uri(path);
     let mut has_auth = false;
     let mut has_content_type = false;
     for (k, v) in &item.headers {
@@ -193,15 +196,15 @@ async fn run_item(
         ) else {
             continue;
         };
-        has_auth |= name == "authorization";
-        has_content_type |= name == "content-type";
+        has_auth |= name == header::AUTHORIZATION;
+        has_content_type |= name == header::CONTENT_TYPE;
         builder = builder.header(name, value);
     }
     if let (false, Some(auth)) = (has_auth, inherited.authorization) {
-        builder = builder.header("authorization", auth.clone());
+        builder = builder.header(header::AUTHORIZATION, auth.clone());
     }
     if let Some(host) = inherited.host {
-        builder = builder.header("host", host.clone());
+        builder = builder.header(header::HOST, host.clone());
     }
     let body = item.body.clone().unwrap_or_default();
     let response = if item.body.is_some() && !has_content_type {
@@ -218,7 +221,7 @@ async fn run_item(
         render_error(&ctx, &err)
     } else {
         match builder.body(Body::from(body)) {
-            Ok(request) => handle_one(shared, request).await,
+            Ok(request) => handle_one(shared, request, true).await,
             Err(_) => {
                 let ctx = RequestCtx::new(
                     &HeaderMap::new(),
@@ -245,13 +248,13 @@ async fn to_item(response: Response) -> (StatusCode, ItemHeaders, ItemBody) {
     let headers = ITEM_HEADERS
         .iter()
         .filter_map(|(name, spelled)| {
-            let value = response.headers().get(*name)?;
+            let value = response.headers().get(name)?;
             value.to_str().is_ok().then(|| (*spelled, value.clone()))
         })
         .collect();
     let is_json = response
         .headers()
-        .get("content-type")
+        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("application/json"));
     let bytes = to_bytes(response.into_body(), usize::MAX)
@@ -333,8 +336,8 @@ pub(super) async fn handle(
         Err(err) => return render_error(&ctx, &err),
     };
     let inherited = Inherited {
-        authorization: parts.headers.get("authorization"),
-        host: parts.headers.get("host"),
+        authorization: parts.headers.get(header::AUTHORIZATION),
+        host: parts.headers.get(header::HOST),
     };
     let mut statuses: Vec<(String, StatusCode)> = Vec::new();
     let mut out = Vec::with_capacity(items.len() * 1024);

@@ -23,7 +23,7 @@ pub(crate) const READ_ONLY: [&str; 5] = [
 ];
 
 fn is_json_content_type(headers: &HeaderMap) -> Result<(), GraphError> {
-    let Some(value) = headers.get("content-type") else {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE) else {
         return Err(GraphError::UnsupportedMediaType(String::new()));
     };
     let text = value.to_str().unwrap_or("");

@@ -28,15 +28,15 @@ pub(super) async fn handle(State(shared): State<AppState>, request: Request<Body
     if let Some(version) = super::batch::batch_version(request.uri().path()) {
         return super::batch::handle(&shared, version, request).await;
     }
-    handle_one(&shared, request).await
+    handle_one(&shared, request, false).await
 }
 
-/// Marks a request as an item of a `$batch` (for the journal).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct BatchItem;
-
-/// One Graph request (a direct one, or an item of a `$batch`).
-pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Response {
+/// One Graph request (a direct one, or an item of a `$batch`, which the journal marks).
+pub(super) async fn handle_one(
+    shared: &AppState,
+    request: Request<Body>,
+    in_batch: bool,
+) -> Response {
     let started = std::time::Instant::now();
     let (parts, body) = request.into_parts();
     let ctx = RequestCtx::new(
@@ -45,7 +45,7 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
         shared.clock.now(),
     );
     let mut who = None;
-    let mut sent = Vec::new();
+    let mut sent = axum::body::Bytes::new();
     let mut fired = Vec::new();
     let mut required = Vec::new();
     let mut dropped = false;
@@ -130,21 +130,17 @@ pub(super) async fn handle_one(shared: &AppState, request: Request<Body>) -> Res
         sequence: 0,
         time: ctx.now,
         tenant: who.as_ref().map(|(t, _)| *t),
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().map(str::to_string),
         headers: Journal::headers(&parts.headers),
+        method: parts.method,
+        uri: parts.uri,
         caller: who.map(|(_, c)| c),
-        request_body: sent.into(),
+        request_body: sent,
         status: head.status.as_u16(),
-        request_id: head
-            .headers
-            .get("request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+        // Every answer, faults' included, carries the context's request id.
+        request_id: Some(ctx.request_id),
         response_body: answer.clone(),
         micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        in_batch: parts.extensions.get::<BatchItem>().is_some(),
+        in_batch,
         faults: fired,
         decisions,
         required,
@@ -188,10 +184,12 @@ fn resolve(shared: &AppState, parts: &Parts) -> Result<Resolved, GraphError> {
     let target = route::resolve(version, segments.get(2..).unwrap_or(&[]))?;
     let authorization = parts
         .headers
-        .get("authorization")
+        .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     // With auth off there is no token to name the tenant: a header does (issue 9).
-    let default_tenant = match parts.headers.get("x-emulator-tenant") {
+    static TENANT_HEADER: axum::http::HeaderName =
+        axum::http::HeaderName::from_static("x-emulator-tenant");
+    let default_tenant = match parts.headers.get(&TENANT_HEADER) {
         Some(v) if shared.auth == crate::auth::AuthMode::Off => v
             .to_str()
             .ok()
@@ -240,16 +238,16 @@ async fn read_body(
     shared: &AppState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Vec<u8>, GraphError> {
+) -> Result<axum::body::Bytes, GraphError> {
     let declared = headers
-        .get("content-length")
+        .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > shared.body_limit as u64) {
         return Err(GraphError::PayloadTooLarge(shared.body_limit));
     }
     match to_bytes(body, shared.body_limit).await {
-        Ok(bytes) => Ok(bytes.to_vec()),
+        Ok(bytes) => Ok(bytes),
         // Without a Content-Length (chunked), the limit is only found while reading.
         Err(e) if e.to_string().contains("length limit") => {
             Err(GraphError::PayloadTooLarge(shared.body_limit))

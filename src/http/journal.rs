@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use axum::body::Bytes;
+use axum::http::{HeaderValue, Method, Uri};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -36,14 +37,16 @@ pub struct Entry {
     pub sequence: u64,
     pub time: Timestamp,
     pub tenant: Option<Uuid>,
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    pub headers: Vec<(String, String)>,
+    // The request's own method, URI and header values, held by reference count: an entry is
+    // made for every call and read back rarely, so it copies no text.
+    pub method: Method,
+    pub uri: Uri,
+    /// Kept headers in `KEPT_HEADERS` order; every value is visible ASCII.
+    pub headers: Vec<(&'static str, HeaderValue)>,
     pub caller: Option<CallerSummary>,
     pub request_body: Bytes,
     pub status: u16,
-    pub request_id: Option<String>,
+    pub request_id: Option<Uuid>,
     pub response_body: Bytes,
     pub micros: u64,
     /// Set for the items of a `$batch`.
@@ -112,9 +115,10 @@ impl Filter {
     fn matches(&self, e: &Entry) -> bool {
         self.method
             .as_deref()
-            .is_none_or(|m| m.eq_ignore_ascii_case(&e.method))
+            .is_none_or(|m| m.eq_ignore_ascii_case(e.method.as_str()))
             && self.path.as_deref().is_none_or(|p| {
-                e.path
+                e.uri
+                    .path()
                     .to_ascii_lowercase()
                     .contains(&p.to_ascii_lowercase())
             })
@@ -137,21 +141,22 @@ impl Journal {
     }
 
     /// Keeps only the wanted request headers; `Authorization` is never copied.
-    pub fn headers(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+    pub fn headers(headers: &axum::http::HeaderMap) -> Vec<(&'static str, HeaderValue)> {
         // One pass over the request's few headers (names are already lower case) instead of a
         // hashed lookup per kept name; the result stays in `KEPT_HEADERS` order.
-        let mut kept: [Option<&str>; KEPT_HEADERS.len()] = [None; KEPT_HEADERS.len()];
+        let mut kept: [Option<&HeaderValue>; KEPT_HEADERS.len()] = [None; KEPT_HEADERS.len()];
         for (name, value) in headers {
             if let Some(slot) = KEPT_HEADERS.iter().position(|k| *k == name.as_str())
                 && kept[slot].is_none()
+                && value.to_str().is_ok()
             {
-                kept[slot] = value.to_str().ok();
+                kept[slot] = Some(value);
             }
         }
         KEPT_HEADERS
             .iter()
             .zip(kept)
-            .filter_map(|(name, value)| Some(((*name).to_string(), value?.to_string())))
+            .filter_map(|(name, value)| Some((*name, value?.clone())))
             .collect()
     }
 
@@ -213,7 +218,7 @@ fn to_json(e: &Entry) -> Value {
     let headers: serde_json::Map<String, Value> = e
         .headers
         .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
+        .map(|(k, v)| ((*k).to_string(), json!(v.to_str().unwrap_or_default())))
         .collect();
     let caller = e.caller.as_ref().map(|c| {
         json!({
@@ -230,9 +235,9 @@ fn to_json(e: &Entry) -> Value {
         "sequence": e.sequence,
         "time": e.time,
         "tenant": e.tenant,
-        "method": e.method,
-        "path": e.path,
-        "query": e.query,
+        "method": e.method.as_str(),
+        "path": e.uri.path(),
+        "query": e.uri.query(),
         "inBatch": e.in_batch,
         "faults": e.faults,
         "decisions": e.decisions,
@@ -255,9 +260,8 @@ mod tests {
             sequence: 0,
             time: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
             tenant: None,
-            method: method.into(),
-            path: path.into(),
-            query: None,
+            method: Method::from_bytes(method.as_bytes()).unwrap(),
+            uri: path.parse().unwrap(),
             headers: Vec::new(),
             caller: None,
             request_body: Bytes::new(),

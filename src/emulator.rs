@@ -329,6 +329,10 @@ impl EmulatorBuilder {
         let mut tasks = vec![tokio::spawn({
             let shutdown = stopped(rx.clone());
             async move {
+                // Each answer goes out in one write: Nagle's algorithm could only hold it back.
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 if let Err(e) = axum::serve(listener, app)
                     .with_graceful_shutdown(shutdown)
                     .await

@@ -1220,6 +1220,16 @@ async fn eventual_consistency_hides_new_objects_until_the_lag_passes() {
         "a refused body changes nothing"
     );
     assert_eq!(t.state().await, before);
+    // GET's answer goes back unchanged; naming another tenant is refused, not ignored.
+    let round_trip = set(settings.body.clone()).await;
+    assert_eq!(round_trip.status, StatusCode::OK, "{}", round_trip.text);
+    assert_eq!(round_trip.body, settings.body);
+    let mut elsewhere = settings.body.clone();
+    elsewhere["tenant"] = json!("00000000-0000-4000-8000-00000000beef");
+    elsewhere["pageSize"] = json!(7);
+    let moved = set(elsewhere).await;
+    assert_eq!(moved.status, StatusCode::BAD_REQUEST, "{}", moved.text);
+    assert_eq!(t.state().await, before);
     let on = set(json!({"eventualConsistency": "PT5S"})).await;
     assert_eq!(on.status, StatusCode::OK, "{}", on.text);
     assert_eq!(on.body["eventualConsistency"], "PT5S");

@@ -1246,6 +1246,13 @@ async fn the_control_api_decides_as_a_named_approver() {
     )
     .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "nothing left to decide");
+    // A request that does not exist is not found, not a conflict.
+    let missing = decide(
+        "00000000-0000-4000-8000-00000000dead".into(),
+        r#"{"approver": "lead@contoso.onmicrosoft.com", "reviewResult": "Approve"}"#,
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text);
 }
 
 #[tokio::test]

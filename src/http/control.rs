@@ -458,10 +458,16 @@ pub(super) async fn decide_as(
                     format!("no user '{}' in the tenant", req.approver),
                 )
             })?;
-        let stage = s
-            .requests
-            .get(&request_id)
-            .and_then(|r| r.stages.iter().find(|st| st.status == "InProgress"))
+        let request = s.requests.get(&request_id).ok_or_else(|| {
+            (
+                StatusCode::NOT_FOUND,
+                format!("no request {request_id} in the tenant"),
+            )
+        })?;
+        let stage = request
+            .stages
+            .iter()
+            .find(|st| st.status == "InProgress")
             .map(|st| st.id)
             .ok_or_else(|| {
                 (
@@ -501,6 +507,10 @@ pub(super) async fn decide_as(
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SettingsBody {
+    /// What GET returns, so its answer can be edited and sent back; it must name the tenant
+    /// the call addresses (`?tenant=`, or the default), never move settings elsewhere.
+    #[serde(default)]
+    tenant: Option<Uuid>,
     #[serde(default)]
     page_size: Option<usize>,
     #[serde(default)]
@@ -584,6 +594,13 @@ pub(super) async fn update_settings(
         }
     };
     // Checked before anything is applied, so a refused body changes nothing.
+    if let Some(named) = req.tenant.filter(|named| *named != tenant.id()) {
+        let message = format!(
+            "the body names tenant {named}, but the call addresses {}; use ?tenant= to choose",
+            tenant.id()
+        );
+        return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+    }
     let lag = match &req.eventual_consistency {
         None => None,
         Some(Value::Null) => Some(None),

@@ -1643,11 +1643,14 @@ fn retire_guest(state: &mut TenantState, user: &Uuid, now: Timestamp) {
                 .get(user)
                 .is_none_or(|l| *l == "governed")
     });
-    let still_assigned = state
-        .assignments
-        .iter()
-        .any(|a| a.target == *user && a.state != AssignmentState::Expired);
-    if !governed_guest || still_assigned {
+    // Only a governed guest needs the scan of every assignment (members never retire), so a
+    // removal or expiry of a member's assignment costs nothing here.
+    if !governed_guest
+        || state
+            .assignments
+            .iter()
+            .any(|a| a.target == *user && a.state != AssignmentState::Expired)
+    {
         return;
     }
     let action = state.settings.external_user_lifecycle_action;

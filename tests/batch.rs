@@ -161,6 +161,19 @@ async fn envelope_errors() {
         .await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
     snap!("batch_malformed", malformed);
+    // Arrays are not objects, even where their elements line up with the members.
+    for bad in [
+        json!([[get("1")]]),
+        json!({"requests": [["1", "GET", "/identityGovernance/entitlementManagement/catalogs"]]}),
+        json!({"requests": [get("1"), {"id": "2", "method": "GET", "url": "/x", "headers": ["a"]}]}),
+    ] {
+        let resp = batch(&t, "v1.0", bad.clone()).await;
+        assert_eq!(
+            (resp.status, resp.message()),
+            (StatusCode::BAD_REQUEST, "Invalid batch payload format."),
+            "{bad}"
+        );
+    }
     let wrong_method = t.get("/v1.0/$batch").await;
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
 }

@@ -35,15 +35,20 @@ fn is_json_content_type(headers: &HeaderMap) -> Result<(), GraphError> {
     }
 }
 
+/// A body that is there and declared as JSON (its parsing is the caller's).
+pub(crate) fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<(), GraphError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(GraphError::invalid_model("the request body is empty"));
+    }
+    is_json_content_type(headers)
+}
+
 /// The JSON object of a request body.
 pub(crate) fn json_object(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Map<String, Value>, GraphError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(GraphError::invalid_model("the request body is empty"));
-    }
-    is_json_content_type(headers)?;
+    json_body(headers, body)?;
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| GraphError::invalid_model(format!("the body is not valid JSON: {e}")))?;
     match value {

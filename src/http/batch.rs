@@ -78,7 +78,7 @@ fn invalid(detail: impl Into<String>) -> GraphError {
 #[derive(Deserialize)]
 struct RawEnvelope<'a> {
     #[serde(borrow)]
-    requests: Option<&'a RawValue>,
+    requests: Option<Vec<&'a RawValue>>,
 }
 
 /// One item's members, each still raw JSON (`null` reads as absent, as before).
@@ -99,9 +99,9 @@ struct RawItem<'a> {
     depends_on: Option<&'a RawValue>,
 }
 
-/// A derived struct would also read a JSON array positionally; only objects are items.
-fn is_object(raw: &RawValue) -> bool {
-    raw.get().trim_start().starts_with('{')
+/// A derived struct would also read a JSON array positionally; only objects are read as one.
+fn is_object(json: &[u8]) -> bool {
+    json.trim_ascii_start().starts_with(b"{")
 }
 
 fn text_of(raw: Option<&RawValue>) -> Option<String> {
@@ -109,16 +109,21 @@ fn text_of(raw: Option<&RawValue>) -> Option<String> {
 }
 
 fn parse_items(body: &[u8]) -> Result<Vec<Item>, GraphError> {
-    let raw: &RawValue = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("the body is not valid JSON: {e}")))?;
-    let envelope: RawEnvelope<'_> = is_object(raw)
-        .then(|| serde_json::from_str(raw.get()).ok())
-        .flatten()
-        .ok_or_else(|| invalid("the body must be a JSON object"))?;
-    let requests: Vec<&RawValue> = envelope
-        .requests
-        .and_then(|r| serde_json::from_str(r.get()).ok())
-        .ok_or_else(|| invalid("the body needs a 'requests' array"))?;
+    let requests = match serde_json::from_slice::<RawEnvelope<'_>>(body) {
+        Ok(RawEnvelope {
+            requests: Some(requests),
+        }) if is_object(body) => requests,
+        // Only a refused body is read again, to say why.
+        _ => {
+            return Err(invalid(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                    Err(e) => format!("the body is not valid JSON: {e}"),
+                    Ok(_) if !is_object(body) => "the body must be a JSON object".into(),
+                    Ok(_) => "the body needs a 'requests' array".into(),
+                },
+            ));
+        }
+    };
     if requests.is_empty() {
         return Err(invalid("'requests' is empty"));
     }
@@ -127,7 +132,7 @@ fn parse_items(body: &[u8]) -> Result<Vec<Item>, GraphError> {
     }
     let mut items: Vec<Item> = Vec::with_capacity(requests.len());
     for (i, raw) in requests.into_iter().enumerate() {
-        let r: RawItem<'_> = is_object(raw)
+        let r: RawItem<'_> = is_object(raw.get().as_bytes())
             .then(|| serde_json::from_str(raw.get()).ok())
             .flatten()
             .ok_or_else(|| invalid(format!("request {i} is not an object")))?;

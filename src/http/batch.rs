@@ -296,18 +296,31 @@ enum ItemBody {
 
 async fn to_item(response: Response) -> (StatusCode, ItemHeaders, ItemBody) {
     let status = response.status();
-    let headers = ITEM_HEADERS
+    // One pass over the answer's ~10 headers (name comparisons, no hashing), kept in
+    // `ITEM_HEADERS` order.
+    let mut kept: [Option<&HeaderValue>; ITEM_HEADERS.len()] = [None; ITEM_HEADERS.len()];
+    for (name, value) in response.headers() {
+        if let Some(slot) = ITEM_HEADERS
+            .iter()
+            .position(|(kept_name, _)| kept_name == name)
+            && kept[slot].is_none()
+            && value.to_str().is_ok()
+        {
+            kept[slot] = Some(value);
+        }
+    }
+    let content_type = ITEM_HEADERS
         .iter()
-        .filter_map(|(name, spelled)| {
-            let value = response.headers().get(name)?;
-            value.to_str().is_ok().then(|| (*spelled, value.clone()))
-        })
-        .collect();
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
+        .position(|(name, _)| name == header::CONTENT_TYPE)
+        .and_then(|slot| kept[slot]);
+    let is_json = content_type
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("application/json"));
+    let headers = ITEM_HEADERS
+        .iter()
+        .zip(kept)
+        .filter_map(|((_, spelled), value)| Some((*spelled, value?.clone())))
+        .collect();
     let bytes = to_bytes(response.into_body(), usize::MAX)
         .await
         .unwrap_or_default();

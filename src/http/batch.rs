@@ -7,8 +7,8 @@
 //! is base64 (falling back to the text itself); `dependsOn` names earlier items, and a dependant
 //! of a failed item answers 424 without running.
 
-use axum::body::{Body, to_bytes};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use axum::body::{Body, Bytes, to_bytes};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -19,8 +19,10 @@ use serde_json::{Map, Value};
 
 use super::AppState;
 use super::body::json_body;
-use super::envelope::{Reply, RequestCtx, render_error, render_reply};
-use super::graph::handle_one;
+use super::envelope::{
+    Answer, CACHE_CONTROL_VALUE, Reply, RequestCtx, error_answer, render_error, render_reply,
+};
+use super::graph::{Incoming, answer_one};
 use crate::error::GraphError;
 use crate::model::ApiVersion;
 
@@ -204,18 +206,6 @@ fn parse_items(body: &[u8]) -> Result<Vec<Item>, GraphError> {
     Ok(items)
 }
 
-/// Headers a batch item carries back, with the casing the envelope spells them in.
-static ITEM_HEADERS: [(HeaderName, &str); 5] = [
-    (header::LOCATION, "Location"),
-    (header::CONTENT_TYPE, "Content-Type"),
-    (HeaderName::from_static("odata-version"), "OData-Version"),
-    (header::CACHE_CONTROL, "Cache-Control"),
-    (header::RETRY_AFTER, "Retry-After"),
-];
-
-/// An item's answer headers as the envelope writes them, in `ITEM_HEADERS` order.
-type ItemHeaders = Vec<(&'static str, axum::http::HeaderValue)>;
-
 /// What an item takes from the batch request unless it sets its own.
 struct Inherited<'a> {
     authorization: Option<&'a HeaderValue>,
@@ -223,12 +213,15 @@ struct Inherited<'a> {
     host: Option<&'a HeaderValue>,
 }
 
+/// Runs one item through the same call a direct request makes (`answer_one`: routing,
+/// authentication, faults, the operation, the journal), without the HTTP request and response
+/// a direct request is wrapped in: the answer is written straight into the envelope.
 async fn run_item(
     shared: &AppState,
     version: ApiVersion,
     item: &Item,
     inherited: &Inherited<'_>,
-) -> (StatusCode, ItemHeaders, ItemBody) {
+) -> Answer {
     let mut path = String::with_capacity(item.url.len() + 8);
     path.push('/');
     path.push_str(version.segment());
@@ -237,133 +230,95 @@ async fn run_item(
         item.url.trim_start_matches('/'),
         URL_UNSAFE,
     ));
-    let mut builder = Request::builder().method(item.method.clone()).uri(path);
-    let mut has_auth = false;
-    let mut has_content_type = false;
+    let mut headers = HeaderMap::with_capacity(item.headers.len() + 2);
     for (k, v) in &item.headers {
-        let (Ok(name), Ok(value)) = (
+        if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(k.as_bytes()),
             HeaderValue::from_str(v),
-        ) else {
-            continue;
-        };
-        has_auth |= name == header::AUTHORIZATION;
-        has_content_type |= name == header::CONTENT_TYPE;
-        builder = builder.header(name, value);
+        ) {
+            headers.append(name, value);
+        }
     }
-    if let (false, Some(auth)) = (has_auth, inherited.authorization) {
-        builder = builder.header(header::AUTHORIZATION, auth.clone());
+    if !headers.contains_key(header::AUTHORIZATION)
+        && let Some(auth) = inherited.authorization
+    {
+        headers.insert(header::AUTHORIZATION, auth.clone());
     }
     if let Some(host) = inherited.host {
-        builder = builder.header(header::HOST, host.clone());
+        headers.insert(header::HOST, host.clone());
     }
-    let body = item.body.clone().unwrap_or_default();
-    let response = if item.body.is_some() && !has_content_type {
-        // "headers … must include Content-Type" when a body is present (json-batching.md) [inf].
-        let err = GraphError::invalid_model(format!(
-            "request {} has a body but no Content-Type header",
-            item.id
-        ));
+    let refused = |err: GraphError| {
         let ctx = RequestCtx::new(
             &HeaderMap::new(),
             shared.request_ids.next_id(),
             shared.clock.now(),
         );
-        render_error(&ctx, &err)
-    } else {
-        match builder.body(Body::from(body)) {
-            Ok(request) => handle_one(shared, request, true).await,
-            Err(_) => {
-                let ctx = RequestCtx::new(
-                    &HeaderMap::new(),
-                    shared.request_ids.next_id(),
-                    shared.clock.now(),
-                );
-                render_error(&ctx, &GraphError::SegmentNotFound(item.url.clone()))
-            }
-        }
+        error_answer(&ctx, &err)
     };
-    to_item(response).await
-}
-
-/// An item's answer body as it goes into the envelope.
-enum ItemBody {
-    None,
-    /// JSON the pipeline produced: spliced in as bytes, never parsed again.
-    Json(axum::body::Bytes),
-    Text(String),
-}
-
-async fn to_item(response: Response) -> (StatusCode, ItemHeaders, ItemBody) {
-    let status = response.status();
-    // One pass over the answer's ~10 headers (name comparisons, no hashing), kept in
-    // `ITEM_HEADERS` order.
-    let mut kept: [Option<&HeaderValue>; ITEM_HEADERS.len()] = [None; ITEM_HEADERS.len()];
-    for (name, value) in response.headers() {
-        if let Some(slot) = ITEM_HEADERS
-            .iter()
-            .position(|(kept_name, _)| kept_name == name)
-            && kept[slot].is_none()
-            && value.to_str().is_ok()
-        {
-            kept[slot] = Some(value);
-        }
+    if item.body.is_some() && !headers.contains_key(header::CONTENT_TYPE) {
+        // "headers … must include Content-Type" when a body is present (json-batching.md) [inf].
+        return refused(GraphError::invalid_model(format!(
+            "request {} has a body but no Content-Type header",
+            item.id
+        )));
     }
-    let content_type = ITEM_HEADERS
-        .iter()
-        .position(|(name, _)| name == header::CONTENT_TYPE)
-        .and_then(|slot| kept[slot]);
-    let is_json = content_type
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/json"));
-    let headers = ITEM_HEADERS
-        .iter()
-        .zip(kept)
-        .filter_map(|((_, spelled), value)| Some((*spelled, value?.clone())))
-        .collect();
-    let bytes = to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap_or_default();
-    let body = if bytes.is_empty() {
-        ItemBody::None
-    } else if is_json {
-        ItemBody::Json(bytes)
-    } else {
-        ItemBody::Text(String::from_utf8_lossy(&bytes).into_owned())
+    let Ok(uri) = Uri::try_from(path) else {
+        return refused(GraphError::SegmentNotFound(item.url.clone()));
     };
-    (status, headers, body)
+    let (mut parts, ()) = Request::new(()).into_parts();
+    parts.method = item.method.clone();
+    parts.uri = uri;
+    parts.headers = headers;
+    let body = item.body.clone().map(Bytes::from).unwrap_or_default();
+    answer_one(shared, parts, Incoming::Ready(body), true)
+        .await
+        .1
 }
 
-/// Appends `{"id","status","headers","body"}` for one item; the body's bytes are copied as they
-/// are (the item pipeline wrote them as JSON), which is most of a batch's saving.
-fn write_item(
-    out: &mut Vec<u8>,
-    id: &str,
-    status: StatusCode,
-    headers: &ItemHeaders,
-    body: &ItemBody,
-) {
+/// Appends `{"id","status","headers","body"}` for one item. The headers are the ones Graph
+/// repeats per item, in a fixed order; the body's bytes are copied as they are (the item's
+/// call wrote them as JSON), which is most of a batch's saving.
+fn write_item(out: &mut Vec<u8>, id: &str, answer: &Answer) {
     out.extend_from_slice(b"{\"id\":");
     let _ = serde_json::to_writer(&mut *out, id);
     out.extend_from_slice(b",\"status\":");
-    out.extend_from_slice(status.as_str().as_bytes());
+    out.extend_from_slice(answer.status.as_str().as_bytes());
     out.extend_from_slice(b",\"headers\":{");
-    for (i, (name, value)) in headers.iter().enumerate() {
-        if i > 0 {
+    let headers = [
+        (
+            "Location",
+            answer.location.as_ref().and_then(|v| v.to_str().ok()),
+        ),
+        ("Content-Type", answer.content_type),
+        ("OData-Version", answer.odata_version()),
+        ("Cache-Control", Some(CACHE_CONTROL_VALUE)),
+        (
+            "Retry-After",
+            answer.retry_after.as_ref().and_then(|v| v.to_str().ok()),
+        ),
+    ];
+    let mut first = true;
+    for (name, value) in headers {
+        let Some(value) = value else { continue };
+        if !first {
             out.push(b',');
         }
+        first = false;
         let _ = serde_json::to_writer(&mut *out, name);
         out.push(b':');
-        let _ = serde_json::to_writer(&mut *out, value.to_str().unwrap_or_default());
+        let _ = serde_json::to_writer(&mut *out, value);
     }
     out.push(b'}');
     out.extend_from_slice(b",\"body\":");
-    match body {
-        ItemBody::None => out.extend_from_slice(b"null"),
-        ItemBody::Json(bytes) => out.extend_from_slice(bytes),
-        ItemBody::Text(text) => {
-            let _ = serde_json::to_writer(&mut *out, text);
-        }
+    let is_json = answer
+        .content_type
+        .is_some_and(|c| c.starts_with("application/json"));
+    if answer.body.is_empty() || answer.dropped {
+        out.extend_from_slice(b"null");
+    } else if is_json {
+        out.extend_from_slice(&answer.body);
+    } else {
+        let _ = serde_json::to_writer(&mut *out, &String::from_utf8_lossy(&answer.body));
     }
     out.push(b'}');
 }
@@ -403,35 +358,31 @@ pub(super) async fn handle(
         authorization: parts.headers.get(header::AUTHORIZATION),
         host: parts.headers.get(header::HOST),
     };
-    let mut statuses: Vec<(String, StatusCode)> = Vec::new();
+    let mut statuses: Vec<(&str, StatusCode)> = Vec::with_capacity(items.len());
     let mut out = Vec::with_capacity(items.len() * 1024);
     out.extend_from_slice(b"{\"responses\":[");
     for item in &items {
         let failed_dep = item.depends_on.iter().find(|d| {
             statuses
                 .iter()
-                .any(|(id, status)| id == *d && !status.is_success())
+                .any(|(id, status)| id == d && !status.is_success())
         });
-        let (status, headers, body) = match failed_dep {
+        let answer = match failed_dep {
             Some(dep) => {
                 let item_ctx = RequestCtx::new(
                     &HeaderMap::new(),
                     shared.request_ids.next_id(),
                     shared.clock.now(),
                 );
-                to_item(render_error(
-                    &item_ctx,
-                    &GraphError::FailedDependency(dep.clone()),
-                ))
-                .await
+                error_answer(&item_ctx, &GraphError::FailedDependency(dep.clone()))
             }
             None => run_item(shared, version, item, &inherited).await,
         };
         if !statuses.is_empty() {
             out.push(b',');
         }
-        write_item(&mut out, &item.id, status, &headers, &body);
-        statuses.push((item.id.clone(), status));
+        write_item(&mut out, &item.id, &answer);
+        statuses.push((&item.id, answer.status));
     }
     out.extend_from_slice(b"]}");
     render_reply(&ctx, Reply::JsonBytes(StatusCode::OK, out))

@@ -1,9 +1,10 @@
 //! Graph's response envelope: request ids, headers, `@odata.context`, and the error body
 //! (`graph-protocol.md` §1.1, §2.2, §2.3, §5.4, §8 items 1–4).
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_TYPE, DATE, HeaderName, HeaderValue, LOCATION, WWW_AUTHENTICATE,
+    CACHE_CONTROL, CONTENT_TYPE, DATE, HeaderName, HeaderValue, LOCATION, RETRY_AFTER,
+    WWW_AUTHENTICATE,
 };
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -164,7 +165,7 @@ pub(super) fn base_response(ctx: &RequestCtx, status: StatusCode, body: Body) ->
     // never regrows while they go in.
     *resp.headers_mut() = HeaderMap::with_capacity(16);
     let h = resp.headers_mut();
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL_VALUE));
     h.insert(
         REQUEST_ID.clone(),
         hv(ctx
@@ -179,17 +180,77 @@ pub(super) fn base_response(ctx: &RequestCtx, status: StatusCode, body: Body) ->
     resp
 }
 
-fn json_response(ctx: &RequestCtx, status: StatusCode, value: &Value) -> Response {
-    bytes_response(ctx, status, serde_json::to_vec(value).unwrap_or_default())
+/// Every Graph answer's `Cache-Control`.
+pub(super) const CACHE_CONTROL_VALUE: &str = "private";
+/// Errors from the entitlement-management backend are plain JSON [inf, graph-protocol.md §1.1].
+pub(super) const ERROR_JSON: &str = "application/json";
+
+/// An answer before it is sent: status, the headers that belong to this answer, and the body.
+/// A direct response and a `$batch` item are both made from one, so they cannot disagree; the
+/// envelope's own headers (request ids, date, diagnostics) are added only to a response sent on
+/// its own, which is what lets a batch item skip building a header map it would throw away.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: Option<&'static str>,
+    pub location: Option<HeaderValue>,
+    pub retry_after: Option<HeaderValue>,
+    /// Headers only a response sent on its own carries (`WWW-Authenticate`, the emulator's
+    /// detail, throttling information); a batch item's headers are the ones Graph repeats.
+    pub extra: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+    /// A fault rule dropped the connection: the response's body fails when it is sent.
+    pub dropped: bool,
 }
 
-fn bytes_response(ctx: &RequestCtx, status: StatusCode, bytes: Vec<u8>) -> Response {
-    let mut resp = base_response(ctx, status, Body::from(bytes));
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(ODATA_JSON));
-    resp.headers_mut()
-        .insert(ODATA_VERSION.clone(), HeaderValue::from_static("4.0"));
-    resp
+impl Answer {
+    pub(super) fn new(status: StatusCode, content_type: Option<&'static str>, body: Bytes) -> Self {
+        Answer {
+            status,
+            content_type,
+            location: None,
+            retry_after: None,
+            extra: Vec::new(),
+            body,
+            dropped: false,
+        }
+    }
+
+    fn odata(status: StatusCode, body: Vec<u8>) -> Self {
+        Answer::new(status, Some(ODATA_JSON), body.into())
+    }
+
+    /// OData payloads say which protocol version they follow; errors and text do not.
+    pub fn odata_version(&self) -> Option<&'static str> {
+        (self.content_type == Some(ODATA_JSON)).then_some("4.0")
+    }
+
+    pub fn into_response(self, ctx: &RequestCtx) -> Response {
+        let odata_version = self.odata_version();
+        let body = if self.dropped {
+            super::faults::dropped_body()
+        } else {
+            Body::from(self.body)
+        };
+        let mut resp = base_response(ctx, self.status, body);
+        let h = resp.headers_mut();
+        if let Some(content_type) = self.content_type {
+            h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+        if let Some(version) = odata_version {
+            h.insert(ODATA_VERSION.clone(), HeaderValue::from_static(version));
+        }
+        if let Some(location) = self.location {
+            h.insert(LOCATION, location);
+        }
+        if let Some(seconds) = self.retry_after {
+            h.insert(RETRY_AFTER, seconds);
+        }
+        for (name, value) in self.extra {
+            h.insert(name, value);
+        }
+        resp
+    }
 }
 
 /// `{"@odata.context":"…"` — an entity's opening, before its fields.
@@ -219,6 +280,10 @@ fn with_context(context: &str, body: &Value) -> Vec<u8> {
 }
 
 pub fn render_reply(ctx: &RequestCtx, reply: Reply) -> Response {
+    reply_answer(reply).into_response(ctx)
+}
+
+pub fn reply_answer(reply: Reply) -> Answer {
     match reply {
         Reply::Entity {
             status,
@@ -226,18 +291,16 @@ pub fn render_reply(ctx: &RequestCtx, reply: Reply) -> Response {
             body,
             location,
         } => {
-            let mut resp = bytes_response(ctx, status, with_context(&context, &body));
-            if let Some(loc) = location {
-                resp.headers_mut().insert(LOCATION, hv(&loc));
-            }
-            resp
+            let mut answer = Answer::odata(status, with_context(&context, &body));
+            answer.location = location.map(|loc| hv(&loc));
+            answer
         }
         Reply::CachedEntity { context, entity } => {
             let fields = entity.fields();
             let mut bytes = open_with_context(&context, fields.len());
             bytes.push(b',');
             bytes.extend_from_slice(fields.as_bytes());
-            bytes_response(ctx, StatusCode::OK, bytes)
+            Answer::odata(StatusCode::OK, bytes)
         }
         Reply::Collection {
             context,
@@ -256,11 +319,14 @@ pub fn render_reply(ctx: &RequestCtx, reply: Reply) -> Response {
             match items {
                 crate::odata::page::PageItems::Values(items) => {
                     m.insert("value".into(), Value::Array(items));
-                    json_response(ctx, StatusCode::OK, &Value::Object(m))
+                    Answer::odata(
+                        StatusCode::OK,
+                        serde_json::to_vec(&Value::Object(m)).unwrap_or_default(),
+                    )
                 }
                 crate::odata::page::PageItems::Raw(items) => {
-                    // The same bytes `json_response` would write: the envelope's keys in order,
-                    // then the cached items spliced into `value`.
+                    // The same bytes serializing the map would write: the envelope's keys in
+                    // order, then the cached items spliced into `value`.
                     let head = serde_json::to_vec(&Value::Object(m)).unwrap_or_default();
                     let size = items.iter().map(|i| i.len() + 1).sum::<usize>();
                     let mut bytes = Vec::with_capacity(head.len() + size + 12);
@@ -273,21 +339,20 @@ pub fn render_reply(ctx: &RequestCtx, reply: Reply) -> Response {
                         bytes.extend_from_slice(item.as_bytes());
                     }
                     bytes.extend_from_slice(b"]}");
-                    bytes_response(ctx, StatusCode::OK, bytes)
+                    Answer::odata(StatusCode::OK, bytes)
                 }
             }
         }
-        Reply::Text(text) => {
-            let mut resp = base_response(ctx, StatusCode::OK, Body::from(text));
-            resp.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain;charset=utf-8"),
-            );
-            resp
+        Reply::Text(text) => Answer::new(
+            StatusCode::OK,
+            Some("text/plain;charset=utf-8"),
+            text.into(),
+        ),
+        Reply::Json(status, body) => {
+            Answer::odata(status, serde_json::to_vec(&body).unwrap_or_default())
         }
-        Reply::Json(status, body) => json_response(ctx, status, &body),
-        Reply::JsonBytes(status, bytes) => bytes_response(ctx, status, bytes),
-        Reply::Empty(status) => base_response(ctx, status, Body::empty()),
+        Reply::JsonBytes(status, bytes) => Answer::odata(status, bytes),
+        Reply::Empty(status) => Answer::new(status, None, Bytes::new()),
     }
 }
 
@@ -307,19 +372,20 @@ pub fn error_body(ctx: &RequestCtx, err: &GraphError) -> Value {
 }
 
 pub fn render_error(ctx: &RequestCtx, err: &GraphError) -> Response {
+    error_answer(ctx, err).into_response(ctx)
+}
+
+pub fn error_answer(ctx: &RequestCtx, err: &GraphError) -> Answer {
     if let GraphError::Internal(detail) = err {
         tracing::error!(request_id = %ctx.request_id, %detail, "internal error");
     }
     let bytes = serde_json::to_vec(&error_body(ctx, err)).unwrap_or_default();
-    let mut resp = base_response(ctx, err.status(), Body::from(bytes));
-    let h = resp.headers_mut();
-    // EM backend errors are plain `application/json` [inf, graph-protocol.md §1.1].
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut answer = Answer::new(err.status(), Some(ERROR_JSON), bytes.into());
     if err.status() == StatusCode::UNAUTHORIZED {
-        h.insert(
+        answer.extra.push((
             WWW_AUTHENTICATE,
             HeaderValue::from_static(WWW_AUTHENTICATE_VALUE),
-        );
+        ));
     }
     if let Some(detail) = err.detail() {
         // Header values must be visible ASCII; keep the explanation readable, not exact.
@@ -334,7 +400,7 @@ pub fn render_error(ctx: &RequestCtx, err: &GraphError) -> Response {
             })
             .take(1000)
             .collect();
-        h.insert(DETAIL.clone(), hv(&clean));
+        answer.extra.push((DETAIL.clone(), hv(&clean)));
     }
-    resp
+    answer
 }

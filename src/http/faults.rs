@@ -6,13 +6,12 @@
 use std::sync::Mutex;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header::CONTENT_TYPE};
-use axum::response::Response;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::envelope::{RequestCtx, base_response};
+use super::envelope::{Answer, ERROR_JSON, RequestCtx};
 use crate::clock::Timestamp;
 
 /// When a rule fires, counted over the calls it matches (1-based).
@@ -342,11 +341,13 @@ fn rule_json(r: &Rule) -> Value {
            "schedule": r.new.schedule, "effect": r.new.effect, "matched": r.matched, "fired": r.fired})
 }
 
-/// Graph's answer for an injected error: the throttling body of `graph-protocol.md` §7 for 429,
-/// the usual envelope otherwise, with `Retry-After` when the rule gives one.
 /// A body that fails on its first read: hyper then closes the connection without finishing
 /// the response, which is what a client sees when a connection drops.
 struct Dropped;
+
+pub(super) fn dropped_body() -> Body {
+    Body::new(Dropped)
+}
 
 impl http_body::Body for Dropped {
     type Data = axum::body::Bytes;
@@ -363,11 +364,16 @@ impl http_body::Body for Dropped {
     }
 }
 
+/// Graph's answer for an injected error: the throttling body of `graph-protocol.md` §7 for 429,
+/// the usual envelope otherwise, with `Retry-After` when the rule gives one.
 /// `throttle_scope` is Graph's `x-ms-throttle-scope` for the caller
 /// (`Tenant_Application/ReadWrite/{appId}/{tenantId}`, §7), sent with a 429.
-pub fn render(ctx: &RequestCtx, effect: &Effect, throttle_scope: Option<&str>) -> Response {
+pub fn answer(ctx: &RequestCtx, effect: &Effect, throttle_scope: Option<&str>) -> Answer {
     if effect.drop {
-        return base_response(ctx, StatusCode::OK, Body::new(Dropped));
+        // The client sees only the connection end; no status or body arrives.
+        let mut answer = Answer::new(StatusCode::OK, None, axum::body::Bytes::new());
+        answer.dropped = true;
+        return answer;
     }
     let status = StatusCode::from_u16(effect.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
     let default_code = match effect.status {
@@ -389,24 +395,20 @@ pub fn render(ctx: &RequestCtx, effect: &Effect, throttle_scope: Option<&str>) -
                            "client-request-id": ctx.client_request_id}}})
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    let mut resp = base_response(ctx, status, Body::from(bytes));
-    let h = resp.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Some(seconds) = effect.retry_after {
-        if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
-            h.insert("retry-after", v);
-        }
-    }
+    let mut answer = Answer::new(status, Some(ERROR_JSON), bytes.into());
+    answer.retry_after = effect.retry_after.map(HeaderValue::from);
     if effect.status == 429 {
         if let Some(scope) = throttle_scope.and_then(|s| HeaderValue::from_str(s).ok()) {
-            h.insert("x-ms-throttle-scope", scope);
+            answer
+                .extra
+                .push((HeaderName::from_static("x-ms-throttle-scope"), scope));
         }
-        h.insert(
-            "x-ms-throttle-information",
+        answer.extra.push((
+            HeaderName::from_static("x-ms-throttle-information"),
             HeaderValue::from_static("ResourceUnitLimitExceeded"),
-        );
+        ));
     }
-    resp
+    answer
 }
 
 #[cfg(test)]

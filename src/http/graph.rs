@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Request};
 use axum::response::Response;
 use percent_encoding::percent_decode_str;
 
-use super::envelope::{Reply, RequestCtx, render_error, render_reply};
+use super::envelope::{Answer, Reply, RequestCtx, error_answer, reply_answer};
 use super::handlers::{Call, dispatch};
 use super::journal::{CallerSummary, Entry, Journal};
 use super::route::Target;
@@ -28,32 +28,47 @@ pub(super) async fn handle(State(shared): State<AppState>, request: Request<Body
     if let Some(version) = super::batch::batch_version(request.uri().path()) {
         return super::batch::handle(&shared, version, request).await;
     }
-    handle_one(&shared, request, false).await
+    handle_one(&shared, request).await
 }
 
-/// One Graph request (a direct one, or an item of a `$batch`, which the journal marks).
-pub(super) async fn handle_one(
-    shared: &AppState,
-    request: Request<Body>,
-    in_batch: bool,
-) -> Response {
-    let started = std::time::Instant::now();
+/// One Graph request sent on its own.
+async fn handle_one(shared: &AppState, request: Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
+    let (ctx, answer) = answer_one(shared, parts, Incoming::Stream(body), false).await;
+    answer.into_response(&ctx)
+}
+
+/// A request's body: still arriving (a direct request), or already in memory (a `$batch`
+/// item's, taken from the envelope).
+pub(super) enum Incoming {
+    Stream(Body),
+    Ready(Bytes),
+}
+
+/// One Graph call, direct or a `$batch` item (which the journal marks), from its head and body
+/// to its answer, journaled. The caller sends the answer as a response or writes it into a
+/// batch envelope; the context carries the request id both use.
+pub(super) async fn answer_one(
+    shared: &AppState,
+    parts: Parts,
+    body: Incoming,
+    in_batch: bool,
+) -> (RequestCtx, Answer) {
+    let started = std::time::Instant::now();
     let ctx = RequestCtx::new(
         &parts.headers,
         shared.request_ids.next_id(),
         shared.clock.now(),
     );
     let mut who = None;
-    let mut sent = axum::body::Bytes::new();
+    let mut sent = Bytes::new();
     let mut fired = Vec::new();
     let mut required = Vec::new();
-    let mut dropped = false;
     let soft = shared.auth == crate::auth::AuthMode::Soft;
     crate::authz::start_decisions(false);
     let resolved = resolve(shared, &parts);
     let mut decisions = crate::authz::take_decisions();
-    let response = match resolved {
+    let answer = match resolved {
         Ok(resolved) => {
             let tenant = resolved.tenant.id();
             who = Some((tenant, CallerSummary::of(&resolved.caller)));
@@ -81,12 +96,11 @@ pub(super) async fn handle_one(
             ) {
                 (Ok(bytes), Some(effect)) => {
                     sent = bytes;
-                    dropped = effect.drop;
                     let scope = resolved
                         .caller
                         .app_id
                         .map(|app| format!("Tenant_Application/ReadWrite/{app}/{tenant}"));
-                    super::faults::render(&ctx, &effect, scope.as_deref())
+                    super::faults::answer(&ctx, &effect, scope.as_deref())
                 }
                 (Ok(bytes), None) => {
                     crate::authz::start_decisions(soft);
@@ -108,55 +122,41 @@ pub(super) async fn handle_one(
             answer(&ctx, &parts, Err(e))
         }
     };
-    if !shared.journal.enabled() {
-        return response;
+    if shared.journal.enabled() {
+        shared.journal.record(Entry {
+            sequence: 0,
+            time: ctx.now,
+            tenant: who.as_ref().map(|(t, _)| *t),
+            headers: Journal::headers(&parts.headers),
+            method: parts.method,
+            uri: parts.uri,
+            caller: who.map(|(_, c)| c),
+            request_body: sent,
+            status: answer.status.as_u16(),
+            // Every answer, faults' included, carries the context's request id.
+            request_id: Some(ctx.request_id),
+            // A reference count, not a copy; a dropped connection sent no body.
+            response_body: if answer.dropped {
+                Bytes::new()
+            } else {
+                answer.body.clone()
+            },
+            micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            in_batch,
+            faults: fired,
+            decisions,
+            required,
+        });
     }
-    let (head, mut body) = response.into_parts();
-    let mut answer = axum::body::Bytes::new();
-    // The body is already in memory as one chunk: take that chunk (a reference count, not a
-    // copy). A dropped connection's body is left alone: it must stay the one that fails.
-    if !dropped {
-        while let Some(Ok(frame)) = http_body_util::BodyExt::frame(&mut body).await {
-            if let Ok(data) = frame.into_data() {
-                answer = if answer.is_empty() {
-                    data
-                } else {
-                    [answer.as_ref(), data.as_ref()].concat().into()
-                };
-            }
-        }
-    }
-    shared.journal.record(Entry {
-        sequence: 0,
-        time: ctx.now,
-        tenant: who.as_ref().map(|(t, _)| *t),
-        headers: Journal::headers(&parts.headers),
-        method: parts.method,
-        uri: parts.uri,
-        caller: who.map(|(_, c)| c),
-        request_body: sent,
-        status: head.status.as_u16(),
-        // Every answer, faults' included, carries the context's request id.
-        request_id: Some(ctx.request_id),
-        response_body: answer.clone(),
-        micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        in_batch,
-        faults: fired,
-        decisions,
-        required,
-    });
-    if dropped {
-        return Response::from_parts(head, body);
-    }
-    Response::from_parts(head, Body::from(answer))
+    (ctx, answer)
 }
 
-fn answer(ctx: &RequestCtx, parts: &Parts, result: Result<Reply, GraphError>) -> Response {
+fn answer(ctx: &RequestCtx, parts: &Parts, result: Result<Reply, GraphError>) -> Answer {
     match result {
-        Ok(reply) => render_reply(ctx, reply),
+        Ok(reply) => reply_answer(reply),
         Err(err) => {
             tracing::debug!(method = %parts.method, path = %parts.uri.path(), code = err.code(), "refused: {err}");
-            render_error(ctx, &err)
+            error_answer(ctx, &err)
         }
     }
 }
@@ -244,8 +244,8 @@ fn resolve(shared: &AppState, parts: &Parts) -> Result<Resolved, GraphError> {
 async fn read_body(
     shared: &AppState,
     headers: &HeaderMap,
-    body: Body,
-) -> Result<axum::body::Bytes, GraphError> {
+    body: Incoming,
+) -> Result<Bytes, GraphError> {
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -253,6 +253,11 @@ async fn read_body(
     if declared.is_some_and(|len| len > shared.body_limit as u64) {
         return Err(GraphError::PayloadTooLarge(shared.body_limit));
     }
+    let body = match body {
+        Incoming::Stream(body) => body,
+        // A batch item's body came within the batch's own limit.
+        Incoming::Ready(bytes) => return Ok(bytes),
+    };
     match to_bytes(body, shared.body_limit).await {
         Ok(bytes) => Ok(bytes),
         // Without a Content-Length (chunked), the limit is only found while reading.

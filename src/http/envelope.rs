@@ -75,13 +75,31 @@ impl RequestCtx {
         }
     }
 
-    /// `https://host/v1.0/$metadata#<path>`.
+    /// `https://host/v1.0/$metadata#<path>`, with room for what callers append (a `$select`
+    /// list, `/$entity`).
     pub fn context_url(&self, version: ApiVersion, path: &str) -> String {
-        format!("{}/{}/$metadata#{}", self.base_url, version.segment(), path)
+        const METADATA: &str = "/$metadata#";
+        let mut url = self.versioned(version, METADATA.len() + path.len() + 16);
+        url.push_str(METADATA);
+        url.push_str(path);
+        url
     }
 
     pub fn absolute(&self, version: ApiVersion, path: &str) -> String {
-        format!("{}/{}/{}", self.base_url, version.segment(), path)
+        let mut url = self.versioned(version, path.len() + 48);
+        url.push('/');
+        url.push_str(path);
+        url
+    }
+
+    /// `https://host/v1.0`, with `extra` bytes of room to grow.
+    fn versioned(&self, version: ApiVersion, extra: usize) -> String {
+        let segment = version.segment();
+        let mut url = String::with_capacity(self.base_url.len() + 1 + segment.len() + extra);
+        url.push_str(&self.base_url);
+        url.push('/');
+        url.push_str(segment);
+        url
     }
 }
 

@@ -172,18 +172,15 @@ struct Resolved {
 fn resolve(shared: &AppState, parts: &Parts) -> Result<Resolved, GraphError> {
     // Borrowed unless a segment has escapes: most paths decode without an allocation, and a
     // segment without `%` skips the decoder's UTF-8 re-check of what is already a `str`.
-    let segments: Vec<std::borrow::Cow<'_, str>> = parts
-        .uri
-        .path()
-        .split('/')
-        .map(|s| {
-            if s.contains('%') {
-                percent_decode_str(s).decode_utf8_lossy()
-            } else {
-                std::borrow::Cow::Borrowed(s)
-            }
-        })
-        .collect();
+    // Room for every path Graph routes here, so the list never regrows.
+    let mut segments: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(12);
+    segments.extend(parts.uri.path().split('/').map(|s| {
+        if s.contains('%') {
+            percent_decode_str(s).decode_utf8_lossy()
+        } else {
+            std::borrow::Cow::Borrowed(s)
+        }
+    }));
     // segments[0] is the empty string before the leading '/'.
     let version_segment = segments.get(1).map_or("", |s| s.as_ref());
     let version = ApiVersion::from_segment(version_segment)

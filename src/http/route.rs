@@ -6,6 +6,8 @@
 //! `400 BadRequest` naming it; a key that is not a GUID names nothing (see `parse_key`); a segment
 //! Graph has but this emulator does not emulate yet is an honest 501.
 
+use std::borrow::Cow;
+
 use uuid::Uuid;
 
 use crate::error::GraphError;
@@ -108,6 +110,13 @@ pub(crate) enum Target {
     Unrouted(String),
 }
 
+/// An entitlement-management set's path, as a literal.
+macro_rules! em {
+    ($set:literal) => {
+        concat!("identityGovernance/entitlementManagement/", $set)
+    };
+}
+
 impl Target {
     /// The route's kind, as fault rules' `operation` names it: the variant's name
     /// (`AccessPackages`, `AccessPackage`, …).
@@ -121,81 +130,78 @@ impl Target {
     }
 
     /// The OData entity-set path used in `@odata.context` and `Location`.
-    pub(crate) fn entity_set(&self, version: ApiVersion) -> String {
+    /// Borrowed for the sets whose path holds no key, which are the ones every read of an
+    /// entity names.
+    pub(crate) fn entity_set(&self, version: ApiVersion) -> Cow<'static, str> {
         let em = "identityGovernance/entitlementManagement";
         let catalogs = version.pick("catalogs", "accessPackageCatalogs");
         match self {
-            Target::Catalogs | Target::Catalog(_) => format!("{em}/{catalogs}"),
+            Target::Catalogs | Target::Catalog(_) => version
+                .pick(em!("catalogs"), em!("accessPackageCatalogs"))
+                .into(),
             Target::CatalogAccessPackages(c) | Target::CatalogAccessPackage(c, _) => {
-                format!("{em}/{catalogs}('{c}')/accessPackages")
+                format!("{em}/{catalogs}('{c}')/accessPackages").into()
             }
             Target::AccessPackages
             | Target::AccessPackage(_)
             | Target::MoveToCatalog(_)
-            | Target::MyPackages(_) => {
-                format!("{em}/accessPackages")
-            }
+            | Target::MyPackages(_) => em!("accessPackages").into(),
             Target::RoleDefinitions | Target::RoleDefinition(_) => {
                 "roleManagement/entitlementManagement/roleDefinitions".into()
             }
             Target::RoleAssignments | Target::RoleAssignment(_) => {
                 "roleManagement/entitlementManagement/roleAssignments".into()
             }
-            Target::ResourceRequests | Target::ResourceRequest(_) => {
-                format!(
-                    "{em}/{}",
-                    version.pick("resourceRequests", "accessPackageResourceRequests")
+            Target::ResourceRequests | Target::ResourceRequest(_) => version
+                .pick(
+                    em!("resourceRequests"),
+                    em!("accessPackageResourceRequests"),
                 )
-            }
-            Target::CatalogResources(c) | Target::CatalogResource(c, _) => {
-                format!(
-                    "{em}/{catalogs}('{c}')/{}",
-                    version.pick("resources", "accessPackageResources")
-                )
-            }
+                .into(),
+            Target::CatalogResources(c) | Target::CatalogResource(c, _) => format!(
+                "{em}/{catalogs}('{c}')/{}",
+                version.pick("resources", "accessPackageResources")
+            )
+            .into(),
             Target::CatalogResourceRoles(c, r) => {
-                format!("{em}/{catalogs}('{c}')/resources('{r}')/roles")
+                format!("{em}/{catalogs}('{c}')/resources('{r}')/roles").into()
             }
             Target::CatalogResourceScopes(c, r) => {
-                format!("{em}/{catalogs}('{c}')/resources('{r}')/scopes")
+                format!("{em}/{catalogs}('{c}')/resources('{r}')/scopes").into()
             }
-            Target::CatalogRoles(c) => {
-                format!(
-                    "{em}/{catalogs}('{c}')/{}",
-                    version.pick("resourceRoles", "accessPackageResourceRoles")
-                )
-            }
-            Target::CatalogScopes(c) => {
-                format!(
-                    "{em}/{catalogs}('{c}')/{}",
-                    version.pick("resourceScopes", "accessPackageResourceScopes")
-                )
-            }
+            Target::CatalogRoles(c) => format!(
+                "{em}/{catalogs}('{c}')/{}",
+                version.pick("resourceRoles", "accessPackageResourceRoles")
+            )
+            .into(),
+            Target::CatalogScopes(c) => format!(
+                "{em}/{catalogs}('{c}')/{}",
+                version.pick("resourceScopes", "accessPackageResourceScopes")
+            )
+            .into(),
             // beta's documented context is the bare set name (B2.6).
             Target::RoleScopes(p) | Target::RoleScope(p, _) => version.pick(
-                format!("{em}/accessPackages('{p}')/resourceRoleScopes"),
-                "accessPackageResourceRoleScopes".to_string(),
+                format!("{em}/accessPackages('{p}')/resourceRoleScopes").into(),
+                Cow::Borrowed("accessPackageResourceRoleScopes"),
             ),
-            Target::Policies | Target::Policy(_) => {
-                format!(
-                    "{em}/{}",
-                    version.pick("assignmentPolicies", "accessPackageAssignmentPolicies")
+            Target::Policies | Target::Policy(_) => version
+                .pick(
+                    em!("assignmentPolicies"),
+                    em!("accessPackageAssignmentPolicies"),
                 )
-            }
+                .into(),
             Target::Incompatible(p, Incompatible::Packages)
             | Target::IncompatibleRef(p, Incompatible::Packages, _) => {
-                format!("{em}/accessPackages('{p}')/incompatibleAccessPackages")
+                format!("{em}/accessPackages('{p}')/incompatibleAccessPackages").into()
             }
             Target::Incompatible(p, Incompatible::Groups)
             | Target::IncompatibleRef(p, Incompatible::Groups, _) => {
-                format!("{em}/accessPackages('{p}')/incompatibleGroups")
+                format!("{em}/accessPackages('{p}')/incompatibleGroups").into()
             }
             Target::IncompatibleWith(p) => {
-                format!("{em}/accessPackages('{p}')/accessPackagesIncompatibleWith")
+                format!("{em}/accessPackages('{p}')/accessPackagesIncompatibleWith").into()
             }
-            Target::Organizations | Target::Organization(_) => {
-                format!("{em}/connectedOrganizations")
-            }
+            Target::Organizations | Target::Organization(_) => em!("connectedOrganizations").into(),
             Target::Sponsors(o, w) | Target::SponsorRef(o, w, _) => format!(
                 "{em}/connectedOrganizations('{o}')/{}",
                 if *w == Sponsors::Internal {
@@ -203,72 +209,68 @@ impl Target {
                 } else {
                     "externalSponsors"
                 }
-            ),
-            Target::Settings => format!("{em}/settings"),
-            Target::Subject(_) => format!("{em}/subjects"),
-            Target::AllResources | Target::AnyResource(_) => {
-                format!(
-                    "{em}/{}",
-                    version.pick("resources", "accessPackageResources")
+            )
+            .into(),
+            Target::Settings => em!("settings").into(),
+            Target::Subject(_) => em!("subjects").into(),
+            Target::AllResources | Target::AnyResource(_) => version
+                .pick(em!("resources"), em!("accessPackageResources"))
+                .into(),
+            Target::AnyResourceRoles(r) => format!("{em}/resources('{r}')/roles").into(),
+            Target::AnyResourceScopes(r) => format!("{em}/resources('{r}')/scopes").into(),
+            Target::Environments => version
+                .pick(
+                    em!("resourceEnvironments"),
+                    em!("accessPackageResourceEnvironments"),
                 )
-            }
-            Target::AnyResourceRoles(r) => format!("{em}/resources('{r}')/roles"),
-            Target::AnyResourceScopes(r) => format!("{em}/resources('{r}')/scopes"),
-            Target::Environments => {
-                format!(
-                    "{em}/{}",
-                    version.pick("resourceEnvironments", "accessPackageResourceEnvironments")
-                )
-            }
+                .into(),
             Target::Requests
             | Target::Request(_)
             | Target::RequestCancel(_)
             | Target::RequestReprocess(_)
             | Target::RequestResume(_)
-            | Target::MyRequests(_) => {
-                format!(
-                    "{em}/{}",
-                    version.pick("assignmentRequests", "accessPackageAssignmentRequests")
+            | Target::MyRequests(_) => version
+                .pick(
+                    em!("assignmentRequests"),
+                    em!("accessPackageAssignmentRequests"),
                 )
-            }
+                .into(),
             Target::Assignments
             | Target::Assignment(_)
             | Target::MyAssignments(_)
             | Target::AdditionalAccess(..)
-            | Target::AssignmentReprocess(_) => {
-                format!(
-                    "{em}/{}",
-                    version.pick("assignments", "accessPackageAssignments")
-                )
-            }
+            | Target::AssignmentReprocess(_) => version
+                .pick(em!("assignments"), em!("accessPackageAssignments"))
+                .into(),
             Target::Suggestions(on) => {
-                format!("{em}/accessPackageSuggestions/filterByCurrentUser(on='{on}')")
+                format!("{em}/accessPackageSuggestions/filterByCurrentUser(on='{on}')").into()
             }
             Target::AvailablePackages | Target::AvailablePackage(_) => {
-                format!("{em}/availableAccessPackages")
+                em!("availableAccessPackages").into()
             }
-            Target::UserAppRoles(u) => format!("users('{u}')/appRoleAssignments"),
-            Target::AppRoleAssignedTo(s) => format!("servicePrincipals('{s}')/appRoleAssignedTo"),
+            Target::UserAppRoles(u) => format!("users('{u}')/appRoleAssignments").into(),
+            Target::AppRoleAssignedTo(s) => {
+                format!("servicePrincipals('{s}')/appRoleAssignedTo").into()
+            }
             Target::AssignmentResourceRoles | Target::AssignmentResourceRole(_) => {
-                format!("{em}/accessPackageAssignmentResourceRoles")
+                em!("accessPackageAssignmentResourceRoles").into()
             }
             Target::AvailableRoleScopes(p) => {
-                format!("{em}/availableAccessPackages('{p}')/resourceRoleScopes")
+                format!("{em}/availableAccessPackages('{p}')/resourceRoleScopes").into()
             }
             Target::Approval(_) | Target::MyApprovals | Target::Approvals => {
-                format!("{em}/accessPackageAssignmentApprovals")
+                em!("accessPackageAssignmentApprovals").into()
             }
-            Target::ApprovalStages(a) | Target::ApprovalStage(a, _) => {
-                format!(
-                    "{em}/accessPackageAssignmentApprovals('{a}')/{}",
-                    version.pick("stages", "steps")
-                )
-            }
+            Target::ApprovalStages(a) | Target::ApprovalStage(a, _) => format!(
+                "{em}/accessPackageAssignmentApprovals('{a}')/{}",
+                version.pick("stages", "steps")
+            )
+            .into(),
             Target::DirectoryUser(_) => "users".into(),
             Target::DirectoryGroup(_) => "groups".into(),
             Target::GroupMembers(_) | Target::GroupOwners(_) => "directoryObjects".into(),
             Target::PackagePolicies(p) => {
-                format!("{em}/accessPackages('{p}')/accessPackageAssignmentPolicies")
+                format!("{em}/accessPackages('{p}')/accessPackageAssignmentPolicies").into()
             }
             Target::Extensions(c, legacy) | Target::Extension(c, legacy, _) => format!(
                 "{em}/{catalogs}('{c}')/{}",
@@ -277,9 +279,10 @@ impl Target {
                     (ApiVersion::Beta, false) => "accessPackageCustomWorkflowExtensions",
                     (ApiVersion::Beta, true) => "customAccessPackageWorkflowExtensions",
                 }
-            ),
+            )
+            .into(),
             Target::Count(inner) => inner.entity_set(version),
-            Target::Unrouted(_) => String::new(),
+            Target::Unrouted(_) => Cow::Borrowed(""),
             Target::PolicyRequirements(_) => {
                 "Collection(microsoft.graph.accessPackageAssignmentRequestRequirements)".into()
             }
@@ -459,12 +462,15 @@ pub(crate) fn resolve<S: AsRef<str>>(
     version: ApiVersion,
     raw_segments: &[S],
 ) -> Result<Target, GraphError> {
-    let segments: Vec<Segment<'_>> = raw_segments
-        .iter()
-        .map(AsRef::as_ref)
-        .filter(|s| !s.is_empty())
-        .map(split_segment)
-        .collect();
+    // Sized up front: a filtered iterator would start small and regrow on every request.
+    let mut segments: Vec<Segment<'_>> = Vec::with_capacity(raw_segments.len());
+    segments.extend(
+        raw_segments
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|s| !s.is_empty())
+            .map(split_segment),
+    );
     let mut cur = Cursor { segments, pos: 0 };
     let Some(root) = cur.next() else {
         return Err(GraphError::SegmentNotFound(String::new()));

@@ -695,7 +695,7 @@ pub fn submit(
     if bypass {
         request.stages.clear();
     }
-    state.put_request(request.clone());
+    // Stored once, after its callouts: neither the notice nor the callouts read it back.
     state.work_pending = true;
     let to = request.requestor.unwrap_or(request.target);
     notify(
@@ -708,7 +708,6 @@ pub fn submit(
         None,
         vec![to],
     );
-    let mut request = request;
     request_callouts(state, &mut request, "assignmentRequestCreated", ctx.now);
     state.put_request(request.clone());
     Ok(request)

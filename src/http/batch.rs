@@ -22,7 +22,7 @@ use super::body::json_body;
 use super::envelope::{
     Answer, CACHE_CONTROL_VALUE, Reply, RequestCtx, error_answer, render_error, render_reply,
 };
-use super::graph::{Incoming, answer_one};
+use super::graph::{BatchCaller, Incoming, answer_one};
 use crate::error::GraphError;
 use crate::model::ApiVersion;
 
@@ -209,6 +209,8 @@ fn parse_items(body: &[u8]) -> Result<Vec<Item>, GraphError> {
 /// What an item takes from the batch request unless it sets its own.
 struct Inherited<'a> {
     authorization: Option<&'a HeaderValue>,
+    /// Who that authorization names, once an item has checked it.
+    caller: BatchCaller,
     /// So links in item bodies point where the client called.
     host: Option<&'a HeaderValue>,
 }
@@ -270,32 +272,38 @@ async fn run_item(
     parts.uri = uri;
     parts.headers = headers;
     let body = item.body.clone().map(Bytes::from).unwrap_or_default();
-    answer_one(shared, parts, Incoming::Ready(body), true)
-        .await
-        .1
+    answer_one(
+        shared,
+        parts,
+        Incoming::Ready(body),
+        Some(&inherited.caller),
+    )
+    .await
+    .1
 }
 
 /// Appends `{"id","status","headers","body"}` for one item. The headers are the ones Graph
 /// repeats per item, in a fixed order; the body's bytes are copied as they are (the item's
 /// call wrote them as JSON), which is most of a batch's saving.
-fn write_item(out: &mut Vec<u8>, id: &str, answer: &Answer) {
+fn write_item<'a>(out: &mut Vec<u8>, id: &str, answer: &'a Answer) {
     out.extend_from_slice(b"{\"id\":");
     let _ = serde_json::to_writer(&mut *out, id);
     out.extend_from_slice(b",\"status\":");
     out.extend_from_slice(answer.status.as_str().as_bytes());
     out.extend_from_slice(b",\"headers\":{");
+    // `Header::Literal` values are the emulator's own constants, with nothing to escape;
+    // `Header::Sent` ones may carry what a request put in them.
+    enum Header<'a> {
+        Literal(&'static str),
+        Sent(&'a str),
+    }
+    let sent = |v: &'a HeaderValue| v.to_str().ok().map(Header::Sent);
     let headers = [
-        (
-            "Location",
-            answer.location.as_ref().and_then(|v| v.to_str().ok()),
-        ),
-        ("Content-Type", answer.content_type),
-        ("OData-Version", answer.odata_version()),
-        ("Cache-Control", Some(CACHE_CONTROL_VALUE)),
-        (
-            "Retry-After",
-            answer.retry_after.as_ref().and_then(|v| v.to_str().ok()),
-        ),
+        ("Location", answer.location.as_ref().and_then(sent)),
+        ("Content-Type", answer.content_type.map(Header::Literal)),
+        ("OData-Version", answer.odata_version().map(Header::Literal)),
+        ("Cache-Control", Some(Header::Literal(CACHE_CONTROL_VALUE))),
+        ("Retry-After", answer.retry_after.as_ref().and_then(sent)),
     ];
     let mut first = true;
     for (name, value) in headers {
@@ -304,9 +312,19 @@ fn write_item(out: &mut Vec<u8>, id: &str, answer: &Answer) {
             out.push(b',');
         }
         first = false;
-        let _ = serde_json::to_writer(&mut *out, name);
-        out.push(b':');
-        let _ = serde_json::to_writer(&mut *out, value);
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        match value {
+            Header::Literal(text) => {
+                out.push(b'"');
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'"');
+            }
+            Header::Sent(text) => {
+                let _ = serde_json::to_writer(&mut *out, text);
+            }
+        }
     }
     out.push(b'}');
     out.extend_from_slice(b",\"body\":");
@@ -356,6 +374,7 @@ pub(super) async fn handle(
     };
     let inherited = Inherited {
         authorization: parts.headers.get(header::AUTHORIZATION),
+        caller: BatchCaller::new(parts.headers.get(header::AUTHORIZATION)),
         host: parts.headers.get(header::HOST),
     };
     let mut statuses: Vec<(&str, StatusCode)> = Vec::with_capacity(items.len());
@@ -386,4 +405,62 @@ pub(super) async fn handle(
     }
     out.extend_from_slice(b"]}");
     render_reply(&ctx, Reply::JsonBytes(StatusCode::OK, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::envelope::{ERROR_JSON, ODATA_JSON};
+
+    fn written(answer: &Answer) -> Value {
+        let mut out = Vec::new();
+        write_item(&mut out, "7\"", answer);
+        serde_json::from_slice(&out).expect("an item is JSON")
+    }
+
+    /// Literal header values are copied without escaping, so every one must need none; values
+    /// that come from a request (a `Location` built from the `Host` the client sent) are escaped.
+    #[test]
+    fn items_are_json_whatever_their_headers_hold() {
+        for literal in [
+            ODATA_JSON,
+            ERROR_JSON,
+            "text/plain;charset=utf-8",
+            CACHE_CONTROL_VALUE,
+            "4.0",
+        ] {
+            assert_eq!(
+                serde_json::to_string(literal).unwrap(),
+                format!("\"{literal}\"")
+            );
+        }
+        let mut created = Answer::new(
+            StatusCode::CREATED,
+            Some(ODATA_JSON),
+            Bytes::from_static(br#"{"id":"x"}"#),
+        );
+        created.location = Some(HeaderValue::from_static(r#"http://a"b\c/x"#));
+        created.retry_after = Some(HeaderValue::from(5u64));
+        let item = written(&created);
+        assert_eq!(item["id"], "7\"");
+        assert_eq!(item["status"], 201);
+        assert_eq!(item["headers"]["Location"], r#"http://a"b\c/x"#);
+        assert_eq!(item["headers"]["Content-Type"], ODATA_JSON);
+        assert_eq!(item["headers"]["OData-Version"], "4.0");
+        assert_eq!(item["headers"]["Retry-After"], "5");
+        assert_eq!(item["body"]["id"], "x");
+        let text = written(&Answer::new(
+            StatusCode::OK,
+            Some("text/plain;charset=utf-8"),
+            Bytes::from_static(b"12\"3"),
+        ));
+        assert_eq!(text["body"], "12\"3");
+        assert!(text["headers"].get("OData-Version").is_none());
+        let empty = written(&Answer::new(StatusCode::NO_CONTENT, None, Bytes::new()));
+        assert_eq!(empty["body"], Value::Null);
+        assert_eq!(
+            empty["headers"],
+            serde_json::json!({"Cache-Control": "private"})
+        );
+    }
 }

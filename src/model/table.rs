@@ -507,7 +507,10 @@ mod tests {
         // Rows out of order, a repeated sequence number and one past nextSeq are refused.
         let shuffled = r#"{"nextSeq":5,"rows":[[3,["00000000-0000-0000-0000-000000000003","c"]],[0,["00000000-0000-0000-0000-000000000001","a"]]]}"#;
         let t: Table<Named> = serde_json::from_str(shuffled).unwrap();
-        assert_eq!(t.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(), ["a", "c"]);
+        assert_eq!(
+            t.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+            ["a", "c"]
+        );
         let repeated = r#"{"nextSeq":5,"rows":[[3,["00000000-0000-0000-0000-000000000003","c"]],[3,["00000000-0000-0000-0000-000000000001","a"]]]}"#;
         assert!(serde_json::from_str::<Table<Named>>(repeated).is_err());
         let beyond = r#"{"nextSeq":2,"rows":[[3,["00000000-0000-0000-0000-000000000003","c"]]]}"#;

@@ -48,7 +48,6 @@ pub(super) enum Incoming {
 /// The caller a `$batch`'s own `Authorization` named, found by its first item that sends it
 /// and reused by the others: the items of one batch run within the same moment, so checking the
 /// same token twenty times would give the same caller twenty times (~4 % of a batch).
-#[derive(Default)]
 pub(super) struct BatchCaller {
     authorization: Option<HeaderValue>,
     caller: std::sync::OnceLock<Arc<Caller>>,

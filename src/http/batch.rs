@@ -1,6 +1,8 @@
 //! JSON batching at `/{version}/$batch` (`graph-protocol.md` §4): up to 20 requests, run one
 //! after another in array order (so the same batch gives the same bytes), each through exactly
-//! the pipeline a direct request takes — routing, authentication, handlers, envelope.
+//! the call a direct request makes (`graph::answer_one`: routing, authentication, faults,
+//! handlers, journal), its answer written straight into the envelope. The batch's own
+//! credential is checked once, by the first item that sends it, for all the items that do.
 //!
 //! Items inherit the batch's `Authorization` unless they carry their own; `url` is relative to
 //! the version, with or without a leading slash; a JSON `body` is sent as JSON and a string body

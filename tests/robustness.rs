@@ -378,6 +378,10 @@ fn filter_value() -> BoxedStrategy<String> {
         1 => (1usize..400).prop_map(|n| format!("{}displayName eq 'x'{}", "(".repeat(n), ")".repeat(n))),
         1 => (1usize..400).prop_map(|n| format!("{}true", "not ".repeat(n))),
         1 => (1usize..400).prop_map(|n| "(".repeat(n)),
+        // Long `and`/`or` chains: 7,000 terms once overflowed the stack (issue 19).
+        1 => (1usize..7_000, pick(&[" or ", " and ", " or not "]), pick(&["1", "isHidden", "(displayName eq 'x')", "id in ('a','b')"]))
+            // At most ~25 KB raw, so the encoded URL stays under the 64 KB an `http::Uri` holds.
+            .prop_map(|(n, joiner, term)| vec![term; n.min(25_000 / (term.len() + joiner.len()))].join(joiner)),
         1 => (1usize..100).prop_map(|n| {
             format!("{}x/id eq 'a'{}", "accessPackages/any(x:".repeat(n), ")".repeat(n))
         }),
@@ -2414,4 +2418,53 @@ async fn early_refusals_keep_the_connection_usable() {
             .unwrap();
         assert_eq!(outcome, Ok(()), "POST {path} with a 64 KiB body");
     }
+}
+
+/// The request that took the whole process down (issue 19): a `$filter` of ~7,000 `or` terms
+/// overflowed a worker's stack. Now it is refused with the node-count error, directly, as a
+/// `$batch` item and without authentication, and the emulator keeps serving every tenant.
+#[tokio::test]
+async fn a_long_filter_chain_is_refused_and_the_emulator_lives() {
+    let chain = vec!["1"; 7_000].join(" or ");
+    let query = format!("$filter={}", chain.replace(' ', "%20"));
+    let limit = "OData query is invalid: The node count limit of '100' has been exceeded. To increase the limit, set the 'MaxNodeCount' property on EnableQueryAttribute or ODataValidationSettings.";
+    let t = TestTenant::start().await;
+    let reader = t.token_for(READER);
+    let direct = t
+        .json_as(
+            Method::GET,
+            &format!("{EM_V1}/catalogs?{query}"),
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (direct.status, direct.code(), direct.message()),
+        (StatusCode::BAD_REQUEST, "InvalidFilter", limit)
+    );
+    let batch = t
+        .post(
+            "/v1.0/$batch",
+            json!({"requests": [
+                {"id": "1", "method": "GET", "url": format!("/identityGovernance/entitlementManagement/accessPackages?{query}")},
+                {"id": "2", "method": "GET", "url": "/identityGovernance/entitlementManagement/catalogs"},
+            ]}),
+        )
+        .await;
+    assert_eq!(batch.status, StatusCode::OK, "{}", batch.text);
+    let items = batch.body["responses"].as_array().unwrap();
+    let item = |id: &str| items.iter().find(|r| r["id"] == id).unwrap();
+    assert_eq!(item("1")["status"], 400);
+    assert_eq!(item("1")["body"]["error"]["message"], limit);
+    assert_eq!(item("2")["status"], 200);
+    let alive = t.get(&format!("{EM_V1}/catalogs")).await;
+    assert_eq!(alive.status, StatusCode::OK);
+
+    let open = TestTenant::auth_off().await;
+    let unauthenticated = open.get(&format!("{EM_V1}/catalogs?{query}")).await;
+    assert_eq!(unauthenticated.code(), "InvalidFilter");
+    assert_eq!(
+        open.get(&format!("{EM_V1}/catalogs")).await.status,
+        StatusCode::OK
+    );
 }

@@ -1064,7 +1064,8 @@ fn require_origin_system(q: &Query) -> Result<(), GraphError> {
         use crate::odata::Expr::*;
         match e {
             Path(p) => p.len() == 1 && p[0].eq_ignore_ascii_case("originSystem"),
-            Compare(_, a, b) | And(a, b) | Or(a, b) => mentions(a) || mentions(b),
+            Compare(_, a, b) => mentions(a) || mentions(b),
+            And(terms) | Or(terms) => terms.iter().any(mentions),
             In(a, _) | Not(a) => mentions(a),
             _ => false,
         }
@@ -1449,7 +1450,7 @@ fn filters_by_package(q: &Query) -> bool {
         use crate::odata::Expr::*;
         match e {
             Compare(crate::odata::filter::CmpOp::Eq, a, b) => is_package_id(a) || is_package_id(b),
-            And(a, b) => pins(a) || pins(b),
+            And(terms) => terms.iter().any(pins),
             _ => false,
         }
     }

@@ -164,17 +164,27 @@ fn check_in(
                 _ => Ok(()),
             }
         }
-        Expr::Call(_, args) => args
-            .iter()
-            .try_for_each(|a| check_in(a, fields, type_name, vars)),
-        Expr::Not(e) => check_in(e, fields, type_name, vars),
-        Expr::And(a, b) | Expr::Or(a, b) => {
-            check_in(a, fields, type_name, vars)?;
-            check_in(b, fields, type_name, vars)
+        Expr::Call(func, args) => {
+            args.iter()
+                .try_for_each(|a| check_in(a, fields, type_name, vars))?;
+            // Every function here takes strings only: `contains(displayName, 1)` has no
+            // matching signature in ASP.NET OData.
+            for a in args {
+                let ty = static_type(a, fields, type_name, vars)?;
+                if ty.is_some_and(|t| t != Static::String && t != Static::Enum) {
+                    return Err(no_signature(*func));
+                }
+            }
+            Ok(())
         }
-        Expr::Compare(_, a, b) => {
+        Expr::Not(e) => check_in(e, fields, type_name, vars),
+        Expr::And(terms) | Expr::Or(terms) => terms
+            .iter()
+            .try_for_each(|t| check_in(t, fields, type_name, vars)),
+        Expr::Compare(op, a, b) => {
             check_in(a, fields, type_name, vars)?;
             check_in(b, fields, type_name, vars)?;
+            comparable(*op, a, b, fields, type_name, vars)?;
             guid_literals(a, b, fields, type_name, vars)?;
             guid_literals(b, a, fields, type_name, vars)
         }
@@ -182,11 +192,137 @@ fn check_in(
             check_in(a, fields, type_name, vars)?;
             for item in items {
                 check_in(item, fields, type_name, vars)?;
+                comparable(CmpOp::Eq, a, item, fields, type_name, vars)?;
                 guid_literals(a, item, fields, type_name, vars)?;
             }
             Ok(())
         }
     }
+}
+
+/// The type an operand has before it runs, where the schema or the literal says; `None` for
+/// `null`, lambda variables and complex values, which ASP.NET OData types loosely here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Static {
+    String,
+    Guid,
+    Boolean,
+    DateTimeOffset,
+    Enum,
+    Int,
+    Double,
+}
+
+impl Static {
+    fn edm(self) -> &'static str {
+        match self {
+            Static::String | Static::Enum => "Edm.String",
+            Static::Guid => "Edm.Guid",
+            Static::Boolean => "Edm.Boolean",
+            Static::DateTimeOffset => "Edm.DateTimeOffset",
+            Static::Int => "Edm.Int32",
+            Static::Double => "Edm.Double",
+        }
+    }
+
+    /// Whether ASP.NET OData binds `self op other` (numbers widen; enums take their names as
+    /// strings; EM takes GUIDs quoted, whose format `guid_literals` checks).
+    fn compatible(self, other: Static) -> bool {
+        use Static::*;
+        self == other
+            || matches!(
+                (self, other),
+                (String, Enum)
+                    | (Enum, String)
+                    | (Guid, String)
+                    | (String, Guid)
+                    | (Int, Double)
+                    | (Double, Int)
+            )
+    }
+}
+
+fn static_type(
+    e: &Expr,
+    fields: &'static [Field],
+    type_name: &str,
+    vars: &[&str],
+) -> Result<Option<Static>, FilterError> {
+    Ok(match e {
+        Expr::Literal(l) => match l {
+            Literal::Null => None,
+            Literal::Bool(_) => Some(Static::Boolean),
+            Literal::Str(_) => Some(Static::String),
+            Literal::Int(_) => Some(Static::Int),
+            Literal::Float(_) => Some(Static::Double),
+            Literal::Guid(_) => Some(Static::Guid),
+            Literal::Date(_) => Some(Static::DateTimeOffset),
+        },
+        Expr::Path(p) => match path_type(p, fields, type_name, vars)? {
+            Some(Ty::Str) => Some(Static::String),
+            Some(Ty::Guid) => Some(Static::Guid),
+            Some(Ty::Bool) => Some(Static::Boolean),
+            Some(Ty::Date) => Some(Static::DateTimeOffset),
+            Some(Ty::Enum) => Some(Static::Enum),
+            Some(Ty::Int) => Some(Static::Int),
+            Some(Ty::Json | Ty::Nav(_) | Ty::NavMany(_)) | None => None,
+        },
+        Expr::Call(Func::ToLower | Func::ToUpper, _) => Some(Static::String),
+        Expr::Call(..)
+        | Expr::Compare(..)
+        | Expr::In(..)
+        | Expr::Not(_)
+        | Expr::And(_)
+        | Expr::Or(_)
+        | Expr::Lambda { .. } => Some(Static::Boolean),
+    })
+}
+
+/// `createdDateTime gt 'x'`: ASP.NET OData refuses to bind operands of incompatible types.
+fn comparable(
+    op: CmpOp,
+    a: &Expr,
+    b: &Expr,
+    fields: &'static [Field],
+    type_name: &str,
+    vars: &[&str],
+) -> Result<(), FilterError> {
+    let (Some(left), Some(right)) = (
+        static_type(a, fields, type_name, vars)?,
+        static_type(b, fields, type_name, vars)?,
+    ) else {
+        return Ok(());
+    };
+    if left.compatible(right) {
+        return Ok(());
+    }
+    let kind = match op {
+        CmpOp::Eq => "Equal",
+        CmpOp::Ne => "NotEqual",
+        CmpOp::Gt => "GreaterThan",
+        CmpOp::Ge => "GreaterThanOrEqual",
+        CmpOp::Lt => "LessThan",
+        CmpOp::Le => "LessThanOrEqual",
+    };
+    Err(FilterError(format!(
+        "A binary operator with incompatible types was detected. Found operand types '{}' and '{}' for operator kind '{kind}'.",
+        left.edm(),
+        right.edm()
+    )))
+}
+
+fn no_signature(func: Func) -> FilterError {
+    let (name, params) = match func {
+        Func::Contains => ("contains", 2),
+        Func::StartsWith => ("startswith", 2),
+        Func::EndsWith => ("endswith", 2),
+        Func::ToLower => ("tolower", 1),
+        Func::ToUpper => ("toupper", 1),
+    };
+    let signature = vec!["Edm.String Nullable=true"; params].join(", ");
+    FilterError(format!(
+        "No function signature for the function with name '{name}' matches the specified arguments. The function signatures considered are: {name}({signature})."
+    ))
 }
 
 /// `accessPackage/id eq 'not-a-guid'` is Graph's `Unrecognized Guid format` (Microsoft365DSC#4032).
@@ -315,8 +451,8 @@ impl<'a, 'e, T: Queryable> Scope<'a, 'e, T> {
                 Prop::Bool(hit)
             }
             Expr::Not(e) => Prop::Bool(!truthy(&self.eval(e))),
-            Expr::And(a, b) => Prop::Bool(truthy(&self.eval(a)) && truthy(&self.eval(b))),
-            Expr::Or(a, b) => Prop::Bool(truthy(&self.eval(a)) || truthy(&self.eval(b))),
+            Expr::And(terms) => Prop::Bool(terms.iter().all(|t| truthy(&self.eval(t)))),
+            Expr::Or(terms) => Prop::Bool(terms.iter().any(|t| truthy(&self.eval(t)))),
             Expr::Lambda {
                 path,
                 quantifier,
@@ -406,8 +542,8 @@ fn eval_json(expr: &Expr, vars: &[(&str, &Value)]) -> Prop<'static> {
             )
         }
         Expr::Not(e) => Prop::Bool(!truthy(&eval_json(e, vars))),
-        Expr::And(a, b) => Prop::Bool(truthy(&eval_json(a, vars)) && truthy(&eval_json(b, vars))),
-        Expr::Or(a, b) => Prop::Bool(truthy(&eval_json(a, vars)) || truthy(&eval_json(b, vars))),
+        Expr::And(terms) => Prop::Bool(terms.iter().all(|t| truthy(&eval_json(t, vars)))),
+        Expr::Or(terms) => Prop::Bool(terms.iter().any(|t| truthy(&eval_json(t, vars)))),
         Expr::Lambda {
             path,
             quantifier,

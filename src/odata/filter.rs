@@ -74,8 +74,10 @@ pub enum Expr {
     Compare(CmpOp, Box<Expr>, Box<Expr>),
     In(Box<Expr>, Vec<Expr>),
     Not(Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    /// `a and b and c` as one node: a chain of thousands of terms stays one level deep, so
+    /// neither evaluation nor `Drop` recurses along it.
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
 }
 
 /// A parse error, rendered like ASP.NET OData's (`Syntax error at position N in '…'.`).
@@ -199,9 +201,17 @@ impl<'a> Lexer<'a> {
 
     fn guid_or_date(&mut self) -> Option<Literal> {
         let rest = self.rest();
-        let end = rest
-            .find(|c: char| c.is_whitespace() || c == ')' || c == ',')
-            .unwrap_or(rest.len());
+        // A GUID or an RFC 3339 time is under 64 characters: looking no further keeps the lexer
+        // linear on a long run of characters with no separator (`not(not(…`).
+        let end = match rest
+            .char_indices()
+            .take(64)
+            .find(|(_, c)| c.is_whitespace() || *c == ')' || *c == ',')
+        {
+            Some((i, _)) => i,
+            None if rest.len() <= 64 => rest.len(),
+            None => return None,
+        };
         let word = &rest[..end];
         if word.len() == 36 && word.as_bytes().get(8) == Some(&b'-') {
             if let Ok(g) = Uuid::parse_str(word) {
@@ -241,10 +251,21 @@ struct Parser<'a> {
     toks: Vec<(usize, Tok)>,
     pos: usize,
     depth: usize,
+    /// Nodes of the tree built so far, counted the way ASP.NET OData's `FilterQueryValidator`
+    /// counts them, so parsing stops at the limit instead of after building a huge tree.
+    nodes: usize,
 }
 
-/// Deep nesting is refused rather than allowed to exhaust the stack.
+/// Parenthesised nesting is refused beyond this rather than allowed to exhaust the stack
+/// (parentheses add no node, so the node count alone does not bound them).
 const MAX_DEPTH: usize = 64;
+
+/// The largest filter tree accepted: ASP.NET OData's default `MaxNodeCount`
+/// (`ODataValidationSettings.MaxNodeCount`, 100), which Graph's EM backend is assumed to keep
+/// [inf]. A comparison such as `displayName eq 'x'` counts 4 (operator, `$it`, property,
+/// constant) and each `and`/`or` 1, so 20 such terms joined by `or` fit and 21 do not. The
+/// bound also bounds every recursion over the tree (checking, evaluation).
+pub const MAX_NODE_COUNT: usize = 100;
 
 impl Parser<'_> {
     fn error(&self) -> FilterError {
@@ -269,6 +290,17 @@ impl Parser<'_> {
         }
     }
 
+    /// Counts `n` more nodes, refusing the filter once it passes [`MAX_NODE_COUNT`].
+    fn count(&mut self, n: usize) -> Result<(), FilterError> {
+        self.nodes += n;
+        if self.nodes > MAX_NODE_COUNT {
+            return Err(FilterError(format!(
+                "The node count limit of '{MAX_NODE_COUNT}' has been exceeded. To increase the limit, set the 'MaxNodeCount' property on EnableQueryAttribute or ODataValidationSettings."
+            )));
+        }
+        Ok(())
+    }
+
     fn expr(&mut self) -> Result<Expr, FilterError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -277,36 +309,45 @@ impl Parser<'_> {
                 self.text
             )));
         }
-        let mut left = self.and()?;
-        while self.peek_keyword("or") {
-            self.pos += 1;
-            left = Expr::Or(Box::new(left), Box::new(self.and()?));
-        }
+        let first = self.and()?;
+        let e = self.chain(first, "or", Self::and, Expr::Or)?;
         self.depth -= 1;
-        Ok(left)
+        Ok(e)
     }
 
     fn and(&mut self) -> Result<Expr, FilterError> {
-        let mut left = self.unary()?;
-        while self.peek_keyword("and") {
-            self.pos += 1;
-            left = Expr::And(Box::new(left), Box::new(self.unary()?));
+        let first = self.unary()?;
+        self.chain(first, "and", Self::unary, Expr::And)
+    }
+
+    /// `first kw x kw y …` as one n-ary node, read in a loop (never recursively along the chain).
+    fn chain(
+        &mut self,
+        first: Expr,
+        kw: &str,
+        operand: fn(&mut Self) -> Result<Expr, FilterError>,
+        node: fn(Vec<Expr>) -> Expr,
+    ) -> Result<Expr, FilterError> {
+        if !self.peek_keyword(kw) {
+            return Ok(first);
         }
-        Ok(left)
+        let mut terms = vec![first];
+        while self.peek_keyword(kw) {
+            self.pos += 1;
+            // Each `and`/`or` is one binary-operator node in ASP.NET OData's count.
+            self.count(1)?;
+            terms.push(operand(self)?);
+        }
+        Ok(node(terms))
     }
 
     fn unary(&mut self) -> Result<Expr, FilterError> {
         if self.peek_keyword("not") {
             self.pos += 1;
-            self.depth += 1;
-            if self.depth > MAX_DEPTH {
-                return Err(FilterError(format!(
-                    "The filter '{}' is nested too deeply.",
-                    self.text
-                )));
-            }
+            // `not not … x` recurses once per `not`, and each `not` is a counted node, so the
+            // node limit bounds this recursion.
+            self.count(1)?;
             let inner = self.unary()?;
-            self.depth -= 1;
             return Ok(Expr::Not(Box::new(inner)));
         }
         self.compare()
@@ -324,6 +365,8 @@ impl Parser<'_> {
                 "le" => Some(CmpOp::Le),
                 "in" => {
                     self.pos += 1;
+                    // The operator and the collection; each listed value counts as a constant.
+                    self.count(2)?;
                     self.expect(&Tok::LParen)?;
                     let mut items = vec![self.operand()?];
                     while self.peek() == Some(&Tok::Comma) {
@@ -340,6 +383,7 @@ impl Parser<'_> {
         match op {
             Some(op) => {
                 self.pos += 1;
+                self.count(1)?;
                 let right = self.operand()?;
                 Ok(Expr::Compare(op, Box::new(left), Box::new(right)))
             }
@@ -351,6 +395,7 @@ impl Parser<'_> {
         match self.peek().cloned() {
             Some(Tok::Lit(l)) => {
                 self.pos += 1;
+                self.count(1)?;
                 Ok(Expr::Literal(l))
             }
             Some(Tok::LParen) => {
@@ -375,6 +420,7 @@ impl Parser<'_> {
                         )));
                     };
                     self.pos += 2;
+                    self.count(1)?;
                     let mut args = vec![self.expr()?];
                     while self.peek() == Some(&Tok::Comma) {
                         self.pos += 1;
@@ -412,6 +458,8 @@ impl Parser<'_> {
             };
             if let Some(quantifier) = quantifier {
                 self.pos += 1;
+                // The lambda node, and its source path as a `$it`-rooted property access.
+                self.count(2 + steps.len())?;
                 if self.peek() == Some(&Tok::RParen) {
                     self.pos += 1;
                     return Ok(Expr::Lambda {
@@ -439,6 +487,8 @@ impl Parser<'_> {
             if self.peek() == Some(&Tok::Slash) {
                 self.pos += 1;
             } else {
+                // `$it` (or the lambda variable) and one access node per step.
+                self.count(1 + steps.len())?;
                 return Ok(Expr::Path(steps));
             }
         }
@@ -453,6 +503,7 @@ pub fn parse(text: &str) -> Result<Expr, FilterError> {
         toks,
         pos: 0,
         depth: 0,
+        nodes: 0,
     };
     let e = p.expr()?;
     if p.pos != p.toks.len() {
@@ -491,33 +542,35 @@ mod tests {
         "#);
         insta::assert_debug_snapshot!(parse("(originSystem eq 'AadGroup' and resource/id eq 'a35bef72-a8aa-4ca3-af30-f6b2ece7208f')").unwrap(), @r#"
         And(
-            Compare(
-                Eq,
-                Path(
-                    [
-                        "originSystem",
-                    ],
-                ),
-                Literal(
-                    Str(
-                        "AadGroup",
+            [
+                Compare(
+                    Eq,
+                    Path(
+                        [
+                            "originSystem",
+                        ],
+                    ),
+                    Literal(
+                        Str(
+                            "AadGroup",
+                        ),
                     ),
                 ),
-            ),
-            Compare(
-                Eq,
-                Path(
-                    [
-                        "resource",
-                        "id",
-                    ],
-                ),
-                Literal(
-                    Str(
-                        "a35bef72-a8aa-4ca3-af30-f6b2ece7208f",
+                Compare(
+                    Eq,
+                    Path(
+                        [
+                            "resource",
+                            "id",
+                        ],
+                    ),
+                    Literal(
+                        Str(
+                            "a35bef72-a8aa-4ca3-af30-f6b2ece7208f",
+                        ),
                     ),
                 ),
-            ),
+            ],
         )
         "#);
     }
@@ -581,5 +634,38 @@ mod tests {
         assert!(parse(&"(".repeat(500)).is_err());
         assert!(parse(&"not ".repeat(500)).is_err());
         assert!(parse("ü eq 1").is_err());
+    }
+
+    /// ASP.NET OData's own calibration (`FilterQueryValidatorTest`): 20 four-node comparisons
+    /// and 19 connectives (99 nodes) pass, 21 and 20 (104) do not; likewise 95 and 100 `not`s.
+    #[test]
+    fn node_count_matches_aspnet_odata() {
+        let terms = |n: usize| vec!["supplierId eq 1"; n].join(" or ");
+        assert!(matches!(parse(&terms(20)), Ok(Expr::Or(t)) if t.len() == 20));
+        let refused = parse(&terms(21)).unwrap_err();
+        assert_eq!(
+            refused.0,
+            "The node count limit of '100' has been exceeded. To increase the limit, set the 'MaxNodeCount' property on EnableQueryAttribute or ODataValidationSettings."
+        );
+        assert!(parse(&format!("{}discontinued", "not ".repeat(95))).is_ok());
+        assert!(parse(&format!("{}discontinued", "not ".repeat(100))).is_err());
+    }
+
+    /// The chain that overflowed the stack (issue 19): thousands of terms, with and without
+    /// parentheses, in `and`, `or` and `in`, are refused by the node limit and never recurse.
+    #[test]
+    fn long_chains_are_refused_not_fatal() {
+        for joiner in [" or ", " and "] {
+            let chain = vec!["1"; 7_000].join(joiner);
+            assert!(parse(&chain).unwrap_err().0.contains("node count limit"));
+            let grouped = vec!["(displayName eq 'x')"; 7_000].join(joiner);
+            assert!(parse(&grouped).unwrap_err().0.contains("node count limit"));
+        }
+        // Each listed value is a constant node, so a list stays under the limit too.
+        let list = |n: usize| vec!["'x'"; n].join(",");
+        assert!(parse(&format!("displayName in ({})", list(90))).is_ok());
+        assert!(parse(&format!("displayName in ({})", list(7_000))).is_err());
+        assert!(parse(&"(".repeat(100_000)).is_err());
+        assert!(parse(&"not(".repeat(100_000)).is_err());
     }
 }

@@ -117,19 +117,68 @@ fn parse_expand(text: &str, depth: usize) -> Result<Vec<Expand>, GraphError> {
     Ok(out)
 }
 
+/// The system query options ASP.NET OData knows (OData 4.01 §11.2), by lower-case name
+/// without `$`; `$id` addresses `$ref` deletes.
+const SYSTEM_OPTIONS: [&str; 13] = [
+    "filter",
+    "select",
+    "expand",
+    "orderby",
+    "top",
+    "skip",
+    "count",
+    "skiptoken",
+    "search",
+    "format",
+    "apply",
+    "compute",
+    "id",
+];
+
+/// Where an empty `$orderby` item starts (`displayName,,id`, a trailing comma, or nothing at
+/// all): ASP.NET OData's parser expects a property there.
+fn empty_item(text: &str) -> Option<usize> {
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if c == ',' {
+            if text[start..i].trim().is_empty() {
+                return Some(i);
+            }
+            start = i + 1;
+        }
+    }
+    text[start..].trim().is_empty().then_some(text.len())
+}
+
 impl Query {
     /// Parses a raw query string (`None` = no query).
     pub fn parse(raw: Option<&str>) -> Result<Query, GraphError> {
         let mut q = Query::default();
         let Some(raw) = raw else { return Ok(q) };
         let mut carried = Vec::new();
+        let mut seen: Vec<&'static str> = Vec::new();
         for piece in raw.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = form_urlencoded::parse(piece.as_bytes())
                 .next()
                 .unwrap_or_default();
+            let dollar = key.starts_with('$');
             let name = key.strip_prefix('$').unwrap_or(&key).to_ascii_lowercase();
             if name != "skiptoken" {
                 carried.push(piece);
+            }
+            if let Some(option) = SYSTEM_OPTIONS.iter().find(|o| **o == name) {
+                // ASP.NET OData takes each system query option once.
+                if seen.contains(option) {
+                    return Err(bad(format!(
+                        "Query option '${option}' was specified more than once, but it must be specified at most once."
+                    )));
+                }
+                seen.push(option);
+            } else if dollar {
+                // An unknown `$` option is refused; names without `$` are custom parameters.
+                return Err(bad(format!(
+                    "The query parameter '{key}' is not supported."
+                )));
             }
             let value = value.into_owned();
             match name.as_str() {
@@ -141,6 +190,9 @@ impl Query {
                 "select" => q.select = Some(names(&value)),
                 "expand" => q.expand = parse_expand(&value, 0)?,
                 "orderby" => {
+                    if let Some(at) = empty_item(&value) {
+                        return Err(bad(format!("Syntax error at position {at} in '{value}'.")));
+                    }
                     for item in split_top(&value, ',') {
                         let mut words = item.split_whitespace();
                         let path = words.next().unwrap_or("");
@@ -181,8 +233,21 @@ impl Query {
                     }
                 }
                 "skiptoken" => q.skiptoken = Some(value),
-                // EM's ASP.NET OData backend does not allow $search (graph-protocol.md §3.2).
+                // EM's ASP.NET OData backend allows neither (its "not allowed" refusal).
                 "search" => return Err(GraphError::QueryOptionNotAllowed("Search".into())),
+                "apply" => return Err(GraphError::QueryOptionNotAllowed("Apply".into())),
+                "compute" => return Err(GraphError::QueryOptionNotAllowed("Compute".into())),
+                // Graph answers JSON only [inf: the text].
+                "format" => {
+                    let media = value.split(';').next().unwrap_or("").trim();
+                    if !media.eq_ignore_ascii_case("json")
+                        && !media.eq_ignore_ascii_case("application/json")
+                    {
+                        return Err(bad(format!(
+                            "The requested $format '{value}' is not supported; only 'json' is."
+                        )));
+                    }
+                }
                 _ => {}
             }
         }

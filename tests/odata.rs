@@ -232,6 +232,109 @@ async fn query_errors() {
     }
 }
 
+/// What ASP.NET OData refuses and the emulator used to answer 200 (issue 19): repeated or unknown
+/// system query options, `$format` other than JSON, `$apply`, operands of incompatible types,
+/// function arguments of the wrong type, and empty `$orderby` items.
+#[tokio::test]
+async fn query_options_graph_refuses_are_refused() {
+    let t = TestTenant::start().await;
+    let cases = [
+        (
+            "$top=1&$top=2",
+            "BadRequest",
+            "Query option '$top' was specified more than once, but it must be specified at most once.",
+        ),
+        (
+            "$filter=isHidden eq true&%24FILTER=isHidden eq false",
+            "BadRequest",
+            "Query option '$filter' was specified more than once, but it must be specified at most once.",
+        ),
+        (
+            "$foo=1",
+            "BadRequest",
+            "The query parameter '$foo' is not supported.",
+        ),
+        (
+            "$format=xml",
+            "BadRequest",
+            "The requested $format 'xml' is not supported; only 'json' is.",
+        ),
+        (
+            "$apply=groupby((displayName))",
+            "BadRequest",
+            "The query specified in the URI is not valid. Query option 'Apply' is not allowed. To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings.",
+        ),
+        (
+            "$filter=createdDateTime gt 'x'",
+            "InvalidFilter",
+            "OData query is invalid: A binary operator with incompatible types was detected. Found operand types 'Edm.DateTimeOffset' and 'Edm.String' for operator kind 'GreaterThan'.",
+        ),
+        (
+            "$filter=isHidden eq 'yes'",
+            "InvalidFilter",
+            "OData query is invalid: A binary operator with incompatible types was detected. Found operand types 'Edm.Boolean' and 'Edm.String' for operator kind 'Equal'.",
+        ),
+        (
+            "$filter=displayName in ('a', 5)",
+            "InvalidFilter",
+            "OData query is invalid: A binary operator with incompatible types was detected. Found operand types 'Edm.String' and 'Edm.Int32' for operator kind 'Equal'.",
+        ),
+        (
+            "$filter=contains(displayName,1)",
+            "InvalidFilter",
+            "OData query is invalid: No function signature for the function with name 'contains' matches the specified arguments. The function signatures considered are: contains(Edm.String Nullable=true, Edm.String Nullable=true).",
+        ),
+        (
+            "$filter=startswith(isHidden,'t')",
+            "InvalidFilter",
+            "OData query is invalid: No function signature for the function with name 'startswith' matches the specified arguments. The function signatures considered are: startswith(Edm.String Nullable=true, Edm.String Nullable=true).",
+        ),
+        (
+            "$orderby=displayName,,id",
+            "BadRequest",
+            "Syntax error at position 12 in 'displayName,,id'.",
+        ),
+        (
+            "$orderby=displayName,",
+            "BadRequest",
+            "Syntax error at position 12 in 'displayName,'.",
+        ),
+        (
+            "$orderby=",
+            "BadRequest",
+            "Syntax error at position 0 in ''.",
+        ),
+    ];
+    for (query, code, message) in cases {
+        let path = format!("{EM_V1}/accessPackages?{query}");
+        let resp = t.get(&path).await;
+        assert_eq!(
+            (resp.status, resp.code(), resp.message()),
+            (StatusCode::BAD_REQUEST, code, message),
+            "{path}"
+        );
+    }
+    // What stays accepted: JSON `$format`, custom (non-`$`) parameters, quoted GUIDs and enum
+    // names, a date literal against a date, null against anything.
+    for query in [
+        "$format=json",
+        "$format=application/json;odata.metadata=minimal",
+        "api-version=1.0&$top=1",
+        "$filter=catalog/id eq '50000000-0000-4000-8000-000000000001'",
+        "$filter=createdDateTime gt 2020-01-01T00:00:00Z and description ne null",
+        "$filter=startswith(tolower(displayName),'market')",
+        "$orderby=displayName desc, createdDateTime",
+    ] {
+        let path = format!("{EM_V1}/accessPackages?{query}");
+        let resp = t.get(&path).await;
+        assert_eq!(resp.status, StatusCode::OK, "{path}: {}", resp.text);
+    }
+    let assignments = t
+        .get(&format!("{EM_V1}/assignments?$filter=state eq 'Delivered'"))
+        .await;
+    assert_eq!(assignments.status, StatusCode::OK, "{}", assignments.text);
+}
+
 /// A tenant with `n` extra access packages in General.
 async fn big_tenant(n: usize, page_size: Option<usize>) -> (TestTenant, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!(

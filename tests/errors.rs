@@ -274,3 +274,47 @@ async fn request_ids_and_headers() {
         StatusCode::OK
     );
 }
+
+/// A 3 MB display name is a validation error, as Graph gives for over-long strings [inf: the
+/// bound], not a stored catalog; so is any over-long string in a body.
+#[tokio::test]
+async fn over_long_strings_are_invalid_model() {
+    let t = TestTenant::start().await;
+    let before = t.state().await;
+    for body in [
+        json!({"displayName": "x".repeat(3 * 1024 * 1024)}),
+        json!({"displayName": "x".repeat(257)}),
+        json!({"displayName": "ok", "description": "d".repeat(16 * 1024 + 1)}),
+    ] {
+        for path in [
+            format!("{EM_V1}/catalogs"),
+            format!("{EM_BETA}/accessPackageCatalogs"),
+        ] {
+            let resp = t.post(&path, body.clone()).await;
+            assert_eq!(
+                (resp.status, resp.code(), resp.message()),
+                (
+                    StatusCode::BAD_REQUEST,
+                    "InvalidModel",
+                    "The model is invalid."
+                ),
+                "{path}"
+            );
+        }
+    }
+    assert_eq!(t.state().await, before, "a refused body changed the store");
+    let exactly = t
+        .post(
+            &format!("{EM_V1}/catalogs"),
+            json!({"displayName": "é".repeat(256)}),
+        )
+        .await;
+    assert_eq!(exactly.status, StatusCode::CREATED, "{}", exactly.text);
+    let renamed = t
+        .patch(
+            &format!("{EM_V1}/catalogs/{GENERAL}"),
+            json!({"displayName": "y".repeat(300)}),
+        )
+        .await;
+    assert_eq!(renamed.code(), "InvalidModel");
+}

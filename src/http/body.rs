@@ -49,12 +49,50 @@ pub(crate) fn json_object(
     body: &[u8],
 ) -> Result<Map<String, Value>, GraphError> {
     json_body(headers, body)?;
+    // serde_json refuses nesting past 128 levels, so no body reaches a recursive walk deeper.
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| GraphError::invalid_model(format!("the body is not valid JSON: {e}")))?;
+    check_string_lengths(&value)?;
     match value {
         Value::Object(map) => Ok(map),
         _ => Err(GraphError::invalid_model("the body must be a JSON object")),
     }
+}
+
+/// The longest display name accepted [inf: Graph's directory caps group and application
+/// display names at 256 characters; EM's model validation is assumed to do the same].
+pub(crate) const MAX_NAME_CHARS: usize = 256;
+
+/// The longest string value accepted anywhere in a body [inf: EM's model validation refuses
+/// over-long strings; no documented bound covers every property, so this one is generous].
+pub(crate) const MAX_STRING_CHARS: usize = 16 * 1024;
+
+/// Refuses any string (value or key) over [`MAX_STRING_CHARS`], walking with an explicit stack.
+fn check_string_lengths(value: &Value) -> Result<(), GraphError> {
+    let too_long = |s: &str| s.len() > MAX_STRING_CHARS && s.chars().count() > MAX_STRING_CHARS;
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) if too_long(s) => {
+                return Err(GraphError::invalid_model(format!(
+                    "a string value is longer than {MAX_STRING_CHARS} characters"
+                )));
+            }
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => {
+                for (k, v) in map {
+                    if too_long(k) {
+                        return Err(GraphError::invalid_model(format!(
+                            "a property name is longer than {MAX_STRING_CHARS} characters"
+                        )));
+                    }
+                    stack.push(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Reads typed properties out of a body object, enforcing the version's strictness.
@@ -120,9 +158,13 @@ impl BodyReader {
         }
     }
 
-    /// A required, non-empty string (display names) [inf: empty names are refused].
+    /// A required, non-empty string (display names) of at most [`MAX_NAME_CHARS`]
+    /// [inf: empty names are refused].
     pub(crate) fn required_name(&self, key: &str) -> Result<String, GraphError> {
         match self.opt_string(key)? {
+            Some(s) if s.chars().count() > MAX_NAME_CHARS => Err(GraphError::invalid_model(
+                format!("'{key}' is longer than {MAX_NAME_CHARS} characters"),
+            )),
             Some(s) if !s.trim().is_empty() => Ok(s),
             Some(_) => Err(GraphError::invalid_model(format!(
                 "'{key}' must not be empty"

@@ -6,6 +6,7 @@
 mod common;
 
 mod access_packages;
+mod architecture;
 mod auth;
 mod batch;
 mod cassettes;

@@ -47,10 +47,7 @@ mod tests {
         for _ in 0..100_000 {
             deep = Value::Array(vec![deep]);
         }
-        assert_eq!(
-            value_bytes(&deep),
-            100_001 * std::mem::size_of::<Value>()
-        );
+        assert_eq!(value_bytes(&deep), 100_001 * std::mem::size_of::<Value>());
         // Dropping it would recurse too (serde_json's own drop); leak it instead.
         std::mem::forget(deep);
     }

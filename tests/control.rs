@@ -323,7 +323,11 @@ async fn the_journal_stays_within_its_byte_budget_whatever_requests_send() {
     let bytes = usage["bytes"].as_u64().unwrap();
     assert_eq!(usage["maxBytes"], budget, "{usage}");
     assert!(bytes > 0 && bytes <= budget as u64, "over budget: {usage}");
-    assert_eq!(usage["entries"].as_u64(), Some(kept.len() as u64), "{usage}");
+    assert_eq!(
+        usage["entries"].as_u64(),
+        Some(kept.len() as u64),
+        "{usage}"
+    );
     assert!(kept.len() > 1 && kept.len() < 40, "{usage}");
     assert_eq!(usage["evicted"].as_u64(), Some(40 - kept.len() as u64));
     // The newest are the ones kept, in order, ending with the last request.

@@ -333,7 +333,11 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
         "k" | "kib" => 1 << 10,
         "m" | "mib" => 1 << 20,
         "g" | "gib" => 1 << 30,
-        _ => return Err(format!("'{text}' is not a size like 67108864, 512KiB or 64MiB")),
+        _ => {
+            return Err(format!(
+                "'{text}' is not a size like 67108864, 512KiB or 64MiB"
+            ));
+        }
     };
     number
         .parse::<usize>()
@@ -609,7 +613,10 @@ mod tests {
         e.request_body = buffer.slice(..10);
         journal.record(e);
         drop((headers, uri));
-        assert!(buffer.is_unique(), "the entry still holds the header buffer");
+        assert!(
+            buffer.is_unique(),
+            "the entry still holds the header buffer"
+        );
         assert!(request_buffer.is_unique(), "the entry still holds the URI");
         let (_, items) = journal.query(&Filter::default());
         assert_eq!(items[0]["requestHeaders"]["user-agent"], "a".repeat(40));
@@ -668,9 +675,17 @@ mod tests {
         assert!(usage.entries < 100 && usage.entries > 10, "{usage:?}");
         assert_eq!(usage.evicted, 100 - usage.entries as u64);
         let (_, items) = journal.query(&Filter::default());
-        assert_eq!(items.last().unwrap()["path"], "/v1.0/n99", "the newest is kept");
+        assert_eq!(
+            items.last().unwrap()["path"],
+            "/v1.0/n99",
+            "the newest is kept"
+        );
         let first = items[0]["sequence"].as_u64().unwrap();
-        assert_eq!(first, 100 - usage.entries as u64, "the kept ones are the newest");
+        assert_eq!(
+            first,
+            100 - usage.entries as u64,
+            "the kept ones are the newest"
+        );
         // One entry larger than the whole budget is not kept, and evicts nothing.
         let mut huge = entry("POST", "/v1.0/huge", 201);
         huge.decisions = vec![json!({"rule": "e".repeat(budget)})];

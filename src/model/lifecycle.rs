@@ -137,10 +137,7 @@ impl Notice {
     fn bytes(&self) -> usize {
         std::mem::size_of::<Notice>()
             + self.recipients.len() * std::mem::size_of::<Uuid>()
-            + self
-                .payload
-                .as_ref()
-                .map_or(0, crate::sizes::value_bytes)
+            + self.payload.as_ref().map_or(0, crate::sizes::value_bytes)
     }
 }
 

@@ -136,6 +136,7 @@ pub struct EmulatorBuilder {
     body_limit: usize,
     control_api: ControlApi,
     journal_size: usize,
+    journal_bytes: usize,
     key_file: Option<PathBuf>,
     https: Option<SocketAddr>,
     tls: TlsOptions,
@@ -154,6 +155,7 @@ impl Default for EmulatorBuilder {
             body_limit: DEFAULT_BODY_LIMIT,
             control_api: ControlApi::Auto,
             journal_size: crate::http::journal::DEFAULT_JOURNAL_SIZE,
+            journal_bytes: crate::http::journal::DEFAULT_JOURNAL_BYTES,
             key_file: None,
             https: None,
             tls: TlsOptions::default(),
@@ -223,6 +225,13 @@ impl EmulatorBuilder {
     /// How many exchanges the request journal keeps (0 turns it off).
     pub fn journal_size(mut self, entries: usize) -> Self {
         self.journal_size = entries;
+        self
+    }
+
+    /// How many bytes the request journal's entries may hold, by its own accounting (default
+    /// 64 MiB); past it the oldest are evicted. 0 turns the journal off.
+    pub fn journal_bytes(mut self, bytes: usize) -> Self {
+        self.journal_bytes = bytes;
         self
     }
 
@@ -300,7 +309,7 @@ impl EmulatorBuilder {
             redeemed_codes: Default::default(),
             admin_token: self.admin_token.clone(),
             cors: self.cors.clone(),
-            journal: crate::http::journal::Journal::new(self.journal_size),
+            journal: crate::http::journal::Journal::new(self.journal_size, self.journal_bytes),
             faults,
             tenant_ids: self.ids.generator(TENANT_STREAM),
         }))
@@ -457,6 +466,11 @@ impl Emulator {
     /// How many journaled exchanges match `filter` ("was X called N times").
     pub fn count_requests(&self, filter: &crate::http::journal::Filter) -> usize {
         self.state.journal.query(filter).0
+    }
+
+    /// How full the journal is: entries and bytes kept, its caps, and how many were evicted.
+    pub fn journal_usage(&self) -> crate::http::journal::Usage {
+        self.state.journal.usage()
     }
 
     /// Stops accepting connections and waits for in-flight requests.

@@ -13,6 +13,7 @@
 //! - [`fixtures`]: tenant descriptions in JSON; the default one is compiled in.
 //! - [`error`]: the one error enum that knows each Graph code, status and message.
 //! - [`clock`], [`ids`]: injectable time and identity, for byte-identical reruns.
+//! - [`sizes`]: approximate sizes of what is kept between requests, for the byte caps.
 
 pub mod auth;
 pub mod authz;
@@ -26,6 +27,7 @@ pub mod ids;
 pub mod model;
 pub mod odata;
 pub mod ops;
+pub mod sizes;
 pub mod store;
 pub mod tls;
 

@@ -55,8 +55,21 @@ struct ServeArgs {
     #[arg(long, default_value = "*", value_parser = CorsPolicy::parse)]
     cors_origins: CorsPolicy,
     /// Exchanges the request journal keeps (`GET /_emulator/journal`); 0 turns it off.
-    #[arg(long, default_value_t = entitlement_emulator::http::journal::DEFAULT_JOURNAL_SIZE)]
+    #[arg(
+        long,
+        env = "EMULATOR_JOURNAL_SIZE",
+        default_value_t = entitlement_emulator::http::journal::DEFAULT_JOURNAL_SIZE
+    )]
     journal_size: usize,
+    /// Bytes the request journal's entries may hold by its own accounting (`512KiB`, `64MiB`,
+    /// or a number); past it the oldest are evicted. 0 turns the journal off.
+    #[arg(
+        long,
+        env = "EMULATOR_JOURNAL_BYTES",
+        default_value = "64MiB",
+        value_parser = entitlement_emulator::http::journal::parse_bytes
+    )]
+    journal_bytes: usize,
     /// Sign and verify tokens with this RSA key (PKCS#8 PEM), generated and saved there if
     /// absent (from --seed when given). Default: the built-in, documented test key.
     #[arg(long)]
@@ -413,6 +426,7 @@ async fn main() -> anyhow::Result<()> {
         .auth(args.auth)
         .control_api(args.control_api)
         .journal_size(args.journal_size)
+        .journal_bytes(args.journal_bytes)
         .cors(args.cors_origins);
     if let Some(token) = args.admin_token {
         builder = builder.admin_token(token);
@@ -437,4 +451,26 @@ async fn main() -> anyhow::Result<()> {
         .context("waiting for Ctrl-C")?;
     emulator.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_journal_is_bounded_by_default_and_its_byte_cap_takes_units() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["entitlement-emulator"], args].concat()).map(|c| c.serve)
+        };
+        let default = parse(&[]).expect("no flags parse");
+        assert_eq!(
+            (default.journal_size, default.journal_bytes),
+            (1000, 64 * 1024 * 1024)
+        );
+        let set = parse(&["--journal-bytes", "512KiB", "--journal-size", "10"]).expect("parses");
+        assert_eq!((set.journal_size, set.journal_bytes), (10, 512 * 1024));
+        assert!(parse(&["--journal-bytes", "lots"]).is_err());
+    }
 }

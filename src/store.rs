@@ -55,8 +55,9 @@ pub struct TenantState {
     pub delivery: crate::model::lifecycle::DeliveryOutcome,
     /// Per-package overrides of `delivery`.
     pub delivery_by_package: HashMap<Uuid, crate::model::lifecycle::DeliveryOutcome>,
-    /// Notifications and callouts Graph would have sent, oldest first.
-    pub outbox: std::collections::VecDeque<crate::model::lifecycle::Notice>,
+    /// Notifications and callouts Graph would have sent, oldest first, capped in count and
+    /// in bytes (`Outbox`).
+    pub outbox: crate::model::lifecycle::Outbox,
     /// `subjectLifecycle` set through `PATCH subjects(objectId=…)`; unset means the default.
     #[serde(with = "crate::model::interned::map")]
     pub subject_lifecycle: HashMap<Uuid, &'static str>,

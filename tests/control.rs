@@ -286,6 +286,125 @@ async fn the_journal_answers_what_was_sent_and_how_often() {
     assert_eq!(empty.body["count"], 0);
 }
 
+/// Issue 19: entries pinned their whole request head, so 1,000 unauthenticated requests with
+/// 300 KB headers and 60 KB URIs took the process from 12 MB to 363 MB. Now each entry keeps
+/// its own cut copy, and the journal's byte budget (by its own accounting) evicts the oldest.
+#[tokio::test]
+async fn the_journal_stays_within_its_byte_budget_whatever_requests_send() {
+    use entitlement_emulator::http::journal::FIELD_LIMIT;
+    let budget = 128 * 1024;
+    let t = TestTenant::with(builder().journal_bytes(budget)).await;
+    let agent = "u".repeat(40 * 1024);
+    let padding = "p".repeat(200 * 1024);
+    let filter = "f".repeat(20 * 1024);
+    let body = vec![b'b'; 100 * 1024];
+    for i in 0..40 {
+        // Unauthenticated, as in the report: refused, and journaled all the same.
+        let path = format!("{EM_V1}/accessPackages?n={i}&$filter={filter}");
+        let headers = [
+            ("user-agent", agent.as_str()),
+            ("x-padding", padding.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let (method, sent) = if i % 2 == 0 {
+            (Method::GET, None)
+        } else {
+            (Method::POST, Some(body.clone()))
+        };
+        let resp = t.send(method, &path, None, &headers, sent).await;
+        assert_eq!(resp.status, StatusCode::UNAUTHORIZED, "{}", resp.text);
+    }
+    let journal = t
+        .send(Method::GET, "/_emulator/journal", None, &[], None)
+        .await;
+    assert_eq!(journal.status, StatusCode::OK);
+    let usage = &journal.body["usage"];
+    let kept = journal.body["value"].as_array().unwrap();
+    let bytes = usage["bytes"].as_u64().unwrap();
+    assert_eq!(usage["maxBytes"], budget, "{usage}");
+    assert!(bytes > 0 && bytes <= budget as u64, "over budget: {usage}");
+    assert_eq!(
+        usage["entries"].as_u64(),
+        Some(kept.len() as u64),
+        "{usage}"
+    );
+    assert!(kept.len() > 1 && kept.len() < 40, "{usage}");
+    assert_eq!(usage["evicted"].as_u64(), Some(40 - kept.len() as u64));
+    // The newest are the ones kept, in order, ending with the last request.
+    for (k, entry) in kept.iter().enumerate() {
+        let sequence = 40 - kept.len() + k;
+        assert_eq!(entry["sequence"], sequence, "{}", entry["path"]);
+        let query = entry["query"].as_str().unwrap();
+        assert!(query.starts_with(&format!("n={sequence}&")), "{query}");
+        // Cut, and saying so; the padding header was never kept.
+        assert_eq!(query.len(), FIELD_LIMIT + "…".len());
+        assert!(query.ends_with('…'));
+        let agent = entry["requestHeaders"]["user-agent"].as_str().unwrap();
+        assert_eq!(agent.len(), FIELD_LIMIT + "…".len());
+        assert!(agent.ends_with('…'));
+        assert!(entry["requestHeaders"].get("x-padding").is_none());
+        let mut cut = vec!["query", "requestHeaders"];
+        if sequence % 2 == 1 {
+            cut.push("requestBody");
+            assert!(entry["requestBody"].as_str().unwrap().ends_with('…'));
+        }
+        assert_eq!(entry["truncated"], json!(cut), "{}", entry["sequence"]);
+    }
+    // An ordinary call is kept whole, beside them, within the same budget.
+    let catalogs = t.get(&format!("{EM_V1}/catalogs")).await;
+    assert_eq!(catalogs.status, StatusCode::OK);
+    let last = t
+        .send(Method::GET, "/_emulator/journal?after=39", None, &[], None)
+        .await;
+    assert_eq!(last.body["count"], 1, "{}", last.text);
+    assert_eq!(last.body["value"][0]["truncated"], json!([]));
+    assert_eq!(last.body["value"][0]["status"], 200);
+    assert!(last.body["usage"]["bytes"].as_u64().unwrap() <= budget as u64);
+    // The export still reads the cut entries.
+    let cassette = t
+        .send(
+            Method::GET,
+            "/_emulator/journal?format=cassette",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(cassette.status, StatusCode::OK, "{}", cassette.text);
+    let interactions = cassette.body["interactions"].as_array().unwrap();
+    let journaled = last.body["usage"]["entries"].as_u64().unwrap();
+    assert_eq!(interactions.len() as u64, journaled);
+    let newest = &interactions[interactions.len() - 1];
+    assert_eq!(newest["request"]["path"], format!("{EM_V1}/catalogs"));
+    assert_eq!(newest["response"]["status"], 200);
+}
+
+#[tokio::test]
+async fn the_journal_count_cap_still_keeps_the_newest() {
+    let t = TestTenant::with(builder().journal_size(3)).await;
+    for i in 0..5 {
+        let resp = t.get(&format!("{EM_V1}/catalogs?$top={}", i + 1)).await;
+        assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
+    }
+    let journal = t
+        .send(Method::GET, "/_emulator/journal", None, &[], None)
+        .await;
+    let queries: Vec<&str> = journal.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["query"].as_str().unwrap())
+        .collect();
+    assert_eq!(queries, ["$top=3", "$top=4", "$top=5"]);
+    let usage = &journal.body["usage"];
+    assert_eq!(
+        (&usage["entries"], &usage["maxEntries"], &usage["evicted"]),
+        (&json!(3), &json!(3), &json!(2)),
+        "{usage}"
+    );
+    assert_eq!(t.emu.journal_usage().entries, 3);
+}
+
 #[tokio::test]
 async fn tenants_are_created_isolated_and_deleted() {
     let t = TestTenant::start().await;

@@ -1,6 +1,7 @@
 //! The `Caller`: the identity and rights a request carries, read from its bearer token.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use serde_json::Value;
@@ -86,14 +87,42 @@ struct CheckedToken {
 /// Tokens already decoded and checked, by their text: a test suite sends the same few tokens
 /// thousands of times, and decoding (later, verifying a signature) each time cost ~40 % of a
 /// GET by id (README.md, "Benchmark"). Time and tenant checks still run on every request.
+/// Capped in count and in bytes; past either cap it starts over rather than growing.
 #[derive(Debug, Default)]
 pub struct TokenCache {
     entries: DashMap<String, Arc<CheckedToken>, foldhash::fast::RandomState>,
+    /// What the cached tokens and their callers hold, by `entry_bytes`. Approximate under
+    /// concurrent puts: one racing a reset may be counted after it was dropped, or not
+    /// counted, by one entry per racing thread at most.
+    bytes: AtomicUsize,
 }
 
 /// Enough for every persona of a large fixture; past it the cache starts over rather than
 /// growing with traffic.
 const TOKEN_CACHE_CAPACITY: usize = 4096;
+
+/// The most bytes the cache holds (issue 19): 4,096 minted tokens of 1-3 KiB fit with room.
+const TOKEN_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+/// A token larger than this (with its caller) is checked on every call rather than cached: the
+/// token service puts every scope a client asks for in `scp`, so a signed token can be as large
+/// as a request head (~400 KB), and 4,096 of those were over a gigabyte.
+const TOKEN_CACHE_ENTRY_LIMIT: usize = 64 * 1024;
+
+/// What one cached token holds: its text (the key), its caller, and their structs.
+fn entry_bytes(token: &str, caller: &Caller) -> usize {
+    std::mem::size_of::<(String, Arc<CheckedToken>)>()
+        + std::mem::size_of::<CheckedToken>()
+        + std::mem::size_of::<Caller>()
+        + token.len()
+        + caller.actor.as_ref().map_or(0, String::len)
+        + caller
+            .permissions
+            .iter()
+            .map(|p| p.len() + std::mem::size_of::<String>())
+            .sum::<usize>()
+        + caller.directory_roles.len() * std::mem::size_of::<Uuid>()
+}
 
 impl TokenCache {
     fn get(&self, token: &str) -> Option<Arc<CheckedToken>> {
@@ -101,10 +130,25 @@ impl TokenCache {
     }
 
     fn put(&self, token: &str, checked: Arc<CheckedToken>) {
-        if self.entries.len() >= TOKEN_CACHE_CAPACITY {
-            self.entries.clear();
+        let bytes = entry_bytes(token, &checked.caller);
+        if bytes > TOKEN_CACHE_ENTRY_LIMIT {
+            return;
         }
-        self.entries.insert(token.to_string(), checked);
+        if self.entries.len() >= TOKEN_CACHE_CAPACITY
+            || self.bytes.load(Ordering::Relaxed) + bytes > TOKEN_CACHE_BYTES
+        {
+            self.entries.clear();
+            self.bytes.store(0, Ordering::Relaxed);
+        }
+        if self.entries.insert(token.to_string(), checked).is_none() {
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// How many tokens are cached, and what they hold by `entry_bytes`.
+    #[cfg(test)]
+    fn usage(&self) -> (usize, usize) {
+        (self.entries.len(), self.bytes.load(Ordering::Relaxed))
     }
 }
 
@@ -307,5 +351,41 @@ mod tests {
             cached(&cache, &format!("t{i}"), now + 60);
         }
         assert!(cache.entries.len() <= TOKEN_CACHE_CAPACITY);
+    }
+
+    /// Issue 19: the count cap alone let 4,096 tokens of ~400 KB each (as many scopes as a
+    /// request head holds) stay cached.
+    #[test]
+    fn the_cache_is_capped_in_bytes_and_skips_oversized_tokens() {
+        let cache = TokenCache::default();
+        let now = wall_clock_now().unix_timestamp();
+        let put = |token: &str, scopes: usize| {
+            let mut caller = Caller::unauthenticated(Uuid::from_u128(7));
+            caller.permissions = (0..scopes).map(|i| format!("Scope{i}")).collect();
+            cache.put(
+                token,
+                Arc::new(CheckedToken {
+                    caller: Arc::new(caller),
+                    exp: now + 60,
+                    nbf: None,
+                }),
+            );
+        };
+        let big = "t".repeat(40 * 1024);
+        for i in 0..1_000 {
+            put(&format!("{i}{big}"), 100);
+            let (count, bytes) = cache.usage();
+            assert!(bytes <= TOKEN_CACHE_BYTES, "{bytes} bytes");
+            assert!(count * 40 * 1024 <= bytes, "every entry is counted");
+        }
+        assert!(cache.usage().0 < 1_000, "it started over");
+        // Permissions count too: a small token with 10,000 scopes is over the entry limit.
+        put("few-bytes", 10_000);
+        assert!(cache.get("few-bytes").is_none());
+        let huge = "h".repeat(TOKEN_CACHE_ENTRY_LIMIT);
+        put(&huge, 0);
+        assert!(cache.get(&huge).is_none(), "checked on every call instead");
+        put("small", 2);
+        assert!(cache.get("small").is_some());
     }
 }

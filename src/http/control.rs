@@ -714,7 +714,8 @@ pub(super) async fn move_clock(
 }
 
 /// `GET /_emulator/journal[?method=&path=&status=&tenant=&after=]`: the recorded exchanges that
-/// match, oldest first, with their count — "was X called N times" is `count`.
+/// match, oldest first, with their count — "was X called N times" is `count` — and how full
+/// the journal is (`usage`: entries and bytes against its caps, and how many were evicted).
 pub(super) async fn journal(
     State(shared): State<AppState>,
     headers: HeaderMap,
@@ -774,7 +775,7 @@ pub(super) async fn journal(
         let cassette = crate::cassette::from_journal(&value, &mut redactor);
         return Json(cassette).into_response();
     }
-    Json(json!({"count": count, "value": value})).into_response()
+    Json(json!({"count": count, "value": value, "usage": shared.journal.usage()})).into_response()
 }
 
 /// `DELETE /_emulator/journal`: forgets every exchange (sequence numbers keep counting).

@@ -16,7 +16,7 @@ use percent_encoding::percent_decode_str;
 
 use super::envelope::{Answer, Reply, RequestCtx, error_answer, reply_answer};
 use super::handlers::{Call, dispatch};
-use super::journal::{CallerSummary, Entry, Journal};
+use super::journal::{CallerSummary, Entry, Head};
 use super::route::Target;
 use super::{AppState, route};
 use crate::auth::{Caller, authenticate};
@@ -150,9 +150,7 @@ pub(super) async fn answer_one(
             sequence: 0,
             time: ctx.now,
             tenant: who.as_ref().map(|(t, _)| *t),
-            headers: Journal::headers(&parts.headers),
-            method: parts.method,
-            uri: parts.uri,
+            head: Head::new(&parts.method, &parts.uri, &parts.headers),
             caller: who.map(|(_, c)| c),
             request_body: sent,
             status: answer.status.as_u16(),

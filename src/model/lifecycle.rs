@@ -131,6 +131,86 @@ pub struct Notice {
     pub payload: Option<Value>,
 }
 
+impl Notice {
+    /// What a notice holds, from lengths at hand: the struct, its recipients, and a
+    /// callout's payload (a few ids; walked only for callouts).
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Notice>()
+            + self.recipients.len() * std::mem::size_of::<Uuid>()
+            + self.payload.as_ref().map_or(0, crate::sizes::value_bytes)
+    }
+}
+
+/// The most notices an outbox keeps, so a long-running emulator under steady traffic does not
+/// grow without bound (issue 8: a documented cap).
+pub const OUTBOX_CAPACITY: usize = 10_000;
+
+/// The most bytes an outbox's notices may hold (issue 19). A notice names every approver of a
+/// stage, and a stage may name a group of any size, so a count alone bounds nothing.
+pub const OUTBOX_BYTES: usize = 16 * 1024 * 1024;
+
+/// A tenant's outbox: notices oldest first, at most `OUTBOX_CAPACITY` of them and
+/// `OUTBOX_BYTES` by `Notice::bytes`, the oldest dropped first. It reads as the list of notices
+/// and serializes as that list (snapshots are unchanged); only `push` and `clear` change it,
+/// so its running total stays true.
+#[derive(Debug, Clone, Default)]
+pub struct Outbox {
+    notices: std::collections::VecDeque<Notice>,
+    bytes: usize,
+}
+
+impl Outbox {
+    pub fn push(&mut self, notice: Notice) {
+        self.push_within(notice, OUTBOX_CAPACITY, OUTBOX_BYTES);
+    }
+
+    /// The newest notice is always kept, even alone over the budget: its recipients are the
+    /// tenant's users, so its size is bounded by the directory, and a test expects to see it.
+    fn push_within(&mut self, notice: Notice, max_count: usize, max_bytes: usize) {
+        let bytes = notice.bytes();
+        while self.notices.len() >= max_count || self.bytes + bytes > max_bytes {
+            let Some(oldest) = self.notices.pop_front() else {
+                break;
+            };
+            self.bytes -= oldest.bytes();
+        }
+        self.bytes += bytes;
+        self.notices.push_back(notice);
+    }
+
+    pub fn clear(&mut self) {
+        self.notices.clear();
+        self.bytes = 0;
+    }
+
+    /// What the kept notices hold, by `Notice::bytes`.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl std::ops::Deref for Outbox {
+    type Target = std::collections::VecDeque<Notice>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.notices
+    }
+}
+
+impl serde::Serialize for Outbox {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.notices.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Outbox {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let notices = std::collections::VecDeque::<Notice>::deserialize(deserializer)?;
+        let bytes = notices.iter().map(Notice::bytes).sum();
+        Ok(Outbox { notices, bytes })
+    }
+}
+
 /// How deliveries end, per tenant: the real service's observed failure modes (§4.6
 /// "Observed"), so a test can exercise "my code handles a failed/stuck delivery".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -486,4 +566,56 @@ pub fn parse_lag(text: &str) -> Result<std::time::Duration, String> {
         return Err(format!("'{text}' is longer than the one-hour maximum"));
     }
     Ok(lag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(sequence: u64, recipients: usize) -> Notice {
+        Notice {
+            sequence,
+            time: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+            kind: "approvalRequired",
+            access_package_id: Uuid::nil(),
+            request_id: None,
+            assignment_id: None,
+            recipients: vec![Uuid::nil(); recipients],
+            custom_extension_id: None,
+            payload: None,
+        }
+    }
+
+    #[test]
+    fn the_outbox_is_capped_in_bytes_and_keeps_the_newest() {
+        let mut outbox = Outbox::default();
+        let budget = 100 * 1024;
+        for i in 0..100 {
+            outbox.push_within(notice(i, 1000), 50, budget);
+            assert!(outbox.bytes() <= budget, "{} bytes", outbox.bytes());
+        }
+        // 16 KB of recipients each: six fit, well under the count cap.
+        assert_eq!(outbox.len(), 6);
+        assert_eq!(outbox.front().map(|n| n.sequence), Some(94));
+        assert_eq!(outbox.back().map(|n| n.sequence), Some(99));
+        // One notice over the whole budget is still kept, alone.
+        outbox.push_within(notice(100, 10_000), 50, budget);
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox.bytes(), outbox[0].bytes());
+        outbox.clear();
+        assert_eq!((outbox.len(), outbox.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn the_outbox_serializes_as_its_list_and_recounts_when_read_back() {
+        let mut outbox = Outbox::default();
+        outbox.push(notice(1, 3));
+        outbox.push(notice(2, 0));
+        let json = serde_json::to_value(&outbox).unwrap();
+        assert_eq!(json.as_array().map(Vec::len), Some(2));
+        assert_eq!(json[0]["recipients"].as_array().map(Vec::len), Some(3));
+        let back: Outbox = serde_json::from_value(json).unwrap();
+        assert_eq!(back.bytes(), outbox.bytes());
+        assert_eq!(back.len(), 2);
+    }
 }

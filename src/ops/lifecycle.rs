@@ -1382,16 +1382,12 @@ fn notify(
     );
 }
 
-/// The outbox keeps the most recent notices only, so a long-running emulator under steady
-/// traffic does not grow without bound (issue 8: a documented cap).
-pub const OUTBOX_CAPACITY: usize = 10_000;
+/// The outbox keeps the most recent notices only, capped in count and in bytes.
+pub use crate::model::lifecycle::{OUTBOX_BYTES, OUTBOX_CAPACITY};
 
 fn post(state: &mut TenantState, mut notice: crate::model::lifecycle::Notice) {
     notice.sequence = state.outbox.back().map_or(1, |n| n.sequence + 1);
-    while state.outbox.len() >= OUTBOX_CAPACITY {
-        state.outbox.pop_front();
-    }
-    state.outbox.push_back(notice);
+    state.outbox.push(notice);
 }
 
 /// Records the callout a policy's custom extension would receive at `stage` (§4.8). The
@@ -2599,6 +2595,32 @@ mod tests {
         let first = s.outbox.front().map(|n| n.sequence);
         let last = s.outbox.back().map(|n| n.sequence);
         assert_eq!((first, last), (Some(6), Some(OUTBOX_CAPACITY as u64 + 5)));
+    }
+
+    /// Issue 19: a notice names every approver of its stage, so under a count cap alone 10,000
+    /// notices to a large group were gigabytes.
+    #[test]
+    fn the_outbox_stays_within_its_byte_cap_however_many_approvers_a_notice_names() {
+        let (mut s, _, now) = setup();
+        let package: Uuid = CAMPAIGN.parse().unwrap();
+        let approvers = vec![Uuid::nil(); 2_000];
+        for _ in 0..1_000 {
+            notify(
+                &mut s,
+                now,
+                "approvalRequired",
+                package,
+                None,
+                None,
+                None,
+                approvers.clone(),
+            );
+            assert!(s.outbox.bytes() <= OUTBOX_BYTES);
+        }
+        let kept = s.outbox.len();
+        assert!(kept > 100 && kept < 1_000, "{kept} kept");
+        assert_eq!(s.outbox.back().map(|n| n.sequence), Some(1_000));
+        assert_eq!(s.outbox.back().map(|n| n.recipients.len()), Some(2_000));
     }
 
     #[test]

@@ -329,6 +329,7 @@ impl Redactor {
             Value::String(text) if form || looks_like_form(&text) => {
                 Value::String(self.pairs(&text, false))
             }
+            Value::String(text) => Value::String(self.document(&text)),
             other => self.value(other),
         }
     }
@@ -374,7 +375,17 @@ impl Redactor {
     /// Redacts inside one string: credentials by name and by shape, then GUIDs and e-mail
     /// addresses.
     pub fn text(&mut self, s: &str) -> String {
-        let mut out = conceal_text(s);
+        self.redact_text(s, false)
+    }
+
+    /// Like [`Redactor::text`] for a whole body that is neither JSON nor a form (a log, YAML,
+    /// a JSON body cut short), where `password: …` is a credential and not prose.
+    fn document(&mut self, s: &str) -> String {
+        self.redact_text(s, true)
+    }
+
+    fn redact_text(&mut self, s: &str, document: bool) -> String {
+        let mut out = conceal_in_text(s, document);
         if self.options.remap_ids {
             out = replace_guids(&out, |g| {
                 let next = self.guids.len() + 1;
@@ -488,10 +499,14 @@ fn looks_like_person(map: &Map<String, Value>) -> bool {
             .is_some_and(|t| t.eq_ignore_ascii_case("user"))
 }
 
-/// Credentials in free text (no PII rules): also in a copy with up to three rounds of
+/// Credentials in one value's text (no PII rules): also in a copy with up to three rounds of
 /// percent-encoding undone, which is kept instead when only it shows a credential.
 pub fn conceal_text(s: &str) -> String {
-    let once = conceal_shapes(s);
+    conceal_in_text(s, false)
+}
+
+fn conceal_in_text(s: &str, document: bool) -> String {
+    let once = conceal_shapes(s, document);
     if !s.contains('%') {
         return once;
     }
@@ -503,7 +518,7 @@ pub fn conceal_text(s: &str) -> String {
         if next == decoded {
             break;
         }
-        let concealed = conceal_shapes(&next);
+        let concealed = conceal_shapes(&next, document);
         if concealed != next {
             return concealed;
         }
@@ -512,11 +527,11 @@ pub fn conceal_text(s: &str) -> String {
     once
 }
 
-fn conceal_shapes(s: &str) -> String {
+fn conceal_shapes(s: &str, document: bool) -> String {
     let s = replace_jwts(s);
     let s = replace_scheme_credentials(&s);
     let s = replace_userinfo(&s);
-    replace_named_values(&s)
+    replace_named_values(&s, document)
 }
 
 fn is_base64url(b: u8) -> bool {
@@ -738,8 +753,9 @@ fn bracket_end(b: &[u8], open: usize) -> usize {
 
 /// Values named by a credential's key inside text: `client_secret=…` in a URL, a connection
 /// string (`AccountKey=…;`), a SAS (`…&sig=…`), `"refreshToken": "…"` in a cut or malformed JSON
-/// body, `password: …` in prose.
-fn replace_named_values(s: &str) -> String {
+/// body. An unquoted `password: …` counts only in a `document` (a text body): inside a JSON
+/// string it is prose — "Signing key: rotate monthly" is an ordinary description.
+fn replace_named_values(s: &str, document: bool) -> String {
     let b = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let (mut i, mut last) = (0, 0);
@@ -754,17 +770,21 @@ fn replace_named_values(s: &str) -> String {
         // A key may be closed by its quote (`"password": …`, `\"password\": …`) or bracket
         // (`client[secret]=…`), and spaced from its separator.
         let mut k = key_end;
-        if b.get(k) == Some(&b'\\') && b.get(k + 1) == Some(&b'"') {
+        let quoted = if b.get(k) == Some(&b'\\') && b.get(k + 1) == Some(&b'"') {
             k += 2;
+            true
         } else if matches!(b.get(k), Some(b'"' | b'\'' | b']')) {
             k += 1;
-        }
+            true
+        } else {
+            false
+        };
         while matches!(b.get(k), Some(b' ' | b'\t')) {
             k += 1;
         }
         let context = match b.get(k) {
             Some(b'=') => KeyContext::Parameter,
-            Some(b':') => KeyContext::Member,
+            Some(b':') if quoted || document => KeyContext::Member,
             _ => {
                 i = key_end;
                 continue;
@@ -1087,15 +1107,18 @@ mod tests {
                 r#"{\"clientSecret\":\"s3\"}"#.into(),
                 r#"{\"clientSecret\":\"<redacted>\"}"#.into(),
             ),
-            ("password: correct horse".into(), "password: <redacted> horse".into()),
-            (
-                "authorization: Bearer token".into(),
-                "authorization: <redacted>".into(),
-            ),
         ];
         for (input, expected) in cases {
             assert_eq!(conceal_text(&input), expected, "{input}");
         }
+        assert_eq!(
+            conceal_in_text(
+                "log password: correct horse\nauthorization: Bearer token",
+                true
+            ),
+            "log password: <redacted> horse\nauthorization: <redacted>",
+            "a text body is a document, where `name: value` is a pair"
+        );
         for ordinary in [
             r#"{"error":{"code":"Request_ResourceNotFound","message":"x"}}"#,
             r#"Bearer realm="", authorization_uri="https://login.example/authorize""#,
@@ -1106,6 +1129,7 @@ mod tests {
             "https://graph.microsoft.com/v1.0/x?$skiptoken=WzEsIngiXQ",
             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             r#"{"localizations":[{"languageCode":"en-US","text":"Why?"}]}"#,
+            "Signing key: rotate monthly",
         ] {
             assert_eq!(conceal_text(ordinary), ordinary);
         }

@@ -416,7 +416,7 @@ fn placeholder(map: &mut HashMap<String, String>, name: &str, prefix: &str) -> S
 }
 
 /// Everything under a credential's name: strings and numbers go, the shape (and booleans such
-/// as `forceChangePasswordNextSignIn`) stays.
+/// as `forceChangePasswordNextSignIn`) stays. As deep as `Redactor::value` goes, no deeper.
 fn conceal(value: Value) -> Value {
     match value {
         Value::String(_) | Value::Number(_) => Value::String(REDACTED.into()),

@@ -1,8 +1,8 @@
 //! Redaction by default: what a cassette must never keep (tokens, secrets, cookies, passwords,
 //! authorization codes, signatures) is replaced; PII (e-mail addresses and UPNs, people's names)
 //! is replaced by stable placeholders; and every GUID — tenant and object ids alike — is
-//! remapped consistently, so links between objects survive while the real ids do not
-//! (`emulator-anchors.md` §3 theme 10, §4 item 12).
+//! remapped consistently, so links between objects survive while the real ids do not (README,
+//! "Record, replay, verify").
 //!
 //! Credentials are removed fail-closed, wherever they sit: by the name they are given (a JSON
 //! member, a form field, a query option, or a `name=value` / `"name": value` pair inside any
@@ -138,9 +138,11 @@ pub enum KeyContext {
 ///
 /// It is not one when the key is a paging cursor (`$skiptoken`, `$deltatoken`), when its last
 /// segment only describes or names a credential (`token_type`, `client_assertion_type`,
-/// `credentialTypes`, `token_endpoint`, `keyId`, `SharedAccessKeyName`), or when `credential` comes with `verifiable`/`verified`
-/// (Verified ID settings and claims on policies and requests, which Graph shows to approvers:
-/// https://learn.microsoft.com/graph/api/resources/verifiablecredentialsettings).
+/// `credentialTypes`, `token_endpoint`, `keyId`, `SharedAccessKeyName`), or when `credential`
+/// comes with `verifiable`/`verified`: a policy's `verifiableCredentialSettings` and a request's
+/// `verifiedCredentialsData` say which Verified ID types are required and which claims were
+/// presented, and authenticate no one
+/// (https://learn.microsoft.com/graph/api/resources/verifiablecredentialsettings?view=graph-rest-beta).
 pub fn is_secret_key(key: &str, context: KeyContext) -> bool {
     let whole: String = key
         .chars()

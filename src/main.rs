@@ -122,7 +122,8 @@ enum Command {
         /// Keep e-mail addresses and UPNs (default: replaced by user{N}@contoso.example).
         #[arg(long)]
         keep_emails: bool,
-        /// Keep people's display names (default: replaced by "User {N}").
+        /// Keep people's names: users' display names, `givenName`, `surname` (default: replaced
+        /// by "User {N}", "Given {N}", "Surname {N}"). Credentials are always removed.
         #[arg(long)]
         keep_names: bool,
         /// Keep GUIDs as recorded (default: remapped consistently).

@@ -532,3 +532,429 @@ async fn graphs_documented_exchanges_diverge_only_where_the_register_says() {
         }
     }
 }
+
+/// A JWT unlike the others (`n` picks its claims and signature).
+fn jwt(n: u8) -> String {
+    use base64::Engine as _;
+    let b64 = |s: String| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    format!(
+        "{}.{}.{}",
+        b64(r#"{"typ":"JWT","alg":"RS256"}"#.into()),
+        b64(format!(r#"{{"oid":"planted-{n}"}}"#)),
+        b64(format!("signature-{n}"))
+    )
+}
+
+/// Issue 19 item 4: secrets planted in every place an exchange can carry one — request
+/// headers, query options, form bodies (a trailing `&`, literal spaces, no content type),
+/// JSON members, plain text, response headers and a cut JSON body — none reaches the cassette,
+/// while the ordinary values around them do.
+#[tokio::test]
+async fn recording_keeps_none_of_the_planted_secrets() {
+    use base64::Engine as _;
+    let graph = MockServer::start().await;
+    let token_endpoint = format!("/{TENANT}/oauth2/v2.0/token");
+    Mock::given(method("POST"))
+        .and(path(token_endpoint.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "token_type": "Bearer", "expires_in": 3599, "access_token": jwt(4),
+            "refresh_token": "RespRefresh31", "id_token": jwt(5),
+            "sasUrl": "https://acct.blob.core.windows.net/c?sv=2022-11-02&sp=r&sig=RespSas32%3D",
+            "proxy": "https://ada:UserinfoPass36@proxy.example:8080/",
+            "error": {"code": "KeepMe", "message": "ordinary"}})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/authorize"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header(
+                    "location",
+                    format!("https://app.example/cb/{}?code=LocationCode29#access_token=LocationToken30&state=kept", jwt(3)),
+                )
+                .insert_header("set-cookie", "fpc=SetCookie34"),
+        )
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/things"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            // A body cut short is text, not JSON: its members are still found by name.
+            r#"{"value":[{"displayName":"kept","clientSecret":"CutSecret33","keyCredentials":[{"key":"CutKey37"#,
+            "application/json",
+        ))
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/things"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({"id": PACKAGE, "displayName": "kept"})),
+        )
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/logs"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&graph)
+        .await;
+
+    let dir = std::env::temp_dir().join(format!("ee-planted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("recorded.json");
+    let recorder = Recorder::new(&graph.uri(), file.clone(), PiiOptions::default()).unwrap();
+    let proxy = spawn(
+        axum::Router::new()
+            .fallback(forward)
+            .with_state(Arc::new(recorder)),
+    )
+    .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let basic = base64::engine::general_purpose::STANDARD.encode("svc:TextBasic27");
+    let sent = [
+        client
+            .post(format!("{proxy}{token_endpoint}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("client_id=app&client_secret=FormSecret10&password=Form Password11&client_assertion=FormAssertion12&refresh_token=FormRefresh13&")
+            .send()
+            .await,
+        client
+            .post(format!("{proxy}{token_endpoint}"))
+            .body("grant_type=authorization_code&code=FormCode14&code_verifier=FormVerifier15&redirect_uri=https%3A%2F%2Fx%2Fcb%3Fcode%3DEncodedCode35&")
+            .send()
+            .await,
+        client
+            .get(format!(
+                "{proxy}/v1.0/things?api_key=QueryApiKey5&sig=QuerySig6&client_secret=QuerySecret7&access_token=QueryAccess8&code=QueryCode9&$skiptoken=KeptCursor"
+            ))
+            .header("authorization", format!("Bearer {}", jwt(1)))
+            .header("cookie", "session=CookieSecret1")
+            .header("x-api-key", "HeaderApiKey2")
+            .header("prefer", "return=minimal; api_key=PreferApiKey4")
+            .send()
+            .await,
+        client
+            .post(format!("{proxy}/v1.0/things"))
+            .header("authorization", "Bearer OpaqueHeaderToken38")
+            .json(&json!({
+                "displayName": "kept", "countryCode": "NZ", "signInAudience": "AzureADMyOrg",
+                "clientSecret": "JsonSecret16", "refreshToken": "JsonRefresh17",
+                "newPassword": "JsonNewPassword18", "currentPassword": "JsonCurrentPassword19",
+                "token": "JsonToken20", "apiKey": "JsonApiKey21",
+                "passwordCredentials": [{"secretText": "JsonSecretText22", "keyId": PACKAGE}],
+                "note": "send it as Bearer OpaqueBearer23 please",
+                "link": "https://x.example/cb?sig=LinkSig24&se=2030",
+                "headers": [{"name": "Authorization", "value": "HarValue25"}],
+                "user": {"givenName": "Grace", "surname": "Hopper", "mail": "grace.hopper@contoso.com"}}))
+            .send()
+            .await,
+        client
+            .post(format!("{proxy}/v1.0/logs"))
+            .header("content-type", "text/plain")
+            .body(format!(
+                "login password=TextPassword26 then Authorization: Basic {basic}; storage AccountKey=TextAccountKey28;EndpointSuffix=core.windows.net; id {}",
+                jwt(2)
+            ))
+            .send()
+            .await,
+        client.get(format!("{proxy}/authorize")).send().await,
+    ];
+    for answer in sent {
+        assert!(answer.unwrap().status().as_u16() < 400);
+    }
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    let secrets: Vec<String> = [
+        "CookieSecret1",
+        "HeaderApiKey2",
+        "PreferApiKey4",
+        "QueryApiKey5",
+        "QuerySig6",
+        "QuerySecret7",
+        "QueryAccess8",
+        "QueryCode9",
+        "FormSecret10",
+        "Password11",
+        "FormAssertion12",
+        "FormRefresh13",
+        "FormCode14",
+        "FormVerifier15",
+        "JsonSecret16",
+        "JsonRefresh17",
+        "JsonNewPassword18",
+        "JsonCurrentPassword19",
+        "JsonToken20",
+        "JsonApiKey21",
+        "JsonSecretText22",
+        "OpaqueBearer23",
+        "LinkSig24",
+        "HarValue25",
+        "TextPassword26",
+        basic.as_str(),
+        "TextAccountKey28",
+        "LocationCode29",
+        "LocationToken30",
+        "RespRefresh31",
+        "RespSas32",
+        "CutSecret33",
+        "SetCookie34",
+        "EncodedCode35",
+        "UserinfoPass36",
+        "CutKey37",
+        "OpaqueHeaderToken38",
+        "Grace",
+        "Hopper",
+        "grace.hopper",
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .chain((1..=5).map(jwt))
+    .collect();
+    assert!(secrets.len() >= 30);
+    let leaked: Vec<&String> = secrets
+        .iter()
+        .filter(|s| text.contains(s.as_str()))
+        .collect();
+    assert_eq!(
+        leaked,
+        Vec::<&String>::new(),
+        "reached the cassette:\n{text}"
+    );
+
+    // What is not a credential is kept as it was.
+    let cassette = Cassette::load(&file).unwrap();
+    let [form, pkce, listed, created, _log, redirect] = &cassette.interactions[..] else {
+        panic!("six exchanges: {text}");
+    };
+    assert_eq!(
+        form.request.body,
+        "client_id=app&client_secret=<redacted>&password=<redacted>&client_assertion=<redacted>&refresh_token=<redacted>&"
+    );
+    assert!(
+        pkce.request
+            .body
+            .as_str()
+            .unwrap()
+            .starts_with("grant_type=authorization_code&code=<redacted>&"),
+        "{}",
+        pkce.request.body
+    );
+    assert_eq!(form.response.body["token_type"], "Bearer");
+    assert_eq!(
+        form.response.body["error"]["code"], "KeepMe",
+        "Graph's error code is not OAuth's"
+    );
+    assert_eq!(
+        listed.request.query.as_deref(),
+        Some(
+            "api_key=<redacted>&sig=<redacted>&client_secret=<redacted>&access_token=<redacted>&code=<redacted>&$skiptoken=KeptCursor"
+        )
+    );
+    let sent_body = &created.request.body;
+    assert_eq!(
+        (
+            &sent_body["countryCode"],
+            &sent_body["signInAudience"],
+            &sent_body["displayName"]
+        ),
+        (&json!("NZ"), &json!("AzureADMyOrg"), &json!("kept"))
+    );
+    assert_eq!(sent_body["user"]["mail"], "user1@contoso.example");
+    let location = redirect.response.headers["location"].as_str().unwrap();
+    assert!(location.starts_with("https://app.example/cb/<redacted>:jwt?code=<redacted>#access_token=<redacted>&state=kept"), "{location}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The other side of failing closed: an ordinary entitlement-management session recorded
+/// through the proxy keeps every field it had — error codes, `languageCode`s, skiptokens,
+/// authentication configurations, words like "token" and "key" in descriptions — so the only
+/// redactions are the bearer tokens, and the cassette still verifies against a fresh emulator.
+#[tokio::test]
+async fn a_recorded_em_session_keeps_its_ordinary_fields_and_verifies() {
+    let emulator = TestTenant::start().await;
+    let dir = std::env::temp_dir().join(format!("ee-em-session-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("recorded.json");
+    // Ids, addresses and names kept, as for a cassette meant to be verified against the same
+    // fixtures; credentials go whatever the options say.
+    let keep = PiiOptions {
+        emails: false,
+        people: false,
+        remap_ids: false,
+    };
+    let recorder = Recorder::new(&emulator.emu.uri(), file.clone(), keep).unwrap();
+    let proxy = spawn(
+        axum::Router::new()
+            .fallback(forward)
+            .with_state(Arc::new(recorder)),
+    )
+    .await;
+    let token = emulator.token.clone().unwrap();
+    let client = reqwest::Client::new();
+    let call = |method: Method, url: String, body: Option<Value>| {
+        let mut request = client
+            .request(method, format!("{proxy}{url}"))
+            .bearer_auth(&token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let answer = request.send().await.unwrap();
+            let status = answer.status();
+            let text = answer.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, catalog) = call(Method::POST, format!("{EM_V1}/catalogs"), Some(json!({
+        "displayName": "Signing keys", "description": "Who may rotate the API key and token signing certificate",
+        "isExternallyVisible": false}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{catalog}");
+    let catalog = catalog["id"].as_str().unwrap().to_string();
+    let (status, package) = call(Method::POST, format!("{EM_V1}/accessPackages"), Some(json!({
+        "displayName": "Key rotation", "description": "Secret and password rotation duty", "catalog": {"id": catalog}}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{package}");
+    let package = package["id"].as_str().unwrap().to_string();
+    let (status, policy) = call(Method::POST, format!("{EM_BETA}/accessPackageAssignmentPolicies"), Some(json!({
+        "accessPackageId": package, "displayName": "direct", "description": "code owners only",
+        "expiration": {"type": "afterDuration", "duration": "P365D"},
+        "requestorSettings": {"scopeType": "NoSubjects", "acceptRequests": true, "allowedRequestors": []},
+        "questions": [
+            {"isRequired": false, "text": {"defaultText": "Which key vault?", "localizedTexts": [{"text": "¿Qué almacén de claves?", "languageCode": "es"}]},
+             "@odata.type": "#microsoft.graph.accessPackageMultipleChoiceQuestion",
+             "choices": [{"actualValue": "kv-prod", "displayValue": {"localizedTexts": [{"text": "Producción", "languageCode": "es"}]}}],
+             "allowsMultipleSelection": false}]}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{policy}");
+    let (status, extension) = call(Method::POST, format!("{EM_V1}/catalogs/{catalog}/customWorkflowExtensions"), Some(json!({
+        "@odata.type": "#microsoft.graph.accessPackageAssignmentWorkflowExtension", "displayName": "rotate token",
+        "endpointConfiguration": {"@odata.type": "#microsoft.graph.logicAppTriggerEndpointConfiguration",
+            "subscriptionId": "38ab2ccc-3747-4567-b36b-9478f5602f0d", "resourceGroupName": "keys", "logicAppWorkflowName": "rotate"},
+        "authenticationConfiguration": {"@odata.type": "#microsoft.graph.azureAdPopTokenAuthentication"}}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{extension}");
+    let (status, page) = call(
+        Method::GET,
+        format!("{EM_V1}/accessPackages?$top=1&$select=id,displayName,description"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let next = page["@odata.nextLink"].as_str().unwrap();
+    assert!(next.contains("$skiptoken="), "{next}");
+    let (status, _) = call(
+        Method::GET,
+        next.trim_start_matches(&proxy).to_string(),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        Method::GET,
+        format!("{EM_V1}/accessPackages/{package}?$expand=catalog"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, missing) = call(
+        Method::GET,
+        format!("{EM_V1}/accessPackages/{PACKAGE}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(missing["error"]["code"].is_string(), "{missing}");
+    let (status, _) = call(
+        Method::PATCH,
+        format!("{EM_V1}/accessPackages/{package}"),
+        Some(json!({"description": "Rotates the signing key: code, token, secret"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, batch) = call(Method::POST, "/v1.0/$batch".to_string(), Some(json!({"requests": [
+        {"id": "1", "method": "GET", "url": format!("/identityGovernance/entitlementManagement/catalogs/{catalog}")}]}))).await;
+    assert_eq!(status, StatusCode::OK, "{batch}");
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    let cassette = Cassette::load(&file).unwrap();
+    assert_eq!(cassette.interactions.len(), 10);
+    assert_eq!(
+        text.matches("<redacted>").count(),
+        text.matches("\"authorization\": \"Bearer <redacted>\"")
+            .count(),
+        "nothing but the bearer tokens is redacted:\n{text}"
+    );
+    assert!(!text.contains(&token));
+    for ordinary in [
+        "\"languageCode\": \"es\"",
+        "\"code\": \"",
+        "$skiptoken=",
+        "#microsoft.graph.azureAdPopTokenAuthentication",
+        "Who may rotate the API key and token signing certificate",
+        "Rotates the signing key: code, token, secret",
+        "\"description\": \"code owners only\"",
+    ] {
+        assert!(text.contains(ordinary), "{ordinary} is missing:\n{text}");
+    }
+
+    let fresh = TestTenant::start().await;
+    let report = verify(&cassette, &fresh.emu.uri(), fresh.token.as_deref(), &[])
+        .await
+        .unwrap();
+    assert_eq!(report.checked, 10);
+    assert_eq!(report.found, vec![], "{}", report.render());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `GET /_emulator/journal?format=cassette` shares the recorder's redaction: what a client
+/// sent the emulator with credentials in it (a custom extension's secret, an `api_key` query
+/// option) leaves the journal's cassette without them, while ids stay for `verify`.
+#[tokio::test]
+async fn the_journals_cassette_export_keeps_no_credentials() {
+    let t = TestTenant::start().await;
+    let extension = t
+        .post(&format!("{EM_V1}/catalogs/{GENERAL}/customWorkflowExtensions"), json!({
+            "@odata.type": "#microsoft.graph.accessPackageAssignmentWorkflowExtension", "displayName": "basic auth",
+            "endpointConfiguration": {"@odata.type": "#microsoft.graph.httpRequestEndpoint", "targetUrl": "https://hooks.example/grant?sig=JournalSig1"},
+            "authenticationConfiguration": {"@odata.type": "#microsoft.graph.basicAuthentication", "username": "svc", "password": "JournalPassword2"},
+            "clientSecret": "JournalSecret3"}))
+        .await;
+    assert!(extension.status.is_client_error() || extension.status.is_success());
+    t.get(&format!(
+        "{EM_V1}/catalogs/{GENERAL}?api_key=JournalApiKey4"
+    ))
+    .await;
+    let saved = t
+        .send(
+            Method::GET,
+            "/_emulator/journal?format=cassette",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.text);
+    for secret in [
+        "JournalSig1",
+        "JournalPassword2",
+        "JournalSecret3",
+        "JournalApiKey4",
+    ] {
+        assert!(
+            !saved.text.contains(secret),
+            "{secret} is in the journal's cassette"
+        );
+    }
+    assert!(
+        saved.text.contains(GENERAL),
+        "ids stay in the journal's cassette"
+    );
+    let cassette: Cassette = serde_json::from_value(saved.body).unwrap();
+    assert_eq!(cassette.interactions.len(), 2);
+    assert_eq!(
+        cassette.interactions[0].request.body["displayName"],
+        "basic auth"
+    );
+}

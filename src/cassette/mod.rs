@@ -144,7 +144,9 @@ pub fn body_bytes(body: &Value) -> Vec<u8> {
 }
 
 /// The request journal's entries (`GET /_emulator/journal`) as a cassette: a passing test run
-/// saved for diffing later. The journal keeps no tokens; redaction still runs, for PII.
+/// saved for diffing later. The journal keeps no `Authorization` header, but bodies and queries
+/// can still carry credentials (a custom extension's secret, a `?code=`), so the recorder's
+/// credential redaction runs here too; PII is replaced as `redactor`'s options say.
 pub fn from_journal(entries: &[Value], redactor: &mut redact::Redactor) -> Cassette {
     let interactions = entries
         .iter()

@@ -58,7 +58,8 @@ impl Recorder {
             .build()
             .map_err(|e| e.to_string())?;
         let cassette = Cassette {
-            upstream: Some(upstream.clone()),
+            // `https://user:password@host` works as an upstream; the cassette keeps no password.
+            upstream: Some(super::redact::conceal_text(&upstream)),
             ..Default::default()
         };
         Ok(Recorder {

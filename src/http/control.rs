@@ -764,8 +764,9 @@ pub(super) async fn journal(
     }
     let (count, value) = shared.journal.query(&filter);
     if as_cassette {
-        // A passing run saved as a cassette, to diff or `verify` later. The journal holds no
-        // tokens; ids stay as they are so the cassette verifies against the same fixtures.
+        // A passing run saved as a cassette, to diff or `verify` later. Credentials in bodies
+        // and queries go as in a recording; ids, addresses and names stay, so the cassette
+        // verifies against the same fixtures.
         let mut redactor =
             crate::cassette::redact::Redactor::new(crate::cassette::redact::PiiOptions {
                 emails: false,

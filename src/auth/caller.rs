@@ -85,7 +85,7 @@ struct CheckedToken {
 
 /// Tokens already decoded and checked, by their text: a test suite sends the same few tokens
 /// thousands of times, and decoding (later, verifying a signature) each time cost ~40 % of a
-/// GET by id (README.md, "Benchmark"). Time and tenant checks still run on every request.
+/// GET by id (docs/BENCHMARK.md). Time and tenant checks still run on every request.
 #[derive(Debug, Default)]
 pub struct TokenCache {
     entries: DashMap<String, Arc<CheckedToken>, foldhash::fast::RandomState>,

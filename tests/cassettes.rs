@@ -528,7 +528,9 @@ async fn graphs_documented_exchanges_diverge_only_where_the_register_says() {
             let updated = format!("{}{table}{}", &parity[..a + start.len()], &parity[b..]);
             std::fs::write(&parity_path, updated).unwrap();
         } else {
-            panic!("docs/PARITY.md's parity-register table is stale; run UPDATE_PARITY=1 cargo test");
+            panic!(
+                "docs/PARITY.md's parity-register table is stale; run UPDATE_PARITY=1 cargo test"
+            );
         }
     }
 }

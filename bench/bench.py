@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmarks the emulator against the reference server on this machine (README.md, "Benchmark").
+"""Benchmarks the emulator against the reference server on this machine (docs/BENCHMARK.md).
 
 Each server is pinned to core 0 and wrk to core 1 (performance-anchors.md, "pinned"). For every
 workload: a warm-up, then RUNS measured runs; the table reports the median req/s, the medians

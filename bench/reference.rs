@@ -1,5 +1,5 @@
 //! The benchmark's reference server: the least work a server can do for the benchmark's
-//! requests (README.md, "Benchmark"), doing the same essential work per workload as the issue
+//! requests (docs/BENCHMARK.md), doing the same essential work per workload as the issue
 //! asks: a GET by id is a map lookup returning bytes captured from the emulator; a page
 //! serializes the same 100 objects; a `$filter=displayName eq '…'` scans the same 10,000
 //! objects and serializes the matches; a `$batch` is parsed and each item's captured answer

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark (README.md, "Benchmark"): builds the emulator and the reference server, installs wrk
+# The benchmark (docs/BENCHMARK.md): builds the emulator and the reference server, installs wrk
 # if it is missing, and runs bench.py. RUNS, DURATION and WARMUP tune it (defaults 5, 10, 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."

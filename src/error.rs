@@ -1,7 +1,7 @@
 //! The one error type: every refusal the emulator can give, with its Graph status, code and
 //! message. Messages are written once, here; where a reference captures the exact text it is
 //! copied verbatim (`graph-protocol.md` §1.3, `graph-em-examples.md` Part C). Cases no capture
-//! covers are marked `[inf]` and listed in the README parity table.
+//! covers are marked `[inf]` and listed in the parity table (`docs/PARITY.md`).
 
 use axum::http::StatusCode;
 

@@ -32,7 +32,7 @@ async fn beta_create_matches_the_documented_example() {
     same_bytes_but_context(&got, &resp);
 }
 
-/// A GET by id is served from the listing cache (README, "Benchmark"); it must write the
+/// A GET by id is served from the listing cache (docs/BENCHMARK.md); it must write the
 /// same fields in the same order as the create, which builds the entity afresh. Map equality
 /// ignores order, so the texts are compared.
 fn same_bytes_but_context(got: &Resp, created: &Resp) {

@@ -481,7 +481,7 @@ async fn a_cassette_becomes_a_fixture_the_emulator_serves() {
 /// Graph's documented and captured exchanges (`tests/parity/graph-docs.json`, built from
 /// `graph-em-examples.md` A1.2–A2.5, B2.1/B2.4 and C2 with consistent ids) replayed against the
 /// emulator: every divergence must be in `tests/parity/register.json`, every register entry
-/// must still be needed, and the README's table must be the register's
+/// must still be needed, and `docs/PARITY.md`'s table must be the register's
 /// (`UPDATE_PARITY=1 cargo test` rewrites it).
 #[tokio::test]
 async fn graphs_documented_exchanges_diverge_only_where_the_register_says() {
@@ -512,23 +512,25 @@ async fn graphs_documented_exchanges_diverge_only_where_the_register_says() {
         );
     }
 
-    let readme_path = root.join("README.md");
-    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let parity_path = root.join("docs/PARITY.md");
+    let parity = std::fs::read_to_string(&parity_path).unwrap();
     let (start, end) = (
         "<!-- parity-register:start -->\n",
         "<!-- parity-register:end -->",
     );
-    let (Some(a), Some(b)) = (readme.find(start), readme.find(end)) else {
-        panic!("README.md lacks the parity-register markers");
+    let (Some(a), Some(b)) = (parity.find(start), parity.find(end)) else {
+        panic!("docs/PARITY.md lacks the parity-register markers");
     };
     let table = entitlement_emulator::cassette::normalize::register_table(&register);
-    let current = &readme[a + start.len()..b];
+    let current = &parity[a + start.len()..b];
     if current != table {
         if std::env::var_os("UPDATE_PARITY").is_some() {
-            let updated = format!("{}{table}{}", &readme[..a + start.len()], &readme[b..]);
-            std::fs::write(&readme_path, updated).unwrap();
+            let updated = format!("{}{table}{}", &parity[..a + start.len()], &parity[b..]);
+            std::fs::write(&parity_path, updated).unwrap();
         } else {
-            panic!("README.md's parity-register table is stale; run UPDATE_PARITY=1 cargo test");
+            panic!(
+                "docs/PARITY.md's parity-register table is stale; run UPDATE_PARITY=1 cargo test"
+            );
         }
     }
 }

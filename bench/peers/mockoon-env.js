@@ -1,4 +1,4 @@
-// Writes the Mockoon environment the benchmark serves (README.md, "Benchmark"): one CRUD route,
+// Writes the Mockoon environment the benchmark serves (docs/BENCHMARK.md): one CRUD route,
 // `accessPackages`, over a data bucket holding the packages, built with Mockoon's own schema
 // builders so the file matches the CLI's version. Usage: node mockoon-env.js ITEMS.json OUT.json PORT
 const fs = require('fs');

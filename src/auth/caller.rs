@@ -86,7 +86,7 @@ struct CheckedToken {
 
 /// Tokens already decoded and checked, by their text: a test suite sends the same few tokens
 /// thousands of times, and decoding (later, verifying a signature) each time cost ~40 % of a
-/// GET by id (README.md, "Benchmark"). Time and tenant checks still run on every request.
+/// GET by id (docs/BENCHMARK.md). Time and tenant checks still run on every request.
 /// Capped in count and in bytes; past either cap it starts over rather than growing.
 #[derive(Debug, Default)]
 pub struct TokenCache {

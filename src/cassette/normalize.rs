@@ -184,8 +184,8 @@ impl KnownDivergence {
     }
 }
 
-/// The register as the README's table of divergences from recorded Graph (generated: a test
-/// keeps the README in step with the register file).
+/// The register as the table of divergences from recorded Graph in `docs/PARITY.md` (generated:
+/// a test keeps that file in step with the register file).
 pub fn register_table(register: &[KnownDivergence]) -> String {
     let mut out = String::from("| JSON path | requests | why it is accepted |\n|---|---|---|\n");
     for k in register {

@@ -1,7 +1,7 @@
 //! CORS only where it means something: requests that carry `Origin`. Browsers send `Origin` on
 //! every cross-origin request (and every preflight), so they see exactly tower-http's answers;
 //! SDKs, curl and CI suites never send it, and skip building and merging the CORS headers,
-//! which cost ~10 % of a GET by id (README, "Benchmark").
+//! which cost ~10 % of a GET by id (docs/BENCHMARK.md).
 
 use std::convert::Infallible;
 use std::future::Future;

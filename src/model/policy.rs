@@ -6,7 +6,7 @@
 //! `durationInDays`/`expirationDateTime`, and folds fallback approvers into `primaryApprovers`
 //! with `isBackup`. Both are kept in one model so a policy written through one version reads
 //! correctly through the other. Where the versions do not correspond one to one the mapping is
-//! [inf] and listed in the README.
+//! [inf] and listed in `docs/PARITY.md`.
 
 use serde_json::{Map, Value, json};
 use uuid::Uuid;

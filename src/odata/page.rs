@@ -34,7 +34,7 @@ pub trait Resource: Queryable {
 
 /// A listing item's JSON text per API version, rendered on first use and reused until the
 /// entity changes (the store clears it on every mutable borrow). A page of 100 packages is then
-/// 100 copies instead of 100 maps built, annotated and serialized (README, "Benchmark").
+/// 100 copies instead of 100 maps built, annotated and serialized (docs/BENCHMARK.md).
 #[derive(Debug, Clone, Default)]
 pub struct ListingCache([std::sync::OnceLock<std::sync::Arc<str>>; 2]);
 
@@ -73,7 +73,7 @@ fn list_item<T: Resource>(
 
 /// One entity's JSON taken from its listing cache: the cached listing item minus the
 /// `@odata.type` a listing puts first. A GET by id (and each such item of a `$batch`) then
-/// copies text instead of building and serializing a map (README, "Benchmark").
+/// copies text instead of building and serializing a map (docs/BENCHMARK.md).
 #[derive(Debug)]
 pub struct CachedEntity {
     text: std::sync::Arc<str>,

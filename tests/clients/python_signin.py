@@ -195,7 +195,7 @@ async def msal_password_and_refresh():
     import msal
     # MSAL asks https://<host>/common/userrealm/... on port 443 whatever the authority's port
     # (it keeps only the host name). The emulator answers that route, but not on 443 here, so
-    # tell MSAL the realm is managed, as README "Point your SDK at it" shows.
+    # tell MSAL the realm is managed, as docs/CLIENTS.md shows.
     msal.authority.Authority._domains_without_user_realm_discovery.add(HTTPS.split("://")[1].split(":")[0])
     app = msal.PublicClientApplication(PUBLIC_CLIENT, authority=f"{HTTPS}/organizations", instance_discovery=False)
     result = app.acquire_token_by_username_password(ADMIN, PASSWORD, scopes=SCOPES)

@@ -1,8 +1,8 @@
 //! Redaction by default: what a cassette must never keep (tokens, secrets, cookies, passwords,
 //! authorization codes, signatures) is replaced; PII (e-mail addresses and UPNs, people's names)
 //! is replaced by stable placeholders; and every GUID — tenant and object ids alike — is
-//! remapped consistently, so links between objects survive while the real ids do not (README,
-//! "Record, replay, verify").
+//! remapped consistently, so links between objects survive while the real ids do not
+//! (docs/RECORDING.md).
 //!
 //! Credentials are removed fail-closed, wherever they sit: by the name they are given (a JSON
 //! member, a form field, a query option, or a `name=value` / `"name": value` pair inside any

@@ -5,7 +5,7 @@
 //! Layers, lowest first; a module may use its own files and any lower layer, never a higher one,
 //! and never a peer of the same layer — except in the core, whose parts are one unit, and in the
 //! top layer, which assembles everything:
-//! - 0 core: `error`, `clock`, `ids`, `model`, `store`, `files`;
+//! - 0 core: `error`, `clock`, `ids`, `model`, `store`, `files`, `sizes`;
 //! - 1 engines: `odata`, `authz`, `auth` — each on the core only;
 //! - 2 domain operations: `ops` — never HTTP;
 //! - 3 assembly: `http`, `tls`, `cassette`, `fixtures`, `emulator`, the crate root and the binary.
@@ -28,6 +28,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("model", 0),
     ("store", 0),
     ("files", 0),
+    ("sizes", 0),
     ("odata", 1),
     ("authz", 1),
     ("auth", 1),

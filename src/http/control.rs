@@ -145,11 +145,9 @@ pub(super) async fn read_body(
         return too_large(request.headers());
     }
     // Held until the answer is built: the permit bounds the memory, not just the read.
+    // (The gate is never closed, so acquiring cannot fail.)
     let _permit = if carries_snapshot(&request) {
-        match shared.restore_gate.acquire().await {
-            Ok(permit) => Some(permit),
-            Err(_) => None,
-        }
+        shared.restore_gate.acquire().await.ok()
     } else {
         None
     };

@@ -69,9 +69,17 @@ async fn raw(
     }
     // A refusal may come before the whole body is read, and the connection close after it:
     // what was answered is read either way.
-    let _ = stream.write_all(request.as_bytes()).await;
-    let mut bytes = Vec::new();
-    let _ = stream.read_to_end(&mut bytes).await;
+    // A server still waiting for a body never sent answers nothing: that is a failure here,
+    // not a hang (the bound is generous, not a timing assertion).
+    let exchange = async {
+        let _ = stream.write_all(request.as_bytes()).await;
+        let mut bytes = Vec::new();
+        let _ = stream.read_to_end(&mut bytes).await;
+        bytes
+    };
+    let bytes = tokio::time::timeout(std::time::Duration::from_secs(20), exchange)
+        .await
+        .unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head

@@ -69,7 +69,7 @@ fn rebinding_refusal(shared: &AppState, request: &axum::extract::Request) -> Opt
     let refused = shared.hosts.check(request.headers(), request.uri()).err()?;
     let message = shared.hosts.refusal(
         refused.as_deref(),
-        "Without --admin-token, the control API and console",
+        "without --admin-token, the control API and its console",
         ", or set --admin-token",
     );
     Some(refuse(

@@ -126,15 +126,16 @@ impl HostPolicy {
         });
         match shown {
             Some(name) => format!(
-                "{what} answers only to loopback names (localhost, 127.0.0.1, [::1]), the address \
-                 it is bound to and names given with --tls-name or {ALLOWED_HOST_FLAG}; Host \
-                 '{name}' is none of them (a page whose name was rebound to this address sends \
-                 its own name). To admit it, start with --allowed-host {name}{or_else}."
+                "Host '{name}' does not name this emulator, and {what} answer only to names that \
+                 do: loopback (localhost, 127.0.0.1, [::1]), the address it is bound to, and \
+                 names given with --tls-name or {ALLOWED_HOST_FLAG} (a page whose own name was \
+                 rebound to this address sends that name). To admit it, start with \
+                 --allowed-host {name}{or_else}."
             ),
             None => format!(
-                "{what} needs a Host header naming this emulator (localhost, 127.0.0.1, [::1], \
-                 the address it is bound to, or a name given with --tls-name or \
-                 {ALLOWED_HOST_FLAG}){or_else}."
+                "The request has no Host header naming anything, and {what} answer only to one \
+                 naming this emulator (localhost, 127.0.0.1, [::1], the address it is bound to, \
+                 or a name given with --tls-name or {ALLOWED_HOST_FLAG}){or_else}."
             ),
         }
     }

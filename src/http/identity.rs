@@ -282,7 +282,7 @@ async fn authorize(
     if let Err(refused) = shared.hosts.check(&headers, &uri) {
         let message = shared
             .hosts
-            .refusal(refused.as_deref(), "The sign-in endpoint", "");
+            .refusal(refused.as_deref(), "the sign-in endpoints", "");
         // [inf] Entra has no such refusal; its generic invalid_request code, with a 403.
         let e = StsError {
             status: 403,

@@ -112,9 +112,14 @@ fn carries_snapshot(request: &axum::extract::Request) -> bool {
         || (request.method() == axum::http::Method::POST && path == "/_emulator/tenants")
 }
 
+/// Control bodies up to this size (a token request, a fault rule, settings) are read without
+/// waiting for the restore gate.
+const UNGATED_BODY: u64 = 1024 * 1024;
+
 /// Reads a control call's body within `--control-body-limit-mib`, refusing a larger one with a
-/// 413 that names the flag; snapshot-bearing calls are read and answered one at a time, so a
-/// few concurrent large restores cannot each hold their body and its parsed tree at once.
+/// 413 that names the flag; snapshot-bearing calls (and any large body) are read and answered
+/// one at a time, so a few concurrent large restores cannot each hold their body and its
+/// parsed tree at once.
 pub(super) async fn read_body(
     State(shared): State<AppState>,
     request: axum::extract::Request,
@@ -144,9 +149,13 @@ pub(super) async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(request.headers());
     }
-    // Held until the answer is built: the permit bounds the memory, not just the read.
+    // Snapshots, and any other body that is large or of unknown length, go one at a time:
+    // the permit, held until the answer is built, bounds the memory and not just the read.
     // (The gate is never closed, so acquiring cannot fail.)
-    let _permit = if carries_snapshot(&request) {
+    let small = http_body::Body::size_hint(request.body())
+        .upper()
+        .is_some_and(|n| n <= UNGATED_BODY);
+    let _permit = if carries_snapshot(&request) || !small {
         shared.restore_gate.acquire().await.ok()
     } else {
         None

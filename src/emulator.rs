@@ -124,6 +124,8 @@ pub enum StartError {
          --control-api off"
     )]
     ControlApiExposed(SocketAddr),
+    #[error("invalid --allowed-host: {0}")]
+    AllowedHost(String),
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +144,8 @@ pub struct EmulatorBuilder {
     tls: TlsOptions,
     admin_token: Option<String>,
     cors: http::CorsPolicy,
+    allowed_hosts: Vec<String>,
+    limits: http::ControlLimits,
 }
 
 impl Default for EmulatorBuilder {
@@ -161,6 +165,8 @@ impl Default for EmulatorBuilder {
             tls: TlsOptions::default(),
             admin_token: None,
             cors: http::CorsPolicy::default(),
+            allowed_hosts: Vec::new(),
+            limits: http::ControlLimits::default(),
         }
     }
 }
@@ -262,6 +268,33 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Another `Host` name (or address, any port) the emulator answers as itself, beyond
+    /// loopback, the bound address and the TLS names: the control API and console (without an
+    /// admin token) and `/authorize` refuse other names, and `@odata.context`, `Location` and
+    /// the identity documents do not echo them (a DNS-rebinding defence).
+    pub fn allowed_host(mut self, name: impl Into<String>) -> Self {
+        self.allowed_hosts.push(name.into());
+        self
+    }
+
+    /// Most tenants the process serves (default 100); `POST /_emulator/tenants` past it is a 409.
+    pub fn max_tenants(mut self, tenants: usize) -> Self {
+        self.limits.max_tenants = tenants;
+        self
+    }
+
+    /// Most fault rules (default 100); `POST /_emulator/faults` past it is a 409.
+    pub fn max_fault_rules(mut self, rules: usize) -> Self {
+        self.limits.max_fault_rules = rules;
+        self
+    }
+
+    /// Largest control-API body in bytes (default 64 MiB); larger ones are a 413.
+    pub fn control_body_limit(mut self, bytes: usize) -> Self {
+        self.limits.control_body_limit = bytes;
+        self
+    }
+
     pub fn tls(mut self, options: TlsOptions) -> Self {
         self.tls = options;
         self
@@ -279,7 +312,8 @@ impl EmulatorBuilder {
             ClockChoice::System => Arc::new(SystemClock::default()),
             ClockChoice::Fixed { start, step } => Arc::new(ManualClock::new(*start, *step)),
         };
-        let faults = crate::http::faults::Faults::new(self.ids.generator(FAULT_STREAM));
+        let faults = crate::http::faults::Faults::new(self.ids.generator(FAULT_STREAM))
+            .with_max_rules(self.limits.max_fault_rules);
         for (i, raw) in fixture.tenant.faults.iter().enumerate() {
             let bad = |message: String| FixtureError {
                 file: "tenant.json".into(),
@@ -289,12 +323,23 @@ impl EmulatorBuilder {
             let mut rule: crate::http::faults::NewRule =
                 serde_json::from_value(raw.clone()).map_err(|e| bad(e.to_string()))?;
             rule.tenant.get_or_insert(fixture.tenant.id);
-            faults.add(rule).map_err(bad)?;
+            faults.add(rule).map_err(|e| bad(e.to_string()))?;
         }
         let signing_key = match &self.key_file {
             Some(path) => Arc::new(SigningKey::load_or_generate(path, self.ids.seed())?),
             None => Arc::new(SigningKey::builtin()),
         };
+        // The bound addresses (when specific) and the certificate's names are the user's own.
+        let bound = [Some(self.bind), self.https]
+            .into_iter()
+            .flatten()
+            .map(|addr| addr.ip().to_string());
+        let hosts = http::hosts::HostPolicy::new(
+            bound
+                .chain(self.tls.extra_names.iter().cloned())
+                .chain(self.allowed_hosts.iter().cloned()),
+        )
+        .map_err(StartError::AllowedHost)?;
         let tenants = Tenants::default();
         let tenant = tenants.insert(Tenant::new(fixture, self.ids, clock.now()));
         Ok(Arc::new(Shared {
@@ -312,6 +357,9 @@ impl EmulatorBuilder {
             journal: crate::http::journal::Journal::new(self.journal_size, self.journal_bytes),
             faults,
             tenant_ids: self.ids.generator(TENANT_STREAM),
+            hosts,
+            limits: self.limits,
+            restore_gate: tokio::sync::Semaphore::new(1),
         }))
     }
 
@@ -330,6 +378,7 @@ impl EmulatorBuilder {
         })?;
         let has_token = self.admin_token.is_some();
         let control_api = self.control_api.decide(&addr, has_token)?;
+        state.hosts.set_own(false, addr);
         let app = http::router(state.clone(), control_api);
         let (tx, rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -361,6 +410,7 @@ impl EmulatorBuilder {
             let tcp = TcpListener::bind(https_bind).await.map_err(bind_error)?;
             let tls = TlsListener::new(tcp, config).map_err(bind_error)?;
             let https_addr = axum::serve::Listener::local_addr(&tls).map_err(bind_error)?;
+            state.hosts.set_own(true, https_addr);
             // The control API follows the same loopback rule on either listener.
             let app = http::https_router(
                 state.clone(),

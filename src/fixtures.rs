@@ -319,6 +319,76 @@ impl FixtureSource {
     }
 }
 
+/// The one answer the control API gives for a `fixtures` path it cannot use, whatever the
+/// reason (missing, not a directory, unreadable, no `tenant.json`, a file that is not a fixture
+/// file or resolves outside the directory): `POST /_emulator/tenants` must not tell a caller
+/// which paths exist on this machine.
+pub const NOT_A_FIXTURE_DIRECTORY: &str = "not a fixture directory (a readable directory holding tenant.json and only fixture files, none of them links out of it)";
+
+/// Why a fixture directory named over the network was not loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfinedError {
+    /// Anything about the path itself: one message, [`NOT_A_FIXTURE_DIRECTORY`].
+    NotAFixtureDirectory,
+    /// The directory is a fixture directory, and its content is wrong (file and pointer).
+    Invalid(FixtureError),
+}
+
+/// Loads the fixture directory `dir` for a control-API caller: as [`FixtureSource::load`], but
+/// every file must resolve inside the (canonical) directory, so a link cannot make the emulator
+/// read, or report on, a file elsewhere; and any problem with the path is the one
+/// [`ConfinedError::NotAFixtureDirectory`].
+pub fn load_confined(dir: &Path) -> Result<FixtureTenant, ConfinedError> {
+    let not_fixture = |_| ConfinedError::NotAFixtureDirectory;
+    let root = std::fs::canonicalize(dir).map_err(not_fixture)?;
+    let resolve = |name: &str| -> Result<Option<PathBuf>, ()> {
+        let path = root.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(_) => return Err(()),
+            Ok(_) => {}
+        }
+        let real = std::fs::canonicalize(&path).map_err(|_| ())?;
+        let inside = real.starts_with(&root);
+        match std::fs::metadata(&real) {
+            Ok(meta) if inside && meta.is_file() => Ok(Some(real)),
+            _ => Err(()),
+        }
+    };
+    if !std::fs::metadata(&root).is_ok_and(|m| m.is_dir())
+        || !matches!(resolve("tenant.json"), Ok(Some(_)))
+    {
+        return Err(ConfinedError::NotAFixtureDirectory);
+    }
+    let entries = std::fs::read_dir(&root).map_err(not_fixture)?;
+    for entry in entries {
+        let name = entry.map_err(not_fixture)?.file_name();
+        let name = name.to_string_lossy();
+        let known = FIXTURE_FILES.contains(&name.as_ref());
+        if (name.ends_with(".json") && !known) || (known && resolve(&name).is_err()) {
+            return Err(ConfinedError::NotAFixtureDirectory);
+        }
+    }
+    let mut texts = Vec::new();
+    for name in FIXTURE_FILES {
+        match resolve(name) {
+            Ok(Some(path)) => match std::fs::read_to_string(path) {
+                Ok(text) => texts.push((name, text)),
+                Err(_) => return Err(ConfinedError::NotAFixtureDirectory),
+            },
+            Ok(None) => {}
+            Err(()) => return Err(ConfinedError::NotAFixtureDirectory),
+        }
+    }
+    FixtureTenant::parse(&dir.display().to_string(), |name| {
+        Ok(texts
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, text)| text.clone()))
+    })
+    .map_err(ConfinedError::Invalid)
+}
+
 fn check_no_unknown_files(dir: &Path) -> Result<(), FixtureError> {
     let entries = std::fs::read_dir(dir).map_err(|e| FixtureError {
         file: dir.display().to_string(),

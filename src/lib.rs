@@ -12,6 +12,7 @@
 //! - [`store`], [`model`]: tenants, entities, and their v1.0 / beta wire shapes.
 //! - [`fixtures`]: tenant descriptions in JSON; the default one is compiled in.
 //! - [`error`]: the one error enum that knows each Graph code, status and message.
+//! - [`files`]: writing secret files (keys) owner-only.
 //! - [`clock`], [`ids`]: injectable time and identity, for byte-identical reruns.
 //! - [`sizes`]: approximate sizes of what is kept between requests, for the byte caps.
 
@@ -21,6 +22,7 @@ pub mod cassette;
 pub mod clock;
 pub mod emulator;
 pub mod error;
+pub mod files;
 pub mod fixtures;
 pub mod http;
 pub mod ids;

@@ -74,6 +74,27 @@ struct ServeArgs {
     /// absent (from --seed when given). Default: the built-in, documented test key.
     #[arg(long)]
     key_file: Option<PathBuf>,
+    /// Another name (or address) this emulator answers as itself, beyond localhost, 127.0.0.1,
+    /// [::1], the bound address and --tls-name names; repeatable or comma-separated. Without
+    /// --admin-token the control API and console refuse other `Host` names (DNS rebinding),
+    /// `/authorize` always does, and `@odata.context`, `Location` and the identity documents
+    /// name the listener's own address instead of echoing them. In a container, add the name
+    /// clients use (`--allowed-host emulator`).
+    #[arg(
+        long = "allowed-host",
+        env = "EMULATOR_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    allowed_hosts: Vec<String>,
+    /// Most tenants served at once (the default one included); more is a 409.
+    #[arg(long, env = "EMULATOR_MAX_TENANTS", default_value_t = entitlement_emulator::http::DEFAULT_MAX_TENANTS)]
+    max_tenants: usize,
+    /// Most fault rules at once (every Graph call is matched against each); more is a 409.
+    #[arg(long, env = "EMULATOR_MAX_FAULT_RULES", default_value_t = entitlement_emulator::http::DEFAULT_MAX_FAULT_RULES)]
+    max_fault_rules: usize,
+    /// Largest control-API body (a snapshot to restore), in MiB; larger is a 413.
+    #[arg(long, env = "EMULATOR_CONTROL_BODY_LIMIT_MIB", default_value_t = entitlement_emulator::http::CONTROL_BODY_LIMIT / (1024 * 1024))]
+    control_body_limit_mib: usize,
     /// Also serve HTTPS (needed by azure-identity, MSAL, Terraform and the classic JS client).
     /// `--https` alone listens on 127.0.0.1:5443.
     #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:5443")]
@@ -428,7 +449,13 @@ async fn main() -> anyhow::Result<()> {
         .control_api(args.control_api)
         .journal_size(args.journal_size)
         .journal_bytes(args.journal_bytes)
-        .cors(args.cors_origins);
+        .cors(args.cors_origins)
+        .max_tenants(args.max_tenants)
+        .max_fault_rules(args.max_fault_rules)
+        .control_body_limit(args.control_body_limit_mib.saturating_mul(1024 * 1024));
+    for name in args.allowed_hosts.iter().chain(&args.tls.tls_names) {
+        builder = builder.allowed_host(name.clone());
+    }
     if let Some(token) = args.admin_token {
         builder = builder.admin_token(token);
     }

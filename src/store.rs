@@ -829,6 +829,17 @@ impl Tenant {
 #[derive(Debug, Default)]
 pub struct Tenants {
     by_id: DashMap<Uuid, Arc<Tenant>>,
+    /// Serialises capped inserts, so concurrent creations cannot all pass the count check.
+    adding: std::sync::Mutex<()>,
+}
+
+/// Why a tenant was not added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertRefused {
+    /// A tenant has that id.
+    Taken,
+    /// The process already serves this many tenants (its limit).
+    Full(usize),
 }
 
 impl Tenants {
@@ -863,6 +874,30 @@ impl Tenants {
                 Some(tenant)
             }
         }
+    }
+
+    /// Adds a tenant unless its id is taken or `max` tenants exist already.
+    pub fn try_insert_within(
+        &self,
+        tenant: Tenant,
+        max: usize,
+    ) -> Result<Arc<Tenant>, InsertRefused> {
+        let _adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
+        if self.by_id.contains_key(&tenant.id()) {
+            return Err(InsertRefused::Taken);
+        }
+        if self.by_id.len() >= max {
+            return Err(InsertRefused::Full(max));
+        }
+        self.try_insert(tenant).ok_or(InsertRefused::Taken)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
     }
 
     pub fn remove(&self, id: &Uuid) -> Option<Arc<Tenant>> {

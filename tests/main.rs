@@ -16,6 +16,7 @@ mod determinism;
 mod errors;
 mod extensions;
 mod fixtures;
+mod hardening_control;
 mod identity;
 mod lifecycle;
 mod my_access;

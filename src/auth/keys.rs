@@ -74,13 +74,7 @@ impl SigningKey {
         let pem = key
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| KeyError::Generate(e.to_string()))?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| KeyError::Write {
-                path: shown.clone(),
-                message: e.to_string(),
-            })?;
-        }
-        std::fs::write(path, pem.as_bytes()).map_err(|e| KeyError::Write {
+        crate::files::write_private(path, pem.as_bytes()).map_err(|e| KeyError::Write {
             path: shown,
             message: e.to_string(),
         })?;

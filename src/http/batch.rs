@@ -254,6 +254,7 @@ async fn run_item(
     let refused = |err: GraphError| {
         let ctx = RequestCtx::new(
             &HeaderMap::new(),
+            &shared.hosts,
             shared.request_ids.next_id(),
             shared.clock.now(),
         );
@@ -351,6 +352,7 @@ pub(super) async fn handle(
     let (parts, body) = request.into_parts();
     let ctx = RequestCtx::new(
         &parts.headers,
+        &shared.hosts,
         shared.request_ids.next_id(),
         shared.clock.now(),
     );
@@ -392,6 +394,7 @@ pub(super) async fn handle(
             Some(dep) => {
                 let item_ctx = RequestCtx::new(
                     &HeaderMap::new(),
+                    &shared.hosts,
                     shared.request_ids.next_id(),
                     shared.clock.now(),
                 );

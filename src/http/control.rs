@@ -15,7 +15,7 @@ use super::AppState;
 use super::envelope::{RequestCtx, error_body};
 use crate::auth::token::{self, DEFAULT_LIFETIME_SECONDS, TokenRequest};
 use crate::error::GraphError;
-use crate::store::Tenant;
+use crate::store::{InsertRefused, Tenant};
 
 /// The optional `?tenant=ID` of control calls; a malformed one is a 400 in Graph's envelope.
 fn tenant_param(raw: Option<&str>) -> Result<Option<Uuid>, String> {
@@ -36,25 +36,162 @@ fn control_error(
     status: StatusCode,
     message: String,
 ) -> Response {
-    let ctx = RequestCtx::new(headers, shared.request_ids.next_id(), shared.clock.now());
+    refuse(shared, headers, status, "BadRequest", message)
+}
+
+/// A control-API error in Graph's envelope with its own `code`.
+fn refuse(
+    shared: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    code: &str,
+    message: String,
+) -> Response {
+    let ctx = RequestCtx::new(
+        headers,
+        &shared.hosts,
+        shared.request_ids.next_id(),
+        shared.clock.now(),
+    );
     let mut body = error_body(&ctx, &GraphError::invalid_model(String::new()));
-    body["error"]["code"] = json!("BadRequest");
+    body["error"]["code"] = json!(code);
     body["error"]["message"] = json!(message);
     (status, Json(body)).into_response()
+}
+
+/// Without an admin token, nothing but the `Host` tells a DNS-rebinding page's request from the
+/// user's own, so it must name this emulator (see `hosts`); with one, the token is what such a
+/// page cannot have.
+fn rebinding_refusal(shared: &AppState, request: &axum::extract::Request) -> Option<Response> {
+    if shared.admin_token.is_some() {
+        return None;
+    }
+    let refused = shared.hosts.check(request.headers(), request.uri()).err()?;
+    let message = shared.hosts.refusal(
+        refused.as_deref(),
+        "without --admin-token, the control API and its console",
+        ", or set --admin-token",
+    );
+    Some(refuse(
+        shared,
+        request.headers(),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        message,
+    ))
+}
+
+/// Runs before the console page and the API description: the same `Host` rule as the API.
+pub(super) async fn console_guard(
+    State(shared): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match rebinding_refusal(&shared, &request) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
+}
+
+fn over_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
+}
+
+/// Whether a control call carries a snapshot (a body that can be large and is built into a
+/// whole tenant).
+fn carries_snapshot(request: &axum::extract::Request) -> bool {
+    let path = request.uri().path().trim_end_matches('/');
+    (request.method() == axum::http::Method::PUT && path == "/_emulator/snapshot")
+        || (request.method() == axum::http::Method::POST && path == "/_emulator/tenants")
+}
+
+/// Control bodies up to this size (a token request, a fault rule, settings) are read without
+/// waiting for the restore gate.
+const UNGATED_BODY: u64 = 1024 * 1024;
+
+/// Reads a control call's body within `--control-body-limit-mib`, refusing a larger one with a
+/// 413 that names the flag; snapshot-bearing calls (and any large body) are read and answered
+/// one at a time, so a few concurrent large restores cannot each hold their body and its
+/// parsed tree at once.
+pub(super) async fn read_body(
+    State(shared): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let limit = shared.limits.control_body_limit;
+    let too_large = |headers: &HeaderMap| {
+        let message = format!(
+            "the control-API body is larger than its limit of {} MiB ({limit} bytes); start \
+             the emulator with --control-body-limit-mib N (or EMULATOR_CONTROL_BODY_LIMIT_MIB) \
+             to raise it",
+            limit / (1024 * 1024)
+        );
+        refuse(
+            &shared,
+            headers,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            message,
+        )
+    };
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large(request.headers());
+    }
+    // Snapshots, and any other body that is large or of unknown length, go one at a time:
+    // the permit, held until the answer is built, bounds the memory and not just the read.
+    // (The gate is never closed, so acquiring cannot fail.)
+    let small = http_body::Body::size_hint(request.body())
+        .upper()
+        .is_some_and(|n| n <= UNGATED_BODY);
+    let _permit = if carries_snapshot(&request) || !small {
+        shared.restore_gate.acquire().await.ok()
+    } else {
+        None
+    };
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) if over_limit(&e) => return too_large(&parts.headers),
+        Err(e) => {
+            let message = format!("the request body could not be read: {e}");
+            return control_error(&shared, &parts.headers, StatusCode::BAD_REQUEST, message);
+        }
+    };
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 fn pick_tenant(shared: &AppState, id: Option<Uuid>) -> Option<std::sync::Arc<Tenant>> {
     shared.tenants.get(&id.unwrap_or(shared.default_tenant))
 }
 
-/// Runs before every control call: refuses browser requests from another origin (a page the
-/// user visits could otherwise `POST /_emulator/reset` without any CORS preflight), then, when
-/// an admin token is configured, requires it.
+/// Runs before every control call: without an admin token, refuses a `Host` that does not name
+/// this emulator (DNS rebinding); refuses browser requests from another origin (a page the user
+/// visits could otherwise `POST /_emulator/reset` without any CORS preflight); then, when an
+/// admin token is configured, requires it.
 pub(super) async fn guard(
     State(shared): State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    if let Some(refused) = rebinding_refusal(&shared, &request) {
+        return refused;
+    }
     let headers = request.headers();
     if let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) {
         let host = headers
@@ -845,75 +982,86 @@ pub(super) async fn create_tenant(
             }
         }
     };
+    let max = shared.limits.max_tenants;
+    // Checked before anything is built or an id drawn (ids are part of the seeded output), and
+    // again at the insert, which is what concurrent creations race for.
+    if shared.tenants.len() >= max {
+        return insert_refused(&shared, &headers, InsertRefused::Full(max));
+    }
+    let tenant = match new_tenant(&shared, req) {
+        Ok(tenant) => tenant,
+        Err((status, message)) => return control_error(&shared, &headers, status, message),
+    };
+    match shared.tenants.try_insert_within(tenant, max) {
+        Ok(t) => (StatusCode::CREATED, Json(tenant_json(&t))).into_response(),
+        Err(refused) => insert_refused(&shared, &headers, refused),
+    }
+}
+
+fn insert_refused(shared: &AppState, headers: &HeaderMap, refused: InsertRefused) -> Response {
+    match refused {
+        InsertRefused::Taken => {
+            let message = "a tenant with that id exists (give another 'id')".to_string();
+            control_error(shared, headers, StatusCode::CONFLICT, message)
+        }
+        InsertRefused::Full(max) => {
+            let message = format!(
+                "this emulator already serves {max} tenants, its limit: delete one (DELETE \
+                 /_emulator/tenants/{{id}}) or start it with --max-tenants N (or \
+                 EMULATOR_MAX_TENANTS)"
+            );
+            refuse(shared, headers, StatusCode::CONFLICT, "Conflict", message)
+        }
+    }
+}
+
+/// The tenant a creation request describes (not yet served).
+fn new_tenant(shared: &AppState, req: NewTenantBody) -> Result<Tenant, (StatusCode, String)> {
+    let bad = |message: &str| (StatusCode::BAD_REQUEST, message.to_string());
+    let gone = || {
+        (
+            StatusCode::CONFLICT,
+            "the default tenant is gone".to_string(),
+        )
+    };
     if let Some(snapshot) = req.snapshot {
         if req.fixtures.is_some() || req.from.is_some() {
-            let message = "give one of 'snapshot', 'from' or 'fixtures'".to_string();
-            return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+            return Err(bad("give one of 'snapshot', 'from' or 'fixtures'"));
         }
-        let Some(template) = pick_tenant(&shared, None) else {
-            let message = "the default tenant is gone".to_string();
-            return control_error(&shared, &headers, StatusCode::CONFLICT, message);
-        };
-        let tenant = match Tenant::from_snapshot(&template, snapshot, req.id) {
-            Ok(t) => t,
-            Err(message) => {
-                return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
-            }
-        };
-        return match shared.tenants.try_insert(tenant) {
-            Some(t) => (StatusCode::CREATED, Json(tenant_json(&t))).into_response(),
-            None => {
-                let message = "a tenant with that id exists (give another 'id')".to_string();
-                control_error(&shared, &headers, StatusCode::CONFLICT, message)
-            }
-        };
+        let template = pick_tenant(shared, None).ok_or_else(gone)?;
+        return Tenant::from_snapshot(&template, snapshot, req.id)
+            .map_err(|message| (StatusCode::BAD_REQUEST, message));
     }
-    let id = req.id.unwrap_or_else(|| shared.tenant_ids.next_id());
+    if req.from.is_some() && req.fixtures.is_some() {
+        return Err(bad("give either 'from' or 'fixtures', not both"));
+    }
     if let Some(source) = req.from {
-        if req.fixtures.is_some() {
-            let message = "give either 'from' or 'fixtures', not both".to_string();
-            return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
-        }
         let Some(source) = shared.tenants.get(&source) else {
-            let message = format!("no tenant {source} to copy");
-            return control_error(&shared, &headers, StatusCode::NOT_FOUND, message);
+            return Err((StatusCode::NOT_FOUND, format!("no tenant {source} to copy")));
         };
-        return match shared.tenants.try_insert(Tenant::clone_of(&source, id)) {
-            Some(t) => (StatusCode::CREATED, Json(tenant_json(&t))).into_response(),
-            None => {
-                let message = "a tenant with that id exists".to_string();
-                control_error(&shared, &headers, StatusCode::CONFLICT, message)
-            }
-        };
+        let id = req.id.unwrap_or_else(|| shared.tenant_ids.next_id());
+        return Ok(Tenant::clone_of(&source, id));
     }
-    let Some(template) = pick_tenant(&shared, None) else {
-        let message = "the default tenant is gone".to_string();
-        return control_error(&shared, &headers, StatusCode::CONFLICT, message);
-    };
-    let fixture = match &req.fixtures {
-        Some(dir) => match crate::fixtures::FixtureSource::Dir(dir.clone()).load() {
+    let template = pick_tenant(shared, None).ok_or_else(gone)?;
+    let mut fixture = match &req.fixtures {
+        Some(dir) => match crate::fixtures::load_confined(dir) {
             Ok(f) => f,
-            Err(e) => {
-                let message = format!("fixtures: {e}");
-                return control_error(&shared, &headers, StatusCode::BAD_REQUEST, message);
+            Err(crate::fixtures::ConfinedError::NotAFixtureDirectory) => {
+                let message = format!("fixtures: {}", crate::fixtures::NOT_A_FIXTURE_DIRECTORY);
+                return Err((StatusCode::BAD_REQUEST, message));
+            }
+            Err(crate::fixtures::ConfinedError::Invalid(e)) => {
+                return Err((StatusCode::BAD_REQUEST, format!("fixtures: {e}")));
             }
         },
         None => (**template.fixture()).clone(),
     };
-    let mut fixture = fixture;
-    fixture.tenant.id = id;
-    let tenant = Tenant::new(
+    fixture.tenant.id = req.id.unwrap_or_else(|| shared.tenant_ids.next_id());
+    Ok(Tenant::new(
         std::sync::Arc::new(fixture),
         template.id_source(),
         shared.clock.now(),
-    );
-    match shared.tenants.try_insert(tenant) {
-        Some(t) => (StatusCode::CREATED, Json(tenant_json(&t))).into_response(),
-        None => {
-            let message = "a tenant with that id exists".to_string();
-            control_error(&shared, &headers, StatusCode::CONFLICT, message)
-        }
-    }
+    ))
 }
 
 /// `GET /_emulator/snapshot[?tenant=ID]`: the tenant's whole state, canonical and complete
@@ -1029,7 +1177,16 @@ pub(super) async fn add_fault(
     };
     match shared.faults.add(rule) {
         Ok(shown) => (StatusCode::CREATED, Json(shown)).into_response(),
-        Err(message) => control_error(&shared, &headers, StatusCode::BAD_REQUEST, message),
+        Err(full @ super::faults::RuleRefused::Full(_)) => refuse(
+            &shared,
+            &headers,
+            StatusCode::CONFLICT,
+            "Conflict",
+            full.to_string(),
+        ),
+        Err(super::faults::RuleRefused::Invalid(message)) => {
+            control_error(&shared, &headers, StatusCode::BAD_REQUEST, message)
+        }
     }
 }
 

@@ -32,12 +32,22 @@ pub struct RequestCtx {
     pub request_id: Uuid,
     pub client_request_id: String,
     pub now: Timestamp,
-    /// `scheme://host[:port]` as the client called it, for absolute links.
+    /// `scheme://host[:port]` the emulator names itself by (`@odata.context`, `Location`, the
+    /// identity documents): the `Host` the client called when it is admitted (`hosts`), else
+    /// the listener's own address, so a foreign `Host` is never echoed as the emulator's.
     pub base_url: String,
+    /// `scheme://host[:port]` as called, when that differs from `base_url`: links the client
+    /// follows (`@odata.nextLink`) keep the host it reached the emulator by.
+    called_base: Option<String>,
 }
 
 impl RequestCtx {
-    pub fn new(headers: &HeaderMap, request_id: Uuid, now: Timestamp) -> Self {
+    pub fn new(
+        headers: &HeaderMap,
+        hosts: &super::hosts::HostPolicy,
+        request_id: Uuid,
+        now: Timestamp,
+    ) -> Self {
         let client_request_id = headers
             .get(&CLIENT_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
@@ -51,28 +61,41 @@ impl RequestCtx {
                 },
                 str::to_string,
             );
-        let host = headers
+        let called = headers
             .get(axum::http::header::HOST)
             .and_then(|v| v.to_str().ok())
-            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-            .unwrap_or("localhost");
+            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()));
         // The https listener sets `X-Forwarded-Proto` itself; behind a TLS-terminating proxy
         // the proxy does, so links keep the scheme the client used.
-        let scheme = match headers.get(&FORWARDED_PROTO).and_then(|v| v.to_str().ok()) {
-            Some(p) if p.trim().eq_ignore_ascii_case("https") => "https",
-            _ => "http",
-        };
+        let https = matches!(
+            headers.get(&FORWARDED_PROTO).and_then(|v| v.to_str().ok()),
+            Some(p) if p.trim().eq_ignore_ascii_case("https")
+        );
+        let scheme = if https { "https" } else { "http" };
         // Built by hand: `format!` here was ~1 % of a batch item.
-        let mut base_url = String::with_capacity(scheme.len() + 3 + host.len());
-        base_url.push_str(scheme);
-        base_url.push_str("://");
-        base_url.push_str(host);
+        let url = |host: &str| {
+            let mut url = String::with_capacity(scheme.len() + 3 + host.len());
+            url.push_str(scheme);
+            url.push_str("://");
+            url.push_str(host);
+            url
+        };
+        let (base_url, called_base) = match called {
+            Some(host) if hosts.admits(host) => (url(host), None),
+            other => (url(hosts.own(https)), other.map(url)),
+        };
         RequestCtx {
             request_id,
             client_request_id,
             now,
             base_url,
+            called_base,
         }
+    }
+
+    /// `scheme://host[:port]` as the client called it, for links it follows.
+    pub fn called_base(&self) -> &str {
+        self.called_base.as_deref().unwrap_or(&self.base_url)
     }
 
     /// `https://host/v1.0/$metadata#<path>`, with room for what callers append (a `$select`

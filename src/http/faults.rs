@@ -147,6 +147,8 @@ fn take_token(
 /// The rules of the whole process, in creation order.
 pub struct Faults {
     inner: Mutex<(Vec<Rule>, u64)>,
+    /// Every Graph call is matched against each rule, so their number is capped.
+    max_rules: usize,
     /// Where probability schedules draw from (a seeded id stream when the emulator has a seed).
     draws: Box<dyn crate::ids::IdGen>,
 }
@@ -163,6 +165,18 @@ impl Default for Faults {
     }
 }
 
+/// Why a rule was not added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleRefused {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "there are already {0} fault rules, the limit: delete some (DELETE /_emulator/faults[/ID]) \
+         or start the emulator with --max-fault-rules N (or EMULATOR_MAX_FAULT_RULES)"
+    )]
+    Full(usize),
+}
+
 /// What the rules decided for one call.
 #[derive(Debug, Default)]
 pub struct Decision {
@@ -176,8 +190,15 @@ impl Faults {
     pub fn new(draws: Box<dyn crate::ids::IdGen>) -> Self {
         Faults {
             inner: Mutex::new((Vec::new(), 0)),
+            max_rules: super::DEFAULT_MAX_FAULT_RULES,
             draws,
         }
+    }
+
+    /// At most `max_rules` rules at a time (`--max-fault-rules`).
+    pub fn with_max_rules(mut self, max_rules: usize) -> Self {
+        self.max_rules = max_rules;
+        self
     }
 
     /// A number in [0, 1) from the draw stream.
@@ -187,7 +208,28 @@ impl Faults {
         (n >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    pub fn add(&self, new: NewRule) -> Result<Value, String> {
+    pub fn add(&self, new: NewRule) -> Result<Value, RuleRefused> {
+        self.check(&new).map_err(RuleRefused::Invalid)?;
+        // A refused rule must not use up an id: ids are part of the deterministic output.
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.0.len() >= self.max_rules {
+            return Err(RuleRefused::Full(self.max_rules));
+        }
+        let id = guard.1 + 1;
+        guard.1 = id;
+        let rule = Rule {
+            id,
+            new,
+            matched: 0,
+            fired: 0,
+            buckets: Default::default(),
+        };
+        let shown = rule_json(&rule);
+        guard.0.push(rule);
+        Ok(shown)
+    }
+
+    fn check(&self, new: &NewRule) -> Result<(), String> {
         if let Schedule::Probability(p) = new.schedule {
             if !(0.0..=1.0).contains(&p) {
                 return Err("probability must be between 0 and 1".into());
@@ -209,20 +251,7 @@ impl Faults {
                 return Err("tokenBucket needs requests and seconds of at least 1".into());
             }
         }
-        // A refused rule must not use up an id: ids are part of the deterministic output.
-        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let id = guard.1 + 1;
-        guard.1 = id;
-        let rule = Rule {
-            id,
-            new,
-            matched: 0,
-            fired: 0,
-            buckets: Default::default(),
-        };
-        let shown = rule_json(&rule);
-        guard.0.push(rule);
-        Ok(shown)
+        Ok(())
     }
 
     pub fn list(&self) -> Vec<Value> {

@@ -80,6 +80,7 @@ pub(super) async fn answer_one(
     let started = std::time::Instant::now();
     let ctx = RequestCtx::new(
         &parts.headers,
+        &shared.hosts,
         shared.request_ids.next_id(),
         shared.clock.now(),
     );

@@ -105,7 +105,9 @@ impl Call<'_> {
         let sep = if self.query.carry.is_empty() { "" } else { "&" };
         format!(
             "{}{}?{}{sep}$skiptoken={token}",
-            self.ctx.base_url, self.path, self.query.carry
+            self.ctx.called_base(),
+            self.path,
+            self.query.carry
         )
     }
 

@@ -40,7 +40,12 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 fn request_ctx(shared: &AppState, headers: &HeaderMap) -> RequestCtx {
-    RequestCtx::new(headers, shared.request_ids.next_id(), shared.clock.now())
+    RequestCtx::new(
+        headers,
+        &shared.hosts,
+        shared.request_ids.next_id(),
+        shared.clock.now(),
+    )
 }
 
 /// `common` and `organizations` sign in to the default tenant [inf: Entra picks the user's
@@ -264,12 +269,29 @@ async fn token(
     }
 }
 
+/// `/authorize` signs in the `login_hint` user without a password, so a page whose name was
+/// rebound to this address could take a code for anyone: it answers only an admitted `Host`
+/// (`hosts`), with or without an admin token (a browser's redirect cannot carry one).
 async fn authorize(
     State(shared): State<AppState>,
     headers: HeaderMap,
     Path(segment): Path<String>,
     RawQuery(query): RawQuery,
+    uri: axum::http::Uri,
 ) -> Response {
+    if let Err(refused) = shared.hosts.check(&headers, &uri) {
+        let message = shared
+            .hosts
+            .refusal(refused.as_deref(), "the sign-in endpoints", "");
+        // [inf] Entra has no such refusal; its generic invalid_request code, with a 403.
+        let e = StsError {
+            status: 403,
+            error: "invalid_request",
+            code: 90000,
+            message,
+        };
+        return sts_error(&shared, &headers, &e);
+    }
     let tenant = match resolve_tenant(&shared, &segment) {
         Ok(t) => t,
         Err(e) => return sts_error(&shared, &headers, &e),

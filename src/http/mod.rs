@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod faults;
 mod graph;
 mod handlers;
+pub mod hosts;
 mod identity;
 pub mod journal;
 mod route;
@@ -26,8 +27,36 @@ use crate::clock::Clock;
 use crate::ids::IdGen;
 use crate::store::Tenants;
 
-/// Largest control-API body: a snapshot of 100,000 packages with their requests fits.
-pub const CONTROL_BODY_LIMIT: usize = 512 * 1024 * 1024;
+/// Default largest control-API body (`--control-body-limit-mib`): a snapshot of the benchmark's
+/// 10,000-package tenant fits several times over; larger snapshots need the flag.
+pub const CONTROL_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Default most tenants one process serves (`--max-tenants`): each costs at least its fixture's
+/// state (~80 KB for the default one), and nothing else bounds how many `POST
+/// /_emulator/tenants` makes.
+pub const DEFAULT_MAX_TENANTS: usize = 100;
+
+/// Default most fault rules (`--max-fault-rules`): every Graph call is matched against each
+/// one, so their number is on the request path.
+pub const DEFAULT_MAX_FAULT_RULES: usize = 100;
+
+/// What the control plane may grow to; each is refused past its limit, naming the flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlLimits {
+    pub max_tenants: usize,
+    pub max_fault_rules: usize,
+    pub control_body_limit: usize,
+}
+
+impl Default for ControlLimits {
+    fn default() -> Self {
+        ControlLimits {
+            max_tenants: DEFAULT_MAX_TENANTS,
+            max_fault_rules: DEFAULT_MAX_FAULT_RULES,
+            control_body_limit: CONTROL_BODY_LIMIT,
+        }
+    }
+}
 
 /// Largest request body accepted (Graph's gateway limit is 4 MB [inf]).
 pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -55,6 +84,12 @@ pub struct Shared {
     pub faults: faults::Faults,
     /// Ids for tenants made through the control API (their own seeded stream).
     pub tenant_ids: Box<dyn crate::ids::IdGen>,
+    /// The `Host` names answered as the emulator itself, and its own address.
+    pub hosts: hosts::HostPolicy,
+    pub limits: ControlLimits,
+    /// One snapshot-bearing control body (`PUT /_emulator/snapshot`, `POST /_emulator/tenants`)
+    /// is read and built at a time: each can take several times its size in memory.
+    pub restore_gate: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Shared {
@@ -221,18 +256,30 @@ pub fn router(state: AppState, control_api: bool) -> Router {
                 "/_emulator/settings",
                 get(control::settings).post(control::update_settings),
             )
-            // Snapshots of large tenants run to many megabytes (axum's default cap is 2 MB).
-            .layer(axum::extract::DefaultBodyLimit::max(CONTROL_BODY_LIMIT))
+            // Snapshots of large tenants run to many megabytes (axum's default cap is 2 MB);
+            // `read_body` has already held the body to the configured limit.
+            .layer(axum::extract::DefaultBodyLimit::max(
+                state.limits.control_body_limit,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                control::read_body,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 control::guard,
             ));
         // The page and the API description hold no data, so they need no admin token (the page
-        // asks for it in its URL fragment and sends it with every call).
+        // asks for it in its URL fragment and sends it with every call); without one, they
+        // follow the API's `Host` rule.
         let static_pages = Router::new()
             .route("/_emulator", get(control::dashboard))
             .route("/_emulator/", get(control::dashboard))
-            .route("/_emulator/openapi.json", get(control::openapi));
+            .route("/_emulator/openapi.json", get(control::openapi))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                control::console_guard,
+            ));
         graph.merge(control).merge(static_pages)
     } else {
         graph

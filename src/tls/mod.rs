@@ -115,7 +115,12 @@ impl TlsIdentity {
                 };
                 if let (Some(cert), Some(key)) = (cert, key) {
                     write(cert, &identity.cert_pem)?;
-                    write(key, &identity.key_pem)?;
+                    crate::files::write_private(key, identity.key_pem.as_bytes()).map_err(|e| {
+                        TlsError::Write {
+                            path: key.display().to_string(),
+                            message: e.to_string(),
+                        }
+                    })?;
                 }
                 Ok(identity)
             }

@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Benchmarks the emulator against the reference server on this machine (docs/BENCHMARK.md).
 
-Each server is pinned to core 0 and wrk to core 1 (performance-anchors.md, "pinned"). For every
-workload: a warm-up, then RUNS measured runs; the table reports the median req/s, the medians
+Each server is pinned to core 0 and wrk to core 1 (docs/BENCHMARK.md, "Measured before the
+emulator"). For every workload: a warm-up, then RUNS measured runs; the table reports the median
+req/s, the medians
 of the per-run p50/p99, the ratio emulator / reference, and the emulator's RSS. Then start-up
 time to the first 200 with 10,000 and 100,000 packages, and RSS per stored package.
 
 Environment: RUNS (default 5), DURATION (seconds per run, default 10), WARMUP (default 3).
 PEERS=1 also measures Prism, json-server and Mockoon (bench/peers/package.json, installed with
 `npm ci` into bench/peers/node_modules) on the same 10,000 packages: GET by id, the first page of
-100 and POST create, each the way that peer serves them (performance-anchors.md, "peers").
+100 and POST create, each the way that peer serves them (docs/BENCHMARK.md, "How to run").
 """
 import http.client
 import json

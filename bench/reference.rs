@@ -179,7 +179,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         pages,
         packages,
         collection_context,
-        // Pre-sized so growth never stalls a request (performance-anchors.md).
+        // Pre-sized so growth never stalls a request (docs/BENCHMARK.md, "Measured before the
+        // emulator").
         created: Mutex::new(HashMap::with_capacity(4_000_000)),
     });
     let app = Router::new()

@@ -1,12 +1,17 @@
 //! Who may do what: the one table of operations and the permissions they need
-//! (`graph-protocol.md` §6), and the check that applies it.
+//! (https://learn.microsoft.com/graph/permissions-overview, the role tip of each EM API
+//! page, and https://learn.microsoft.com/entra/id-governance/entitlement-management-delegate),
+//! and the check that applies it.
 //!
-//! A request passes in two steps, as Graph decides delegated access (§6.1):
+//! A request passes in two steps, as Graph decides delegated access
+//! (https://learn.microsoft.com/graph/permissions-overview):
 //! 1. **Graph permission**: delegated callers need the scope (`scp`); application callers with the
 //!    permission (`roles`) are allowed tenant-wide at that level.
 //! 2. **Role**: delegated callers also need a directory role (`wids`) or an entitlement-management
 //!    role on the catalog (explicit or through group membership). Applications *without* the Graph
-//!    permission are allowed by their EM roles (the usual Terraform set-up, §6.1).
+//!    permission are allowed by their EM roles (the usual Terraform set-up; the role tip of
+//!    each EM API page, e.g.
+//!    https://learn.microsoft.com/graph/api/entitlementmanagement-list-catalogs?view=graph-rest-1.0).
 //!
 //! Policy-granted rights (requestor, approver) with `EntitlementMgmt-SubjectAccess.ReadWrite`
 //! arrive with the lifecycle issue as `Access::SubjectAccess` requirements.
@@ -24,7 +29,8 @@ use crate::error::{GraphError, REASON_NO_PERMISSION, REASON_NO_ROLE};
 use crate::model::em::AppScope;
 use crate::store::TenantState;
 
-/// Directory-role template ids (`graph-protocol.md` §5.1, §6.2).
+/// Directory-role template ids
+/// (https://learn.microsoft.com/entra/identity/role-based-access-control/permissions-reference).
 pub mod directory_roles {
     use uuid::{Uuid, uuid};
     pub const GLOBAL_ADMINISTRATOR: Uuid = uuid!("62e90394-69f5-4237-9190-012177145e10");
@@ -52,7 +58,8 @@ pub mod directory_roles {
     ];
 }
 
-/// What an entitlement-management role lets its holder do (the task matrix of §6.3).
+/// What an entitlement-management role lets its holder do (the task matrix of
+/// https://learn.microsoft.com/entra/id-governance/entitlement-management-delegate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Task {
     /// See the catalog and everything in it.
@@ -68,7 +75,9 @@ pub enum Task {
     Administer,
 }
 
-/// A built-in EM role definition (`graph-protocol.md` §6.3; names verbatim, clients look them up).
+/// A built-in EM role definition
+/// (https://learn.microsoft.com/graph/api/rbacapplication-list-roledefinitions?view=graph-rest-1.0;
+/// names verbatim, clients look them up).
 #[derive(Debug)]
 pub struct EmRoleDefinition {
     pub id: Uuid,
@@ -149,7 +158,8 @@ pub enum Access {
     Read,
     Write,
     /// End-user ("My Access") calls: `EntitlementMgmt-SubjectAccess.ReadWrite` suffices for
-    /// delegated callers (`graph-protocol.md` §6.1 step 1).
+    /// delegated callers (the least privileged permission of, e.g.,
+    /// https://learn.microsoft.com/graph/api/accesspackage-filterbycurrentuser?view=graph-rest-1.0).
     Subject,
 }
 
@@ -218,7 +228,9 @@ pub enum Operation {
     ManagePolicies {
         catalog: Uuid,
     },
-    /// Connected organizations and settings: Identity Governance Administrator territory (§6.2).
+    /// Connected organizations and settings: Identity Governance Administrator territory (the
+    /// role tip of
+    /// https://learn.microsoft.com/graph/api/connectedorganization-get?view=graph-rest-1.0).
     ReadTenantObjects,
     ManageTenantObjects,
     /// Incompatible packages and groups of a package.
@@ -272,7 +284,8 @@ impl Operation {
                 Scope::TwoCatalogs(from, to),
             ),
             // "Add a resource to a catalog": IGA and Catalog owner only; an access package
-            // manager may not (§6.3 matrix).
+            // manager may not
+            // (https://learn.microsoft.com/entra/id-governance/entitlement-management-delegate).
             ManageCatalogResources { catalog } => {
                 (Write, Task::ManageCatalog, Scope::Catalog(catalog))
             }
@@ -293,7 +306,8 @@ impl Operation {
             ReadRoleDefinitions => (Read, Task::Read, Scope::Permission),
             ListRoleAssignments => (Read, Task::Read, Scope::List),
             ReadRoleAssignment { scope } => (Read, Task::Read, app_scope(scope)),
-            // Catalog owners add owners and delegate managers on their catalog (§6.3 matrix);
+            // Catalog owners add owners and delegate managers on their catalog
+            // (https://learn.microsoft.com/entra/id-governance/entitlement-management-delegate);
             // tenant-wide roles (Catalog creator) only directory administrators hand out.
             CreateRoleAssignment { scope } | DeleteRoleAssignment { scope } => match scope {
                 AppScope::Tenant => (Write, Task::Administer, Scope::Tenant),
@@ -526,7 +540,7 @@ pub fn authorize(caller: &Caller, op: Operation, state: &TenantState) -> Result<
 
 /// The error for an id that does not exist (or no longer exists). Callers with tenant-wide
 /// rights learn it is gone (404); catalog-scoped callers get 403, as Graph answers them after a
-/// delete (`graph-em-api.md` §4.12, terraform-provider-msgraph#159).
+/// delete (microsoft/terraform-provider-msgraph#159).
 /// The reason mirrors `authorize`'s, so the answer does not reveal whether the id exists.
 pub fn missing(caller: &Caller, access: Access, state: &TenantState) -> GraphError {
     if caller.kind == CallerKind::Delegated && !has_graph_permission(caller, access) {
@@ -545,8 +559,10 @@ pub fn missing(caller: &Caller, access: Access, state: &TenantState) -> GraphErr
     }
 }
 
-/// What a resource's origin lets the caller do, beyond the catalog role (§4.3 item 3,
-/// `graph-protocol.md` §6.2): owning it, a directory role able to modify it, or — for apps —
+/// What a resource's origin lets the caller do, beyond the catalog role
+/// (https://learn.microsoft.com/graph/api/entitlementmanagement-post-resourcerequests?view=graph-rest-1.0,
+/// https://learn.microsoft.com/entra/id-governance/entitlement-management-catalog-create):
+/// owning it, a directory role able to modify it, or — for apps —
 /// the Graph permission over that kind of object.
 pub fn may_onboard(
     caller: &Caller,

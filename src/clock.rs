@@ -2,7 +2,10 @@
 //!
 //! Graph's entitlement-management backend is .NET; it writes `DateTimeOffset` values with the
 //! `FFFFFFF` pattern, i.e. up to 7 fractional digits with trailing zeros dropped
-//! (`2021-11-10T01:10:09.5220119Z`, `2019-01-27T18:19:50.74Z` in `graph-em-examples.md` A1/A2).
+//! (`2021-11-10T01:10:09.5220119Z` in
+//! https://learn.microsoft.com/graph/api/entitlementmanagement-post-accesspackages?view=graph-rest-1.0,
+//! `2019-01-27T18:19:50.74Z` in
+//! https://learn.microsoft.com/graph/api/entitlementmanagement-list-catalogs?view=graph-rest-1.0).
 //! `Timestamp` stores 100 ns ticks and renders exactly that way.
 
 use std::fmt;
@@ -66,7 +69,7 @@ impl Timestamp {
     }
 
     /// `yyyy-MM-ddTHH:mm:ss`, UTC, no fraction and no `Z`: the `innerError.date` format
-    /// (`graph-protocol.md` §1.1).
+    /// (as captured in microsoftgraph/microsoft-graph-docs#18874).
     pub fn inner_error_date(self) -> String {
         let d = self.0;
         format!(

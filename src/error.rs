@@ -1,6 +1,12 @@
 //! The one error type: every refusal the emulator can give, with its Graph status, code and
 //! message. Messages are written once, here; where a reference captures the exact text it is
-//! copied verbatim (`graph-protocol.md` §1.3, `graph-em-examples.md` Part C). Cases no capture
+//! copied verbatim: the EM backend's from public issues (microsoftgraph/microsoft-graph-docs#18874
+//! `ResourceNotFound`; hashicorp/terraform-provider-azuread#1066 `RoleNotFound` and
+//! `CallerNotResourceOwner`, #1091 `InvalidDeleteResourceHasEntitlements`, #1169 and #1226
+//! `UnAuthorized`; microsoftgraph/msgraph-sdk-powershell#1821 `InvalidModel`, #2505 the unrouted
+//! 404; Microsoft365DSC/Microsoft365DSC#4032 `InvalidFilter`; MicrosoftDocs/entra-docs#967 the
+//! policy-requirements text), the gateway's (401s, unknown segments, throttling) as public reports
+//! and https://learn.microsoft.com/graph/throttling quote them. Cases no capture
 //! covers are marked `[inf]` and listed in the parity table (`docs/PARITY.md`).
 
 use axum::http::StatusCode;
@@ -103,19 +109,21 @@ pub enum GraphError {
     /// `ops::lifecycle::Refusal` ([inf] except the captured policy-requirements text).
     #[error("{message}")]
     Refused { code: &'static str, message: String },
-    /// The directory's own not-found (`graph-protocol.md` §1.3, directory table).
+    /// The directory's own not-found (the `/users`, `/groups` workload's text, not an EM code).
     #[error(
         "Resource '{0}' does not exist or one of its queried reference-property objects are not present."
     )]
     DirectoryNotFound(uuid::Uuid),
-    /// 409: another approver of the stage already decided (approvalstage-update.md) [inf code].
+    /// 409: another approver of the stage already decided
+    /// (https://learn.microsoft.com/graph/api/approvalstage-update?view=graph-rest-1.0) [inf code].
     #[error("The approval stage has already been decided.")]
     AlreadyDecided,
     #[error("An internal emulator error occurred.")]
     Internal(String),
 }
 
-/// The default `Reason:` texts of 403 `UnAuthorized` (both captured, `graph-protocol.md` §1.3).
+/// The default `Reason:` texts of 403 `UnAuthorized` (both captured:
+/// hashicorp/terraform-provider-azuread#1169 and #1226).
 pub const REASON_NO_PERMISSION: &str = "The caller is not authorized.";
 pub const REASON_NO_ROLE: &str = "Unauthorized";
 
@@ -188,7 +196,8 @@ impl GraphError {
             | BatchTooLarge(_) => "BadRequest",
             FailedDependency(_) => "FailedDependency",
             InvalidFilter(_) => "InvalidFilter",
-            // The ASP.NET backend sends these with an empty code (§4.12 captures).
+            // The ASP.NET backend sends these with an empty code
+            // (microsoftgraph/msgraph-sdk-powershell#2505).
             MethodNotAllowed(_) | NoHttpResource(_) => "",
             UnsupportedMediaType(_) => "UnsupportedMediaType",
             PayloadTooLarge(_) => "RequestEntityTooLarge",

@@ -42,7 +42,8 @@ pub struct TenantState {
     /// Items per page of every listing (server-driven paging); `$top` asks for fewer.
     pub page_size: usize,
     /// Answer a policy PUT with 204 and no body (what Terraform's beta code expects,
-    /// `real-clients.md` §5.2) instead of the documented 200 + policy.
+    /// hashicorp/terraform-provider-azuread; docs/PARITY.md) instead of the documented
+    /// 200 + policy.
     pub policy_put_no_content: bool,
     pub admin_approval_bypass: crate::model::lifecycle::AdminApprovalBypass,
     pub package_deletion_guard: crate::model::lifecycle::PackageDeletionGuard,

@@ -356,3 +356,105 @@ fn the_scanner_sees_every_kind_of_path() {
     }
     assert!(!allowed("odata", "authz") && !allowed("ops", "http") && allowed("http", "ops"));
 }
+
+/// The reference notes the project was built from live outside the repository, so a reader of
+/// the code cannot follow a citation of them; comments and docs cite public Graph
+/// documentation or the repository's own docs instead (issue 20).
+const OUTSIDE_NOTES: &[&str] = &[
+    "graph-protocol",
+    "graph-em-api",
+    "graph-em-examples",
+    "graph-em-operations",
+    "real-clients",
+    "emulator-anchors",
+    "performance-anchors",
+    "style-examples",
+    "../shared",
+    "shared/reference",
+];
+
+/// Every file under `dir` but installed packages and build output.
+fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if path.is_dir() {
+            if !matches!(name.as_ref(), "node_modules" | "target" | "__pycache__") {
+                all_files(&path, out);
+            }
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// `line number: note` for each line of `text` that names one of `OUTSIDE_NOTES`.
+fn outside_citations(text: &str) -> Vec<(usize, &'static str)> {
+    let mut found = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.to_ascii_lowercase();
+        for note in OUTSIDE_NOTES {
+            if line.contains(note) {
+                found.push((i + 1, *note));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_file_cites_notes_outside_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let this = root.join("tests/architecture.rs");
+    let mut files = vec![root.join("README.md")];
+    for dir in ["src", "tests", "bench", "docs", "fixtures"] {
+        all_files(&root.join(dir), &mut files);
+    }
+    files.retain(|f| *f != this);
+    assert!(
+        files.len() > 50,
+        "the tree was read ({} files)",
+        files.len()
+    );
+    let mut cited = Vec::new();
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let rel = file
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        for (line, note) in outside_citations(&text) {
+            cited.push(format!("{rel}:{line}: names `{note}`"));
+        }
+    }
+    assert!(
+        cited.is_empty(),
+        "{} lines cite reference notes that are not in the repository (cite the public \
+         learn.microsoft.com page, the GitHub issue, or docs/*.md instead):\n{}",
+        cited.len(),
+        cited.join("\n")
+    );
+}
+
+/// The matcher itself: a note's name in any casing, with or without its extension, and the
+/// path to the notes, each reported with its line; ordinary text is not.
+#[test]
+fn the_citation_check_sees_every_form() {
+    let text = "fine\n// see Graph-Protocol.md §5.3\n/// (`graph-em-examples.md` A2.1)\n\
+                # versions from real-clients\nread ../shared/README.md\nhttps://learn.microsoft.com/graph/errors\n";
+    assert_eq!(
+        outside_citations(text),
+        vec![
+            (2, "graph-protocol"),
+            (3, "graph-em-examples"),
+            (4, "real-clients"),
+            (5, "../shared"),
+        ]
+    );
+}

@@ -1,5 +1,6 @@
-//! Authentication (Graph's exact 401s) and authorization (permission + role, §6 of
-//! graph-protocol.md) for every kind of caller the fixtures provide.
+//! Authentication (Graph's exact 401s) and authorization (permission + role, as
+//! https://learn.microsoft.com/graph/permissions-overview and the role tip of each EM
+//! API page describe it) for every kind of caller the fixtures provide.
 
 use entitlement_emulator::auth::token::{self, TokenRequest};
 use reqwest::{Method, StatusCode};
@@ -384,7 +385,8 @@ async fn a_catalog_owner_manages_only_their_catalog() {
         )
         .await;
     assert_eq!(edit.status, StatusCode::NO_CONTENT);
-    // After a delete, a catalog-scoped caller gets 403 rather than 404 (graph-em-api.md §4.12).
+    // After a delete, a catalog-scoped caller gets 403 rather than 404
+    // (microsoft/terraform-provider-msgraph#159).
     let id = ok.body["id"].as_str().unwrap();
     assert_eq!(
         t.json_as(

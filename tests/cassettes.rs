@@ -478,8 +478,15 @@ async fn a_cassette_becomes_a_fixture_the_emulator_serves() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// Graph's documented and captured exchanges (`tests/parity/graph-docs.json`, built from
-/// `graph-em-examples.md` A1.2–A2.5, B2.1/B2.4 and C2 with consistent ids) replayed against the
+/// Graph's documented and captured exchanges (`tests/parity/graph-docs.json`, built with
+/// consistent ids from the examples of the v1.0 catalog and access-package pages — create,
+/// get, update, delete, e.g.
+/// https://learn.microsoft.com/graph/api/entitlementmanagement-post-catalogs?view=graph-rest-1.0
+/// —, of
+/// https://learn.microsoft.com/graph/api/accesspackage-post?view=graph-rest-beta and
+/// https://learn.microsoft.com/graph/api/accesspackage-delete?view=graph-rest-beta,
+/// and the unrouted-navigation
+/// 404 captured in microsoftgraph/msgraph-sdk-powershell#2505) replayed against the
 /// emulator: every divergence must be in `tests/parity/register.json`, every register entry
 /// must still be needed, and `docs/PARITY.md`'s table must be the register's
 /// (`UPDATE_PARITY=1 cargo test` rewrites it).

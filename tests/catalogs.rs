@@ -268,7 +268,8 @@ async fn create_validates_the_body() {
         assert_eq!(resp.message(), "The model is invalid.");
     }
     assert_eq!(t.state().await, before);
-    // Enum input in either casing (graph-em-api.md §1).
+    // Enum input in either casing (the v1.0 examples send `"UserAdd"`:
+    // https://learn.microsoft.com/graph/api/entitlementmanagement-post-assignmentrequests?view=graph-rest-1.0).
     let ok = t
         .post(
             &format!("{EM_V1}/catalogs"),

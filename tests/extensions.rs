@@ -39,7 +39,9 @@ async fn create_read_update_in_both_versions() {
         ))
         .await;
     assert_eq!(legacy.body["value"], json!([]));
-    // The docs wrap update bodies in "value" (A1.10); PUT answers 200 with the extension.
+    // The docs wrap update bodies in "value"
+    // (https://learn.microsoft.com/graph/api/accesspackageassignmentrequestworkflowextension-update?view=graph-rest-1.0);
+    // PUT answers 200 with the extension.
     let put = t.json_as(Method::PUT, &format!("{path}/{id}"), t.token.as_deref(),
         Some(json!({"value": {"@odata.type": "#microsoft.graph.accessPackageAssignmentRequestWorkflowExtension", "displayName": "renamed", "description": "d"}}))).await;
     assert_eq!(
@@ -162,7 +164,7 @@ async fn policies_reference_extensions_that_then_cannot_be_deleted() {
     assert_eq!(policy.status, StatusCode::CREATED, "{}", policy.text);
     assert!(
         policy.body.get("customExtensionStageSettings").is_none(),
-        "not returned without $expand (§4.4 #7)"
+        "not returned without $expand (Graph API reference: accessPackageAssignmentPolicy resource type, v1.0)"
     );
     let pid = policy.body["id"].as_str().unwrap().to_string();
     let expanded = t

@@ -1,4 +1,5 @@
-//! The identity platform the emulator plays (`graph-protocol.md` §5.3): discovery documents,
+//! The identity platform the emulator plays
+//! (https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc): discovery documents,
 //! JWKS, every grant of the v2 token endpoint with Entra's AADSTS refusals, the auto-approving
 //! authorize endpoint with PKCE, and HTTPS with the built-in test CA.
 
@@ -191,7 +192,8 @@ async fn client_credentials_with_a_secret() {
         claims["roles"],
         json!(["EntitlementManagement.ReadWrite.All"])
     );
-    // What Terraform's provider reads from the token it never verifies (real-clients.md §5.1).
+    // What Terraform's provider reads from the token it never verifies (a three-part JWT with
+    // `oid`: hashicorp/terraform-provider-azuread; docs/CLIENTS.md).
     assert_eq!(access.split('.').count(), 3);
     assert_eq!(claims["oid"], "40000000-0000-4000-8000-000000000001");
     assert_eq!(claims["tid"], TID);

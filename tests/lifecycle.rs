@@ -50,12 +50,15 @@ async fn the_tutorial_end_to_end() {
     );
     assert_eq!(
         requested.body["requestType"], "UserAdd",
-        "the input casing is echoed (§4.5)"
+        "the input casing is echoed (Graph API reference: Create assignmentRequest, v1.0)"
     );
     snap!("lifecycle_v1_user_add", requested);
     let id = requested.body["id"].as_str().unwrap().to_string();
     // The next read finds it delivered, and the user in the group.
-    // An end user may not read a request by id (SA covers filterByCurrentUser only, §2); the admin may.
+    // An end user may not read a request by id (EntitlementMgmt-SubjectAccess.ReadWrite is
+    // listed for filterByCurrentUser, not for Get:
+    // https://learn.microsoft.com/graph/api/accesspackageassignmentrequest-get?view=graph-rest-1.0);
+    // the admin may.
     let denied = t
         .json_as(
             Method::GET,
@@ -112,7 +115,8 @@ async fn the_tutorial_end_to_end() {
         (Some("expired"), Some("ExpiredNotificationTriggered"))
     );
     assert!(!members(&t).await.contains(&REQUESTOR1_ID.to_string()));
-    // The service records its own systemRemove beside the administrator's request (§4.5).
+    // The service records its own systemRemove beside the administrator's request
+    // (https://learn.microsoft.com/graph/api/resources/accesspackageassignmentrequest?view=graph-rest-1.0).
     let removals = t
         .get(&format!(
             "{EM_V1}/assignmentRequests?$filter=accessPackage/id eq '{CAMPAIGN_PACKAGE}'"
@@ -505,7 +509,9 @@ async fn end_users_find_what_they_may_request() {
     );
     let theirs = t.json_as(Method::GET, &browse, Some(&other), None).await;
     assert_eq!(theirs.body["value"], json!([]));
-    // The requirements of the one policy that admits requestor1 (A2.17); none for requestor2.
+    // The requirements of the one policy that admits requestor1
+    // (https://learn.microsoft.com/graph/api/accesspackage-getapplicablepolicyrequirements?view=graph-rest-1.0);
+    // none for requestor2.
     let requirements =
         format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}/getApplicablePolicyRequirements");
     let applicable = t
@@ -533,7 +539,8 @@ async fn end_users_find_what_they_may_request() {
         )
         .await;
     assert_eq!(beta.body["value"][0]["isApprovalRequired"], false);
-    // A hidden package leaves the catalogue but can still be requested by id (§4.2 item 4).
+    // A hidden package leaves the catalogue but can still be requested by id
+    // (https://learn.microsoft.com/entra/id-governance/entitlement-management-process).
     let hide = t
         .patch(
             &format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}"),
@@ -577,7 +584,7 @@ async fn end_users_find_what_they_may_request() {
     assert_eq!(
         app.status,
         StatusCode::FORBIDDEN,
-        "delegated only (§3.2 #32)"
+        "delegated only (Graph API reference: accessPackage: filterByCurrentUser, v1.0)"
     );
 }
 
@@ -960,7 +967,7 @@ async fn beta_shapes_of_requests_assignments_and_approvals() {
             mine.body["value"][0]["requestStatus"].as_str()
         ),
         (Some("Delivered"), Some("Fulfilled")),
-        "B4.3"
+        "as in Graph API reference: accessPackageAssignmentRequest: filterByCurrentUser (beta)"
     );
     snap!("lifecycle_beta_my_requests", mine);
     let assignments = t
@@ -970,7 +977,8 @@ async fn beta_shapes_of_requests_assignments_and_approvals() {
         .await;
     assert_eq!(assignments.status, StatusCode::OK, "{}", assignments.text);
     snap!("lifecycle_beta_assignments", assignments);
-    // An approval in beta has `steps` (B6.1).
+    // An approval in beta has `steps`
+    // (https://learn.microsoft.com/graph/api/approval-get?view=graph-rest-beta).
     approval_policy(&t).await;
     let asked = t
         .json_as(Method::POST, &format!("{EM_BETA}/accessPackageAssignmentRequests"), Some(&me),
@@ -1133,7 +1141,9 @@ async fn undecided_stages_escalate_on_the_clock() {
         .json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&me), Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE}})))
         .await
         .body["id"].as_str().unwrap().to_string();
-    // Approvers act with a delegated EntitlementManagement scope (§3.9 #72-76).
+    // Approvers act with a delegated EntitlementManagement scope (application permissions are
+    // not supported:
+    // https://learn.microsoft.com/graph/api/approvalstage-update?view=graph-rest-1.0).
     let second_line = t.token_for(REQUESTOR2);
     let queue = format!("{EM_V1}/assignmentRequests/filterByCurrentUser(on='approver')");
     let before = t
@@ -1423,7 +1433,7 @@ async fn callouts_with_callbacks_pause_requests_until_resume() {
     assert_eq!(
         deny.status,
         StatusCode::BAD_REQUEST,
-        "cannot deny at assignmentRequestCreated (§4.8)"
+        "cannot deny at assignmentRequestCreated (Graph API reference: accessPackageAssignmentRequest: resume, v1.0)"
     );
     let ok = resume(id.clone(), json!({"@odata.type": "microsoft.graph.accessPackageAssignmentRequestCallbackData", "stage": "assignmentRequestCreated", "customExtensionStageInstanceId": instance, "customExtensionStageInstanceDetail": "checked"})).await;
     assert_eq!((ok.status, ok.text.as_str()), (StatusCode::NO_CONTENT, ""));
@@ -2097,7 +2107,8 @@ async fn beta_assignment_resource_roles_follow_delivered_access() {
         ))
         .await;
     assert_eq!(nobody.body["value"], json!([]));
-    // v1.0 does not expose them (graph-em-api.md §1).
+    // v1.0 does not expose them (beta only:
+    // https://learn.microsoft.com/graph/api/entitlementmanagement-list-accesspackageassignmentresourceroles?view=graph-rest-beta).
     let v1 = t
         .get(&format!("{EM_V1}/accessPackageAssignmentResourceRoles"))
         .await;
@@ -2358,7 +2369,8 @@ async fn updates_keep_the_end_and_cancel_is_refused_when_graph_refuses_it() {
         .await
         .body["value"][0]
         .clone();
-    // An adminUpdate without a schedule changes answers, not the end (A4.2 Example 6).
+    // An adminUpdate without a schedule changes answers, not the end (Example 6 of
+    // https://learn.microsoft.com/graph/api/entitlementmanagement-post-assignmentrequests?view=graph-rest-1.0).
     let update = t
         .post(
             &format!("{EM_V1}/assignmentRequests"),
@@ -2393,7 +2405,8 @@ async fn updates_keep_the_end_and_cancel_is_refused_when_graph_refuses_it() {
         "{}",
         members_as_user.text
     );
-    // Applications cannot cancel (§3.4 #46).
+    // Applications cannot cancel
+    // (https://learn.microsoft.com/graph/api/accesspackageassignmentrequest-cancel?view=graph-rest-1.0).
     approval_policy(&t).await;
     let pending = t
         .json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&end_user(&t, REQUESTOR1)),

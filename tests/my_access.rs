@@ -1,4 +1,6 @@
-//! End-user discovery: suggestions and available packages (A10.3, A10.4).
+//! End-user discovery: suggestions and available packages
+//! (https://learn.microsoft.com/graph/api/accesspackagesuggestions-filterbycurrentuser?view=graph-rest-1.0,
+//! https://learn.microsoft.com/graph/api/availableaccesspackage-list-resourcerolescopes?view=graph-rest-1.0).
 
 use entitlement_emulator::auth::token::TokenRequest;
 use reqwest::{Method, StatusCode};
@@ -180,7 +182,8 @@ async fn available_packages_show_role_scopes_only_when_visible() {
     let seen = t.json_as(Method::GET, &scopes, Some(&me), None).await;
     assert_eq!(seen.status, StatusCode::OK, "{}", seen.text);
     snap!("my_access_available_role_scopes", seen);
-    // A hidden package is not listed but is still available by id (§4.2 item 4).
+    // A hidden package is not listed but is still available by id
+    // (https://learn.microsoft.com/entra/id-governance/entitlement-management-process).
     let hide = t
         .patch(
             &format!("{EM_V1}/accessPackages/{CAMPAIGN_PACKAGE}"),

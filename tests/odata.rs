@@ -76,7 +76,8 @@ async fn documented_filters() {
         .await;
     assert_eq!(scoped.status, StatusCode::OK);
     snap!("odata_role_assignments_filter_expand_principal", scoped);
-    // The Python SDK's exact query string (real-clients.md §1.3).
+    // The Python SDK's exact query string (msgraph-sdk 1.65, as `tests/clients/python_sdk.py`
+    // drives it; docs/CLIENTS.md).
     let sdk = t.get(&format!("{EM_V1}/accessPackages?$expand=assignmentPolicies&$filter=displayName%20eq%20%27Marketing%20Campaign%27&$top=2")).await;
     assert_eq!(names(&sdk), ["Marketing Campaign"]);
     assert_eq!(

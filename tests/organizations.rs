@@ -26,7 +26,7 @@ async fn connected_organization_lifecycle() {
     assert_eq!(
         patched.status,
         StatusCode::ACCEPTED,
-        "PATCH answers 202 with the body (§3.7)"
+        "PATCH answers 202 with the body (Graph API reference: Update connectedOrganization, v1.0)"
     );
     assert_eq!(patched.body["state"], "configured");
     let found = t.get(&format!("{path}?$filter=identitySources/any(is:is/microsoft.graph.azureActiveDirectoryTenant/tenantId eq '{TENANT_SOURCE}')")).await;

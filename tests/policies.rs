@@ -103,7 +103,7 @@ async fn beta_create_defaults_questions_and_dropped_properties() {
     snap!("policies_beta_create_questions", created);
     assert_eq!(
         created.body["durationInDays"], 0,
-        "beta drops `expiration`, which its model lacks (§4.4 #6)"
+        "beta drops `expiration`, which its model lacks (the beta create example's response omits it)"
     );
     assert_eq!(
         created.body["requestApprovalSettings"],

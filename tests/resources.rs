@@ -112,7 +112,8 @@ async fn beta_onboards_applications_and_sites() {
         .as_str()
         .unwrap()
         .to_string();
-    // B1.5: the roles of a site, selected.
+    // The roles of a site, selected (Example 2 of
+    // https://learn.microsoft.com/graph/api/accesspackagecatalog-list-accesspackageresourceroles?view=graph-rest-beta).
     let roles = t
         .get(&format!("{EM_BETA}/accessPackageCatalogs/{MARKETING}/accessPackageResourceRoles?$filter=(originSystem+eq+%27SharePointOnline%27+and+accessPackageResource/id+eq+%27{site_id}%27)&$select=displayName,originId&$orderby=displayName"))
         .await;
@@ -243,7 +244,8 @@ async fn role_scopes_in_both_versions() {
     );
     snap!("role_scopes_beta_expand", beta);
 
-    // Add the Owner role by ids (v1.0, A2.13 example 3 shape).
+    // Add the Owner role by ids (the shape of Example 3 of
+    // https://learn.microsoft.com/graph/api/accesspackage-post-resourcerolescopes?view=graph-rest-1.0).
     let roles = t.get(&format!("{EM_V1}/catalogs/{GENERAL}/resourceRoles?$filter=originSystem eq 'AadGroup' and resource/id eq '{FIXTURE_RESOURCE}'&$expand=resource")).await;
     let owner_role = roles.body["value"]
         .as_array()
@@ -294,7 +296,9 @@ async fn role_scopes_in_both_versions() {
         StatusCode::NOT_FOUND
     );
 
-    // beta by origin ids only (B2.6 example 1), into a package of the same catalog.
+    // beta by origin ids only (Example 1 of
+    // https://learn.microsoft.com/graph/api/accesspackage-post-accesspackageresourcerolescopes?view=graph-rest-beta),
+    // into a package of the same catalog.
     let package = t
         .post(
             &format!("{EM_BETA}/accessPackages"),
@@ -344,7 +348,8 @@ async fn role_scope_refusals() {
     assert_eq!(reader.status, StatusCode::FORBIDDEN);
     assert_eq!(t.state().await, before);
 
-    // A dynamic group has only an Owner role (issue decision; §4.1).
+    // A dynamic group has only an Owner role (issue decision; the group roles of
+    // https://learn.microsoft.com/graph/api/accesspackagecatalog-list-resourceroles?view=graph-rest-1.0).
     assert_eq!(
         t.post(
             &format!("{EM_V1}/resourceRequests"),

@@ -59,7 +59,9 @@ impl Caller {
     }
 }
 
-/// Audiences Graph accepts (`graph-protocol.md` §5.1, emulator decisions).
+/// Audiences Graph accepts (the `aud` claim,
+/// https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference;
+/// which spellings pass is the emulator's decision).
 fn audience_ok(aud: &Value) -> bool {
     let ok = |s: &str| {
         let s = s.trim_end_matches('/');
@@ -202,7 +204,8 @@ pub fn authenticate(
 }
 
 /// The issuers Graph accepts for tenant `tid`: Entra's v1 issuer (what Graph tokens carry)
-/// and the v2 one (`graph-protocol.md` §5.1).
+/// and the v2 one (the `iss` claim,
+/// https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference).
 fn issuer_ok(iss: Option<&str>, tid: &str) -> bool {
     iss.is_some_and(|iss| {
         iss.eq_ignore_ascii_case(&format!("https://sts.windows.net/{tid}/"))

@@ -1,7 +1,7 @@
 //! The token-signing key: the built-in, documented test key by default, or a generated key
 //! persisted at `--key-file` (stable for a given seed). It signs every token the emulator
 //! mints, verifies every bearer token Graph routes receive, and is published as the tenant's
-//! JWKS (`graph-protocol.md` §5.3).
+//! JWKS (the `jwks_uri` of https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc).
 
 use std::path::Path;
 

@@ -1,5 +1,7 @@
 //! Who is calling: bearer-token verification into a `Caller` (signature, lifetime, audience,
-//! issuer and tenant, `graph-protocol.md` §5.1, §5.4), the signing key, and minting tokens
+//! issuer and tenant:
+//! https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference;
+//! the 401s are listed in docs/PARITY.md), the signing key, and minting tokens
 //! for fixture personas.
 
 mod caller;
@@ -23,7 +25,7 @@ pub enum AuthMode {
 }
 
 /// Delegated and application permission values used by entitlement management
-/// (`graph-protocol.md` §5.2).
+/// (https://learn.microsoft.com/graph/permissions-reference).
 pub mod permissions {
     pub const READ_ALL: &str = "EntitlementManagement.Read.All";
     pub const READ_WRITE_ALL: &str = "EntitlementManagement.ReadWrite.All";

@@ -1,7 +1,9 @@
 //! The token service of each tenant: Entra's v2 token endpoint (client credentials with a
 //! secret or a certificate assertion, resource-owner password, authorization code with PKCE,
 //! refresh tokens), the auto-approving `/authorize`, and the discovery documents
-//! (`graph-protocol.md` §5.3, `real-clients.md` §1.2, §9, §10). Plain Rust over a tenant's
+//! (https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc,
+//! https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow,
+//! and what the clients of docs/CLIENTS.md ask of them). Plain Rust over a tenant's
 //! state: the HTTP layer only parses forms and renders what this returns.
 //!
 //! Access tokens are Graph's v1 format (`token::claims_for`); codes and refresh tokens are
@@ -24,7 +26,8 @@ use super::token::{self, ClientApp, TokenRequest};
 use crate::model::directory::{ServicePrincipal, User};
 use crate::store::TenantState;
 
-/// `expires_in` of every access token (Entra's usual value, `graph-protocol.md` §5.3).
+/// `expires_in` of every access token (Entra's usual value, as in the responses of
+/// https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow).
 pub const ACCESS_TOKEN_SECONDS: i64 = 3599;
 /// Authorization codes live ten minutes, as Entra's do.
 const CODE_SECONDS: i64 = 600;
@@ -692,7 +695,8 @@ fn delegated_response(
             70011,
         ));
     }
-    // Graph tokens carry the OpenID scopes the client asked for in `scp` too (§5.1's sample).
+    // Graph tokens carry the OpenID scopes the client asked for in `scp` too (decoded Graph
+    // tokens end in `… profile openid email`; docs/PARITY.md, token endpoint).
     let scp: Vec<String> = graph
         .iter()
         .cloned()
@@ -967,7 +971,9 @@ pub fn user_realm(state: Option<&TenantState>, username: &str) -> Value {
     }
 }
 
-/// Terraform's `metadata_host` document (`real-clients.md` §5.1): the emulator is Graph, the
+/// Terraform's `metadata_host` document (hashicorp/terraform-provider-azuread reads
+/// `https://<metadata_host>/metadata/endpoints?api-version=2022-09-01`; docs/CLIENTS.md):
+/// the emulator is Graph, the
 /// login endpoint and the resource manager.
 pub fn metadata_endpoints(base_url: &str) -> Value {
     let slash = format!("{base_url}/");

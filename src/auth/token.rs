@@ -1,4 +1,6 @@
-//! Test tokens: v1-format Graph access tokens (`graph-protocol.md` §5.1) for fixture personas,
+//! Test tokens: v1-format Graph access tokens
+//! (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference)
+//! for fixture personas,
 //! signed RS256 with the built-in, documented test key (`test-signing-key.pem`; like Azurite's
 //! well-known account key, it protects nothing and exists so every instance agrees).
 
@@ -150,7 +152,9 @@ pub fn claims_for(
     c.insert("idtyp".into(), json!("app"));
     c.insert("oid".into(), json!(app.id));
     // An app with no Graph permission gets no `roles` claim at all, as Entra issues it; such an
-    // app can still act through catalog-scoped EM roles (`graph-protocol.md` §6.1).
+    // app can still act through catalog-scoped EM roles (the role tip of every EM API page,
+    // e.g.
+    // https://learn.microsoft.com/graph/api/entitlementmanagement-list-catalogs?view=graph-rest-1.0).
     if !roles.is_empty() {
         c.insert("roles".into(), json!(roles));
     }

@@ -1,4 +1,5 @@
-//! JSON batching at `/{version}/$batch` (`graph-protocol.md` §4): up to 20 requests, run one
+//! JSON batching at `/{version}/$batch` (https://learn.microsoft.com/graph/json-batching):
+//! up to 20 requests, run one
 //! after another in array order (so the same batch gives the same bytes), each through exactly
 //! the call a direct request makes (`graph::answer_one`: routing, authentication, faults,
 //! handlers, journal), its answer written straight into the envelope. The batch's own
@@ -261,7 +262,8 @@ async fn run_item(
         error_answer(&ctx, &err)
     };
     if item.body.is_some() && !headers.contains_key(header::CONTENT_TYPE) {
-        // "headers … must include Content-Type" when a body is present (json-batching.md) [inf].
+        // "headers … must include Content-Type" when a body is present
+        // (https://learn.microsoft.com/graph/json-batching) [inf].
         return refused(GraphError::invalid_model(format!(
             "request {} has a body but no Content-Type header",
             item.id

@@ -1,5 +1,6 @@
 //! Request bodies, validated the way the EM backend's OData model binder does
-//! (`graph-protocol.md` §1.3; `graph-em-api.md` §4.4 item 6):
+//! (its `InvalidModel` is captured in microsoftgraph/msgraph-sdk-powershell#1821; the rest is
+//! listed in docs/PARITY.md):
 //! - the body must be JSON (`Content-Type: application/json…`), else 415 [inf];
 //! - malformed JSON, a non-object, or a wrong-typed value is 400 `InvalidModel`;
 //! - `@odata.*` annotations and read-only properties (`id`, `createdDateTime`, …) are ignored in

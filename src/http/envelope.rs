@@ -1,5 +1,6 @@
 //! Graph's response envelope: request ids, headers, `@odata.context`, and the error body
-//! (`graph-protocol.md` §1.1, §2.2, §2.3, §5.4, §8 items 1–4).
+//! (https://learn.microsoft.com/graph/errors; the headers as captured in
+//! microsoftgraph/msgraph-sdk-powershell#2373 and #2505; docs/PARITY.md, "envelope").
 
 use axum::body::{Body, Bytes};
 use axum::http::header::{
@@ -223,7 +224,7 @@ pub(super) fn base_response(ctx: &RequestCtx, status: StatusCode, body: Body) ->
 
 /// Every Graph answer's `Cache-Control`.
 pub(super) const CACHE_CONTROL_VALUE: &str = "private";
-/// Errors from the entitlement-management backend are plain JSON [inf, graph-protocol.md §1.1].
+/// Errors from the entitlement-management backend are plain JSON [inf, docs/PARITY.md].
 pub(super) const ERROR_JSON: &str = "application/json";
 
 /// An answer before it is sent: status, the headers that belong to this answer, and the body.

@@ -29,7 +29,8 @@ pub enum Schedule {
     Probability(f64),
     /// A token bucket per caller and tenant: `requests` per `seconds` of emulator time, refilled
     /// as the clock moves (so a fixed clock throttles until advanced). Graph's global limit is
-    /// `{"requests": 130000, "seconds": 10}` per app (`graph-protocol.md` §7).
+    /// `{"requests": 130000, "seconds": 10}` per app
+    /// (https://learn.microsoft.com/graph/throttling-limits).
     TokenBucket { requests: u64, seconds: u64 },
 }
 
@@ -59,7 +60,8 @@ pub struct Effect {
     pub code: Option<String>,
     #[serde(default)]
     pub message: Option<String>,
-    /// Whole seconds for the `Retry-After` header (an integer is what SDKs parse safely, §7).
+    /// Whole seconds for the `Retry-After` header (an integer is what SDKs parse safely;
+    /// https://learn.microsoft.com/graph/throttling).
     #[serde(default)]
     pub retry_after: Option<u64>,
     /// Added before answering (the operation still runs unless `status` is an error).
@@ -393,10 +395,12 @@ impl http_body::Body for Dropped {
     }
 }
 
-/// Graph's answer for an injected error: the throttling body of `graph-protocol.md` §7 for 429,
+/// Graph's answer for an injected error: the throttling body of
+/// https://learn.microsoft.com/graph/throttling for 429,
 /// the usual envelope otherwise, with `Retry-After` when the rule gives one.
 /// `throttle_scope` is Graph's `x-ms-throttle-scope` for the caller
-/// (`Tenant_Application/ReadWrite/{appId}/{tenantId}`, §7), sent with a 429.
+/// (`Tenant_Application/ReadWrite/{appId}/{tenantId}`,
+/// https://learn.microsoft.com/graph/throttling-limits), sent with a 429.
 pub fn answer(ctx: &RequestCtx, effect: &Effect, throttle_scope: Option<&str>) -> Answer {
     if effect.drop {
         // The client sees only the connection end; no status or body arrives.

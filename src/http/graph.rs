@@ -320,7 +320,9 @@ fn run(
         tenant,
     } = resolved;
     // Work the clock made due (deliveries, deadlines, expirations) happens before the call
-    // observes the tenant, so a read right after a request sees it processed (§4.5).
+    // observes the tenant, so a read right after a request sees it processed (the create
+    // answers `submitted`;
+    // https://learn.microsoft.com/graph/api/entitlementmanagement-post-assignmentrequests?view=graph-rest-1.0).
     crate::ops::lifecycle::settle(&tenant, ctx.now);
     let callout_tenant = tenant.clone();
     let mut call = Call {

@@ -171,7 +171,8 @@ impl Call<'_> {
     }
 }
 
-/// For the functions that take no OData beyond `$top` and one documented `$expand` (A10.3):
+/// For the functions that take no OData beyond `$top` and one documented `$expand`
+/// (https://learn.microsoft.com/graph/api/accesspackagesuggestions-filterbycurrentuser?view=graph-rest-1.0):
 /// whether that expansion was asked for; anything else is refused rather than ignored.
 fn simple_expand(query: &Query, allowed: &str) -> Result<bool, GraphError> {
     let others = query.filter.is_some()
@@ -465,7 +466,8 @@ pub(crate) fn dispatch(
             Ok(Reply::Empty(StatusCode::NO_CONTENT))
         }
         (Target::Settings, Method::GET) => {
-            // "settings supports no query options" (§4.11).
+            // "settings supports no query options"
+            // (https://learn.microsoft.com/graph/api/entitlementmanagementsettings-get?view=graph-rest-1.0).
             if let Some((name, _)) = call
                 .raw_query
                 .and_then(|q| q.split('&').next())
@@ -506,7 +508,8 @@ pub(crate) fn dispatch(
         }
         (Target::RequestCancel(id), Method::POST) => {
             call.tenant.write(|s| ops::lifecycle::cancel(s, &op, id))?;
-            // The page prints "200 Status OK" with no body (A4.5).
+            // The page prints "200 Status OK" with no body
+            // (https://learn.microsoft.com/graph/api/accesspackageassignmentrequest-cancel?view=graph-rest-1.0).
             Ok(Reply::Empty(StatusCode::OK))
         }
         (Target::MyRequests(on), Method::GET) => call
@@ -547,7 +550,8 @@ pub(crate) fn dispatch(
             Ok(Reply::Empty(StatusCode::NO_CONTENT))
         }
         (Target::RequestResume(id), Method::POST) => {
-            // `{source, type, data: {stage, customExtensionStageInstanceId, …, state?}}` (§4.8).
+            // `{source, type, data: {stage, customExtensionStageInstanceId, …, state?}}`
+            // (https://learn.microsoft.com/graph/api/accesspackageassignmentrequest-resume?view=graph-rest-1.0).
             let r = call.reader(&["source", "type", "data"])?;
             let data = match r.get("data") {
                 Some(serde_json::Value::Object(d)) => d.clone(),
@@ -1007,7 +1011,8 @@ fn move_package(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError> {
         .unwrap_or(NO_SUCH_CATALOG);
     call.tenant
         .write(|s| ops::access_package::move_to_catalog(s, &call.op(), &id, target))?;
-    // The beta page answers 200 OK with no body (B2.5).
+    // The beta page answers 200 OK with no body
+    // (https://learn.microsoft.com/graph/api/accesspackage-movetocatalog?view=graph-rest-beta).
     Ok(Reply::Empty(StatusCode::OK))
 }
 
@@ -1059,7 +1064,8 @@ fn delete_role_assignment(call: &Call<'_>, id: Uuid) -> Result<Reply, GraphError
 
 // ---- resources and role scopes ----
 
-/// Listing a catalog's resource roles needs an `originSystem` filter (graph-protocol.md §3.2;
+/// Listing a catalog's resource roles needs an `originSystem` filter
+/// (https://learn.microsoft.com/graph/api/accesspackagecatalog-list-resourceroles?view=graph-rest-1.0;
 /// the error text is [inf]).
 fn require_origin_system(q: &Query) -> Result<(), GraphError> {
     fn mentions(e: &crate::odata::Expr) -> bool {
@@ -1317,7 +1323,8 @@ fn create_organization(call: &Call<'_>, target: &Target) -> Result<Reply, GraphE
     ))
 }
 
-/// PATCH answers 202 Accepted with the organization (connectedorganization-update.md).
+/// PATCH answers 202 Accepted with the organization
+/// (https://learn.microsoft.com/graph/api/connectedorganization-update?view=graph-rest-1.0).
 fn update_organization(call: &Call<'_>, target: &Target, id: Uuid) -> Result<Reply, GraphError> {
     let v = call.version;
     let r = call.reader(ORGANIZATION_FIELDS)?;
@@ -1387,7 +1394,8 @@ const EXTENSION_FIELDS: &[&str] = &[
     "callbackConfiguration",
 ];
 
-/// POST (201) or PUT/PATCH (200 with the extension, A1.10).
+/// POST (201) or PUT/PATCH (200 with the extension,
+/// https://learn.microsoft.com/graph/api/accesspackageassignmentrequestworkflowextension-update?view=graph-rest-1.0).
 fn write_extension(
     call: &Call<'_>,
     target: &Target,
@@ -1399,7 +1407,9 @@ fn write_extension(
     use crate::ops::extension::ExtensionInput;
     let v = call.version;
     let map = json_object(call.headers, call.body)?;
-    // The docs' examples wrap the body in "value" (a documented doc bug, A1.9); unwrap it.
+    // The docs' examples wrap the body in "value" (a doc bug:
+    // https://learn.microsoft.com/graph/api/accesspackagecatalog-post-accesspackagecustomworkflowextensions?view=graph-rest-1.0);
+    // unwrap it.
     let map = match map.get("value") {
         Some(serde_json::Value::Object(inner)) if map.len() == 1 => inner.clone(),
         _ => map,
@@ -1470,7 +1480,9 @@ fn user_json(u: &crate::model::directory::User) -> serde_json::Value {
     })
 }
 
-/// `approvalStage` (v1.0) / `approvalStep` (beta) as the caller sees it (§4.10).
+/// `approvalStage` (v1.0) / `approvalStep` (beta) as the caller sees it
+/// (https://learn.microsoft.com/graph/api/resources/approvalstage?view=graph-rest-1.0,
+/// https://learn.microsoft.com/graph/api/resources/approvalstep?view=graph-rest-beta).
 fn stage_json(
     call: &Call<'_>,
     s: &TenantState,
@@ -1491,13 +1503,16 @@ fn stage_json(
         "reviewResult": result,
         "status": st.status,
         "assignedToMe": call.caller.object_id.is_some_and(|me| st.approvers.contains(&me)),
-        // Key order and the empty-string justification of an undecided stage follow A9.1.
+        // Key order and the empty-string justification of an undecided stage follow
+        // https://learn.microsoft.com/graph/api/approval-get?view=graph-rest-1.0.
         "justification": st.justification.clone().unwrap_or_default(),
         "reviewedBy": reviewer,
     })
 }
 
-/// One `accessPackageAssignmentRequestRequirements` (A2.17; the beta type's names differ).
+/// One `accessPackageAssignmentRequestRequirements`
+/// (https://learn.microsoft.com/graph/api/accesspackage-getapplicablepolicyrequirements?view=graph-rest-1.0;
+/// the beta type's names differ).
 fn policy_requirements_json(
     version: ApiVersion,
     p: &crate::model::policy::Policy,
@@ -1601,7 +1616,8 @@ fn create_request(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError>
                 "'{type_text}' is not a requestType a client may send"
             ))
         })?;
-    // v1.0 also takes the beta-shaped body its own docs send (A4.2 Example 4).
+    // v1.0 also takes the beta-shaped body its own docs send (Example 4 of
+    // https://learn.microsoft.com/graph/api/entitlementmanagement-post-assignmentrequests?view=graph-rest-1.0).
     let assignment = match (
         nested(&r, "assignment")?,
         nested(&r, "accessPackageAssignment")?,
@@ -1665,8 +1681,9 @@ fn create_request(call: &Call<'_>, target: &Target) -> Result<Reply, GraphError>
         .tenant
         .write(|s| ops::lifecycle::submit(s, &call.op(), new))?;
     let mut body = request.to_json(v);
-    // The create response carries `createdDateTime: null`; later reads have the time (A4.2
-    // Examples 4 and 5).
+    // The create response carries `createdDateTime: null`; later reads have the time
+    // (Examples 4 and 5 of
+    // https://learn.microsoft.com/graph/api/entitlementmanagement-post-assignmentrequests?view=graph-rest-1.0).
     if let Some(created) = body.get_mut("createdDateTime") {
         *created = serde_json::Value::Null;
     }

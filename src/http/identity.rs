@@ -1,4 +1,6 @@
-//! The identity-platform endpoints (`graph-protocol.md` §5.3, `real-clients.md` §10): instance
+//! The identity-platform endpoints
+//! (https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc;
+//! docs/CLIENTS.md says which clients need them): instance
 //! discovery, OpenID configuration, JWKS, the v2 token and authorize endpoints per tenant, and
 //! Terraform's `/metadata/endpoints`. Thin: forms in, `auth::sts` decides, Entra's shapes out.
 //!

@@ -1,5 +1,6 @@
 //! Graph path resolution: `/{version}/{segments…}` to a `Target`, the way Graph's gateway and
-//! the EM backend route (`graph-protocol.md` §0, §1.3; `graph-em-api.md` §1, §4.12).
+//! the EM backend route (unrouted navigations as captured in
+//! microsoftgraph/msgraph-sdk-powershell#2505 and #3293; docs/PARITY.md).
 //!
 //! Segment names match case-insensitively, as Graph's do. Keys may be a following segment
 //! (`catalogs/{id}`) or OData parentheses (`catalogs('{id}')`). An unknown segment is a gateway
@@ -106,7 +107,7 @@ pub(crate) enum Target {
     /// `<collection>/$count`.
     Count(Box<Target>),
     /// A navigation the EM backend does not route (v1.0 `accessPackages/{id}/assignmentPolicies`):
-    /// 404 with the backend's URL (§4.12).
+    /// 404 with the backend's URL (microsoftgraph/msgraph-sdk-powershell#2505).
     Unrouted(String),
 }
 
@@ -179,7 +180,8 @@ impl Target {
                 version.pick("resourceScopes", "accessPackageResourceScopes")
             )
             .into(),
-            // beta's documented context is the bare set name (B2.6).
+            // beta's documented context is the bare set name
+            // (https://learn.microsoft.com/graph/api/accesspackage-post-accesspackageresourcerolescopes?view=graph-rest-beta).
             Target::RoleScopes(p) | Target::RoleScope(p, _) => version.pick(
                 format!("{em}/accessPackages('{p}')/resourceRoleScopes").into(),
                 Cow::Borrowed("accessPackageResourceRoleScopes"),
@@ -382,8 +384,9 @@ fn on_argument(seg: &Segment<'_>) -> Option<String> {
     Some(value.trim().trim_matches('\'').to_string())
 }
 
-/// `(accessPackageId='…',incompatibleAccessPackageId='…')`, both required (§3.5 #55); the
-/// CSDL's shorter overloads are not emulated.
+/// `(accessPackageId='…',incompatibleAccessPackageId='…')`, both required
+/// (https://learn.microsoft.com/graph/api/accesspackageassignment-additionalaccess?view=graph-rest-1.0);
+/// the CSDL's shorter overloads are not emulated.
 fn additional_access_args(seg: &Segment<'_>) -> Result<(Option<Uuid>, Option<Uuid>), GraphError> {
     let mut package = None;
     let mut incompatible = None;
@@ -753,7 +756,8 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
             Some(nav) => Err(not_found(&nav)),
         };
     }
-    // Only the alternate key is documented (§3.9 #77): `subjects(objectId='…')`.
+    // Only the alternate key is documented: `subjects(objectId='…')`
+    // (https://learn.microsoft.com/graph/api/accesspackagesubject-get?view=graph-rest-1.0).
     if name.eq_ignore_ascii_case("subjects") {
         if let Some(k) = key.filter(|k| k.trim_start().to_ascii_lowercase().starts_with("objectid"))
         {
@@ -866,7 +870,8 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
             return finish(cur, Target::MoveToCatalog(id));
         }
         if version == ApiVersion::V1 && is(&nav, "assignmentPolicies") {
-            // The backend's own URL leaks into this error (graph-protocol.md §0); a fixed,
+            // The backend's own URL leaks into this error
+            // (microsoftgraph/msgraph-sdk-powershell#2505, #3293); a fixed,
             // synthetic host stands in for the real one.
             return Ok(Target::Unrouted(format!(
                 "https://elm.iga.azure.com/api/v1/accessPackages('{id}')/assignmentPolicies"
@@ -886,7 +891,8 @@ fn resolve_em(version: ApiVersion, cur: &mut Cursor<'_>) -> Result<Target, Graph
         };
         return match cur.next() {
             None => Ok(Target::Policy(id)),
-            // GET assignmentPolicies/{id}/questions fails on the real service (#3025); the
+            // GET assignmentPolicies/{id}/questions fails on the real service
+            // (microsoftgraph/msgraph-sdk-powershell#3025); the
             // backend does not route it (issue decision).
             Some(nav) if version == ApiVersion::V1 && is(&nav, "questions") => {
                 Ok(Target::Unrouted(format!(

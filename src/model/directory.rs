@@ -181,7 +181,8 @@ pub struct Site {
 }
 
 /// A directory (Entra) role held by a principal, tenant-wide. `roleDefinitionId` is the role
-/// template id (`graph-protocol.md` §5.1), which is also what the token's `wids` carries.
+/// template id, which is also what the token's `wids` carries
+/// (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DirectoryRoleAssignment {

@@ -1,5 +1,8 @@
 //! Entitlement-management entities as the emulator stores them, version-neutral, and their
-//! v1.0 and beta wire shapes (`graph-em-api.md` §1 naming map, §5.2–5.3, §6.2).
+//! v1.0 and beta wire shapes (the accessPackageCatalog and accessPackage resource types,
+//! https://learn.microsoft.com/graph/api/resources/accesspackagecatalog?view=graph-rest-1.0,
+//! https://learn.microsoft.com/graph/api/resources/accesspackage?view=graph-rest-1.0,
+//! and their `view=graph-rest-beta` pages).
 
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -63,7 +66,9 @@ pub trait WireEnum: Sized + Copy + 'static {
         }
     }
 
-    /// Graph accepts enum input in either casing (`graph-em-api.md` §1, last row).
+    /// Graph accepts enum input in either casing: the v1.0 examples send `"UserAdd"` and
+    /// `"AdminAdd"` where responses say `userAdd`
+    /// (https://learn.microsoft.com/graph/api/entitlementmanagement-post-assignmentrequests?view=graph-rest-1.0).
     fn parse_any_case(text: &str) -> Option<Self> {
         Self::VARIANTS
             .iter()
@@ -142,7 +147,12 @@ impl Catalog {
         self.catalog_type == CatalogType::ServiceDefault
     }
 
-    /// Key order follows the documented examples (A1.2 for v1.0, B1.1/B1.2 for beta).
+    /// Key order follows the documented examples: v1.0
+    /// https://learn.microsoft.com/graph/api/entitlementmanagement-post-catalogs?view=graph-rest-1.0;
+    /// beta
+    /// https://learn.microsoft.com/graph/api/entitlementmanagement-post-accesspackagecatalogs?view=graph-rest-beta
+    /// and
+    /// https://learn.microsoft.com/graph/api/entitlementmanagement-list-accesspackagecatalogs?view=graph-rest-beta.
     pub fn to_json(&self, version: ApiVersion) -> Value {
         let mut m = Map::new();
         m.insert("id".into(), json!(self.id));
@@ -204,7 +214,11 @@ impl Keyed for AccessPackage {
 }
 
 impl AccessPackage {
-    /// v1.0 per A2.2/A2.3 (no catalog id: `catalog` is a navigation); beta per B2.1/B2.2.
+    /// v1.0 per the create and get examples (no catalog id: `catalog` is a navigation):
+    /// https://learn.microsoft.com/graph/api/entitlementmanagement-post-accesspackages?view=graph-rest-1.0,
+    /// https://learn.microsoft.com/graph/api/accesspackage-get?view=graph-rest-1.0; beta per
+    /// https://learn.microsoft.com/graph/api/accesspackage-post?view=graph-rest-beta and
+    /// https://learn.microsoft.com/graph/api/entitlementmanagement-list-accesspackages?view=graph-rest-beta.
     pub fn to_json(&self, version: ApiVersion) -> Value {
         let mut m = Map::new();
         m.insert("id".into(), json!(self.id));

@@ -1,4 +1,6 @@
-//! Custom workflow extensions of a catalog (`graph-em-api.md` §3.1 #10–14, b9–b10, §4.8, §5.13).
+//! Custom workflow extensions of a catalog (the accessPackageAssignmentRequestWorkflowExtension
+//! and accessPackageAssignmentWorkflowExtension resource types, v1.0 and beta, e.g.
+//! https://learn.microsoft.com/graph/api/resources/accesspackageassignmentrequestworkflowextension?view=graph-rest-1.0).
 
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -70,7 +72,8 @@ impl Keyed for CustomExtension {
 }
 
 impl CustomExtension {
-    /// Key order per A1.8.
+    /// Key order per the v1.0 list example
+    /// (https://learn.microsoft.com/graph/api/accesspackagecatalog-list-accesspackagecustomworkflowextensions?view=graph-rest-1.0).
     pub fn to_json(&self, _version: ApiVersion) -> Value {
         let mut m = Map::new();
         m.insert("@odata.type".into(), json!(self.kind.odata_type()));
@@ -101,7 +104,8 @@ impl CustomExtension {
     }
 }
 
-/// The stages a policy can attach an extension to (§4.8).
+/// The stages a policy can attach an extension to
+/// (https://learn.microsoft.com/graph/api/resources/customextensionstagesetting?view=graph-rest-1.0).
 pub const EXTENSION_STAGES: [&str; 6] = [
     "assignmentRequestCreated",
     "assignmentRequestApproved",

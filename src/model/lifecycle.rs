@@ -1,5 +1,7 @@
 //! The governance lifecycle's entities: assignment requests, their approval stages, and
-//! assignments (`graph-em-api.md` §4.5–4.7, §4.10, §5.7–5.9, §5.12; §6.5, §6.8 for beta).
+//! assignments (the accessPackageAssignmentRequest, accessPackageAssignment,
+//! accessPackageSubject and approval resource types, v1.0 and beta, e.g.
+//! https://learn.microsoft.com/graph/api/resources/accesspackageassignmentrequest?view=graph-rest-1.0).
 
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -71,8 +73,9 @@ pub enum RequestType {
     SystemAdd,
     SystemUpdate,
     SystemRemove,
-    /// An approver of the assignment's policy removes it (CSDL member; graph-protocol.md §6.1
-    /// lists it among the end-user calls).
+    /// An approver of the assignment's policy removes it (a member of the `requestType` enum,
+    /// https://learn.microsoft.com/graph/api/resources/accesspackageassignmentrequest?view=graph-rest-1.0;
+    /// an end-user call).
     ApproverRemove,
 }
 
@@ -211,8 +214,9 @@ impl<'de> serde::Deserialize<'de> for Outbox {
     }
 }
 
-/// How deliveries end, per tenant: the real service's observed failure modes (§4.6
-/// "Observed"), so a test can exercise "my code handles a failed/stuck delivery".
+/// How deliveries end, per tenant: the real service's observed failure modes (an `adminAdd`
+/// left in `delivering`, microsoftgraph/microsoft-graph-docs#15230), so a test can exercise
+/// "my code handles a failed/stuck delivery".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum DeliveryOutcome {
@@ -308,7 +312,8 @@ pub struct Request {
     pub access_package_id: Uuid,
     pub policy_id: Option<Uuid>,
     pub request_type: RequestType,
-    /// Graph echoes the casing the client sent (`UserAdd` vs `userAdd`, §4.5).
+    /// Graph echoes the casing the client sent (`UserAdd` vs `userAdd`,
+    /// https://learn.microsoft.com/graph/api/entitlementmanagement-post-assignmentrequests?view=graph-rest-1.0).
     pub request_type_text: String,
     pub state: RequestState,
     /// `Accepted`, `PendingApproval`, `Delivered`, `Denied`, `Expired`, `Canceled`, …
@@ -325,7 +330,8 @@ pub struct Request {
     pub created_by: Actor,
     /// Custom-extension calls made for this request (`customExtensionCalloutInstances`).
     pub callouts: Vec<CalloutInstance>,
-    /// The callout the request is paused on, if any (status `WaitingForCallback`, §4.8).
+    /// The callout the request is paused on, if any (status `WaitingForCallback`,
+    /// https://learn.microsoft.com/graph/api/accesspackageassignmentrequest-resume?view=graph-rest-1.0).
     pub waiting: Option<Waiting>,
     /// Reads by id while held in `delivering` (the `afterReads` outcome).
     pub reads: u32,
@@ -367,7 +373,10 @@ impl Keyed for Request {
 }
 
 impl Request {
-    /// A4.2 Example 3 (v1.0) and Example 4 / B4 (beta names).
+    /// v1.0 per Example 3 of
+    /// https://learn.microsoft.com/graph/api/entitlementmanagement-post-assignmentrequests?view=graph-rest-1.0;
+    /// beta with the names of
+    /// https://learn.microsoft.com/graph/api/entitlementmanagement-post-accesspackageassignmentrequests?view=graph-rest-beta.
     pub fn to_json(&self, version: ApiVersion) -> Value {
         let mut m = Map::new();
         m.insert("id".into(), json!(self.id));
@@ -381,7 +390,8 @@ impl Request {
             }
             ApiVersion::Beta => {
                 m.insert("requestState".into(), json!(self.state.beta_name()));
-                // beta reports a delivered request as "Fulfilled" (B4.3, §4.6).
+                // beta reports a delivered request as "Fulfilled"
+                // (https://learn.microsoft.com/graph/api/accesspackageassignmentrequest-filterbycurrentuser?view=graph-rest-beta).
                 let status = match self.status.as_str() {
                     "Delivered" => "Fulfilled",
                     other => other,
@@ -390,7 +400,9 @@ impl Request {
                 m.insert("createdDateTime".into(), json!(self.created));
                 m.insert("completedDate".into(), json!(self.completed));
                 m.insert("isValidationOnly".into(), json!(false));
-                // The beta request type has no package id (CSDL, §5); B4.3 shows this key.
+                // The beta request type has no package id
+                // (https://learn.microsoft.com/graph/api/resources/accesspackageassignmentrequest?view=graph-rest-beta);
+                // the beta filterByCurrentUser example shows this key.
                 m.insert("expirationDateTime".into(), Value::Null);
             }
         }
@@ -479,7 +491,10 @@ impl Keyed for Assignment {
 }
 
 impl Assignment {
-    /// A5.1 / the #15230 capture (v1.0); beta adds the id columns (§1).
+    /// v1.0 per the list example
+    /// (https://learn.microsoft.com/graph/api/entitlementmanagement-list-assignments?view=graph-rest-1.0)
+    /// and the capture in microsoftgraph/microsoft-graph-docs#15230; beta adds the id columns
+    /// (https://learn.microsoft.com/graph/api/resources/accesspackageassignment?view=graph-rest-beta).
     pub fn to_json(&self, version: ApiVersion) -> Value {
         let mut m = Map::new();
         m.insert("id".into(), json!(self.id));
@@ -505,8 +520,9 @@ impl Assignment {
     }
 }
 
-/// `accessPackageSubject.id` is its own GUID, distinct from the user's object id (§4.1); derived
-/// so it is stable.
+/// `accessPackageSubject.id` is its own GUID, distinct from the user's object id
+/// (https://learn.microsoft.com/graph/api/resources/accesspackagesubject?view=graph-rest-1.0);
+/// derived so it is stable.
 pub fn subject_id(object_id: Uuid) -> Uuid {
     super::resources::derived_id(object_id, "subject", "")
 }
@@ -531,7 +547,9 @@ impl AssignmentResourceRole {
     }
 }
 
-/// Which administrators' `adminAdd` requests skip the policy's approval (§6.3 note).
+/// Which administrators' `adminAdd` requests skip the policy's approval (an access package
+/// assignment manager "will no longer be able to bypass approval settings",
+/// https://learn.microsoft.com/entra/id-governance/entitlement-management-delegate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum AdminApprovalBypass {
@@ -545,7 +563,8 @@ pub enum AdminApprovalBypass {
     None,
 }
 
-/// Which assignments keep an access package from being deleted (§4.9).
+/// Which assignments keep an access package from being deleted
+/// (https://learn.microsoft.com/graph/api/accesspackage-delete?view=graph-rest-1.0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum PackageDeletionGuard {

@@ -1,5 +1,6 @@
 //! Connected organizations and the tenant's entitlement-management settings
-//! (`graph-em-api.md` §3.7, §3.8, §5.1, §5.11).
+//! (https://learn.microsoft.com/graph/api/resources/connectedorganization?view=graph-rest-1.0,
+//! https://learn.microsoft.com/graph/api/resources/entitlementmanagementsettings?view=graph-rest-1.0).
 
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -60,7 +61,9 @@ impl Keyed for ConnectedOrganization {
 }
 
 impl ConnectedOrganization {
-    /// A7.2 (v1.0); beta adds `createdBy`/`modifiedBy` and PascalCase state [inf: beta examples
+    /// The v1.0 list example
+    /// (https://learn.microsoft.com/graph/api/entitlementmanagement-list-connectedorganizations?view=graph-rest-1.0);
+    /// beta adds `createdBy`/`modifiedBy` and PascalCase state [inf: beta examples
     /// were not captured, the catalog's conventions are followed].
     pub fn to_json(&self, version: ApiVersion) -> Value {
         let mut v = json!({
@@ -123,7 +126,10 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// A8.1 (v1.0) and b65 (beta).
+    /// The "Get entitlementManagementSettings" pages:
+    /// https://learn.microsoft.com/graph/api/entitlementmanagementsettings-get?view=graph-rest-1.0
+    /// and
+    /// https://learn.microsoft.com/graph/api/entitlementmanagementsettings-get?view=graph-rest-beta.
     pub fn to_json(&self, version: ApiVersion) -> Value {
         match version {
             ApiVersion::V1 => json!({

@@ -1,5 +1,7 @@
 //! Assignment policies: one version-neutral model and its two wire shapes
-//! (`graph-em-api.md` §1 "policy shape", §4.4, §5.4–5.6, §6.3–6.4).
+//! (the accessPackageAssignmentPolicy resource type with its subject sets and questions,
+//! https://learn.microsoft.com/graph/api/resources/accesspackageassignmentpolicy?view=graph-rest-1.0,
+//! and its beta view).
 //!
 //! v1.0 says who may request with `allowedTargetScope` + `specificAllowedTargets` and how long
 //! with `expiration`; beta says it with `requestorSettings.scopeType` + `allowedRequestors`,
@@ -373,7 +375,8 @@ impl Question {
         Value::Object(m)
     }
 
-    /// beta ids are upper-case (B3.1 Example 3).
+    /// beta ids are upper-case (Example 3 of
+    /// https://learn.microsoft.com/graph/api/entitlementmanagement-post-accesspackageassignmentpolicies?view=graph-rest-beta).
     pub fn to_beta(&self) -> Value {
         let mut m = Map::new();
         let kind = if self.multiple_choice {
@@ -472,7 +475,9 @@ impl Policy {
         }
     }
 
-    /// Key order per A3.3 and the China-cloud capture.
+    /// Key order per the v1.0 get example
+    /// (https://learn.microsoft.com/graph/api/accesspackageassignmentpolicy-get?view=graph-rest-1.0)
+    /// and the China-cloud capture in microsoftgraph/msgraph-sdk-powershell#3018.
     fn to_v1(&self) -> Value {
         let stages: Vec<Value> = self
             .approval
@@ -527,7 +532,8 @@ impl Policy {
         })
     }
 
-    /// Key order per B3.1 Example 4's response.
+    /// Key order per Example 4's response of
+    /// https://learn.microsoft.com/graph/api/entitlementmanagement-post-accesspackageassignmentpolicies?view=graph-rest-beta.
     fn to_beta(&self) -> Value {
         let (duration_in_days, expiration_date) = match self.expiration.kind {
             ExpirationKind::AfterDuration => (

@@ -396,7 +396,8 @@ impl Queryable for EmRoleDefinition {
 }
 
 impl Resource for EmRoleDefinition {
-    /// As `rbacapplication-list-roledefinitions` shows them (`graph-protocol.md` §6.3).
+    /// As the v1.0 "List roleDefinitions" example shows them
+    /// (https://learn.microsoft.com/graph/api/rbacapplication-list-roledefinitions?view=graph-rest-1.0).
     fn render(&self, _: &EvalCx<'_>) -> Value {
         json!({
             "id": self.id,
@@ -982,7 +983,9 @@ impl Queryable for Group {
 }
 
 impl Resource for Group {
-    /// A2.11 shows `id` and `displayName`; the directory's usual group fields follow.
+    /// The v1.0 "List incompatibleGroups" example shows `id` and `displayName`
+    /// (https://learn.microsoft.com/graph/api/accesspackage-list-incompatiblegroups?view=graph-rest-1.0);
+    /// the directory's usual group fields follow.
     fn render(&self, _: &EvalCx<'_>) -> Value {
         json!({
             "id": self.id,
@@ -1168,7 +1171,9 @@ impl Resource for ResourceEnvironment {
 
 use super::lifecycle::{Assignment, Request, subject_id};
 
-/// An `accessPackageSubject` for a user of the directory (§5.9, §6.5).
+/// An `accessPackageSubject` for a user of the directory
+/// (https://learn.microsoft.com/graph/api/resources/accesspackagesubject?view=graph-rest-1.0,
+/// and its beta view).
 pub fn subject_json(cx: &EvalCx<'_>, user: &Uuid) -> Value {
     let u = cx.state.directory.users.get(user);
     let name = u.map(|u| u.display_name.clone());
@@ -1435,7 +1440,8 @@ impl Queryable for AssignmentResourceRole {
             "originSystem" => role.map_or(Prop::Null, |r| {
                 Prop::Str(Cow::Borrowed(r.origin_system.name()))
             }),
-            // Only delivered grants are listed (B5.2 shows "Fulfilled").
+            // Only delivered grants are listed (the beta list example shows "Fulfilled":
+            // https://learn.microsoft.com/graph/api/entitlementmanagement-list-accesspackageassignmentresourceroles?view=graph-rest-beta).
             "status" => Prop::Str(Cow::Borrowed("Fulfilled")),
             "accessPackageSubject" => Prop::Json(Cow::Owned(subject_json(cx, &self.target))),
             "accessPackageResourceRole" => role.map_or(Prop::Null, |r| {

@@ -1,6 +1,9 @@
 //! Catalog resources (groups, applications, SharePoint sites), their roles and scopes, the
 //! requests that onboard them, and access packages' resource role scopes
-//! (`graph-em-api.md` §4.1, §4.3, §5.10, §6.6).
+//! (https://learn.microsoft.com/graph/api/resources/accesspackageresource?view=graph-rest-1.0,
+//! https://learn.microsoft.com/graph/api/resources/accesspackageresourcerequest?view=graph-rest-1.0,
+//! https://learn.microsoft.com/graph/api/resources/accesspackageresourcerolescope?view=graph-rest-1.0,
+//! and their beta views).
 
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -113,7 +116,9 @@ impl Keyed for ResourceRole {
 }
 
 impl ResourceRole {
-    /// A2.14 / B1.4: `id`, `displayName`, `description`, `originId`, `originSystem`.
+    /// `id`, `displayName`, `description`, `originId`, `originSystem`, as the examples show:
+    /// https://learn.microsoft.com/graph/api/accesspackage-list-resourcerolescopes?view=graph-rest-1.0,
+    /// https://learn.microsoft.com/graph/api/accesspackagecatalog-list-accesspackageresourceroles?view=graph-rest-beta.
     pub fn to_json(&self, _version: ApiVersion) -> Value {
         json!({
             "id": self.id,
@@ -197,7 +202,12 @@ impl Keyed for ResourceRequest {
 }
 
 impl ResourceRequest {
-    /// v1.0 per A6.1/A6.2; beta per B1.6 (the request completes synchronously: delivered).
+    /// v1.0 per the create and list examples
+    /// (https://learn.microsoft.com/graph/api/entitlementmanagement-post-resourcerequests?view=graph-rest-1.0,
+    /// https://learn.microsoft.com/graph/api/entitlementmanagement-list-resourcerequests?view=graph-rest-1.0);
+    /// beta per
+    /// https://learn.microsoft.com/graph/api/entitlementmanagement-post-accesspackageresourcerequests?view=graph-rest-beta
+    /// (the request completes synchronously: delivered).
     pub fn to_json(&self, version: ApiVersion) -> Value {
         match version {
             ApiVersion::V1 => json!({
@@ -231,12 +241,16 @@ pub struct RoleScope {
 }
 
 impl RoleScope {
-    /// `{role.id}_{scope.id}` in both versions (§4.1).
+    /// `{role.id}_{scope.id}` in both versions
+    /// (https://learn.microsoft.com/graph/api/accesspackage-post-resourcerolescopes?view=graph-rest-1.0).
     pub fn id(&self) -> String {
         format!("{}_{}", self.role_id, self.scope_id)
     }
 
-    /// v1.0 A2.13 (`id`, `createdDateTime`); beta B2.6 adds the audit fields.
+    /// v1.0 (`id`, `createdDateTime`):
+    /// https://learn.microsoft.com/graph/api/accesspackage-post-resourcerolescopes?view=graph-rest-1.0;
+    /// beta adds the audit fields:
+    /// https://learn.microsoft.com/graph/api/accesspackage-post-accesspackageresourcerolescopes?view=graph-rest-beta.
     pub fn to_json(&self, version: ApiVersion) -> Value {
         match version {
             ApiVersion::V1 => json!({"id": self.id(), "createdDateTime": self.created}),
@@ -271,7 +285,9 @@ impl ResourceEnvironment {
         }
     }
 
-    /// A6.3.
+    /// As
+    /// https://learn.microsoft.com/graph/api/entitlementmanagement-list-resourceenvironments?view=graph-rest-1.0
+    /// shows it.
     pub fn to_json(&self, _version: ApiVersion) -> Value {
         json!({
             "id": self.id,

@@ -155,7 +155,7 @@ impl<T> Segment<T> {
 
 /// A hash map split into shards by key, so growing it rehashes one shard (1/64 of the keys) at
 /// a time: a million-row table never stalls a create for the milliseconds a whole rehash takes
-/// (performance-anchors.md, "POST tail latency comes from map growth").
+/// (docs/BENCHMARK.md, "Measured before the emulator": POST tail latency comes from map growth).
 #[derive(Debug, Clone)]
 pub struct ShardedMap<K, V> {
     shards: Vec<Shard<K, V>>,

@@ -1,9 +1,11 @@
 //! The one OData query engine every collection uses: `$filter` (a typed AST, grammar in
 //! [`filter`]), `$select`, `$expand` (with nested `$select`/`$expand`), `$orderby`, `$top`,
 //! `$skip`, `$count`, and server-driven paging with an opaque `$skiptoken`
-//! (`graph-protocol.md` §2.2, §3; `graph-em-api.md` §4.11).
+//! (https://learn.microsoft.com/graph/query-parameters,
+//! https://learn.microsoft.com/graph/paging).
 //!
-//! Option policy (`graph-protocol.md` §3.2): `$select`, `$filter`, `$expand` fully; `$top`
+//! Option policy (docs/PARITY.md; the EM pages document `$select`, `$filter` and `$expand`):
+//! `$select`, `$filter`, `$expand` fully; `$top`
 //! 1–999; `$orderby` and `$count` honoured; `$search` refused with ASP.NET OData's "not allowed".
 //! Option names may carry `$`, `%24` or no prefix; values may use `%20` or `+` for spaces.
 
@@ -42,7 +44,7 @@ pub struct Query {
     pub carry: String,
 }
 
-/// The largest `$top` accepted [inf: the directory's bound, graph-protocol.md §1.3].
+/// The largest `$top` accepted [inf: the directory's bound, docs/PARITY.md].
 pub const MAX_TOP: usize = 999;
 
 fn bad(message: String) -> GraphError {

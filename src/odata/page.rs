@@ -26,7 +26,8 @@ pub trait Resource: Queryable {
     /// The JSON of navigation `field` (named as in `fields`), with `item`'s nested options
     /// applied; `None` when the navigation is not emulated yet.
     fn expand(&self, field: &str, item: &Expand, cx: &EvalCx<'_>) -> Option<Value>;
-    /// An `@odata.type` Graph puts on each item of a listing (v1.0 access packages, A2.1).
+    /// An `@odata.type` Graph puts on each item of a listing (v1.0 access packages,
+    /// https://learn.microsoft.com/graph/api/entitlementmanagement-list-accesspackages?view=graph-rest-1.0).
     fn list_item_type(_version: crate::model::ApiVersion) -> Option<&'static str> {
         None
     }

@@ -1,5 +1,7 @@
 //! Access packages: list, read, create, update, delete, and beta `moveToCatalog`
-//! (`graph-em-api.md` §3.2, b13–b18, §4.2).
+//! (https://learn.microsoft.com/graph/api/resources/accesspackage?view=graph-rest-1.0,
+//! its beta view,
+//! and https://learn.microsoft.com/graph/api/accesspackage-movetocatalog?view=graph-rest-beta).
 
 use uuid::Uuid;
 
@@ -25,11 +27,14 @@ pub struct AccessPackagePatch {
     pub is_hidden: Patch<bool>,
     pub is_role_scopes_visible: Patch<bool>,
     /// A catalog the body names (v1.0 `catalog: {id}`, beta `catalogId`): PATCH cannot change it
-    /// (§4.2 #1), but naming the current one is harmless.
+    /// (the update page lists only `displayName`, `description`, `isHidden`:
+    /// https://learn.microsoft.com/graph/api/accesspackage-update?view=graph-rest-1.0),
+    /// but naming the current one is harmless.
     pub catalog: Option<Uuid>,
 }
 
-/// "All the access packages that the caller has access to read, across all catalogs" (§3.2 #17).
+/// "All the access packages that the caller has access to read, across all catalogs"
+/// (https://learn.microsoft.com/graph/api/entitlementmanagement-list-accesspackages?view=graph-rest-1.0).
 pub fn list<'s>(
     state: &'s TenantState,
     ctx: &OpCtx<'_>,
@@ -95,7 +100,9 @@ pub fn create(
         incompatible_groups: Vec::new(),
         display_name: new.display_name,
         description: new.description,
-        // Server defaults (§4.2 #3, B2.1).
+        // Server defaults, as the create examples show them:
+        // https://learn.microsoft.com/graph/api/entitlementmanagement-post-accesspackages?view=graph-rest-1.0,
+        // https://learn.microsoft.com/graph/api/accesspackage-post?view=graph-rest-beta.
         is_hidden: new.is_hidden.unwrap_or(false),
         is_role_scopes_visible: new.is_role_scopes_visible.unwrap_or(false),
         created: ctx.now,
@@ -152,7 +159,8 @@ pub fn delete(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(),
         Operation::DeleteAccessPackage { catalog },
         state,
     )?;
-    // "You cannot delete an access package if it has any accessPackageAssignment" (§4.9); by
+    // "You cannot delete an access package if it has any accessPackageAssignment"
+    // (https://learn.microsoft.com/graph/api/accesspackage-delete?view=graph-rest-1.0); by
     // default ended ones no longer count [inf], `packageDeletionGuard` makes them count.
     let any = state.package_deletion_guard
         == crate::model::lifecycle::PackageDeletionGuard::AnyAssignment;

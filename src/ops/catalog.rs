@@ -1,4 +1,5 @@
-//! Catalogs: list, read, create, update, delete (`graph-em-api.md` §3.1, §4.2).
+//! Catalogs: list, read, create, update, delete
+//! (https://learn.microsoft.com/graph/api/resources/accesspackagecatalog?view=graph-rest-1.0).
 
 use uuid::Uuid;
 
@@ -107,7 +108,8 @@ pub fn create(
         modified_by: ctx.caller.actor.clone(),
     };
     state.catalogs.insert(catalog.clone());
-    // "The creating user becomes the first Catalog owner" (entra-docs, graph-em-api.md §4.2 #5).
+    // "The creating user becomes the first Catalog owner"
+    // (https://learn.microsoft.com/entra/id-governance/entitlement-management-catalog-create).
     if let Some(principal) = ctx
         .caller
         .object_id
@@ -188,7 +190,8 @@ pub fn delete(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(),
             current.display_name.clone(),
         ));
     }
-    // "A catalog can be deleted only if it doesn't have any access packages" (§4.9).
+    // "A catalog can be deleted only if it doesn't have any access packages"
+    // (https://learn.microsoft.com/entra/id-governance/entitlement-management-catalog-create).
     if state.catalog_package_count(id) > 0 {
         return Err(GraphError::CatalogHasAccessPackages(
             current.display_name.clone(),

@@ -1,10 +1,13 @@
-//! Custom workflow extensions of a catalog: create, read, replace, delete (§3.1 #10–14, §4.8).
+//! Custom workflow extensions of a catalog: create, read, replace, delete
+//! (https://learn.microsoft.com/graph/api/accesspackagecatalog-post-accesspackagecustomworkflowextensions?view=graph-rest-1.0
+//! and the pages it links).
 //!
 //! Rules: `@odata.type` names the kind; `endpointConfiguration` is a Logic App trigger
 //! (`subscriptionId`, `resourceGroupName`, `logicAppWorkflowName`; the service computes its `url`)
 //! or an HTTP endpoint (`targetUrl`); `authenticationConfiguration` is Entra token or PoP;
 //! `clientConfiguration.timeoutInMilliseconds` 200–2000 (default 1000) and `maximumRetries` 0–1
-//! (§4.8); only request extensions take a `callbackConfiguration`. An extension a policy uses
+//! (https://learn.microsoft.com/graph/api/resources/customextensionclientconfiguration?view=graph-rest-1.0);
+//! only request extensions take a `callbackConfiguration`. An extension a policy uses
 //! cannot be deleted.
 
 use serde_json::{Map, Value, json};
@@ -77,7 +80,9 @@ fn endpoint(mut m: Map<String, Value>, id: Uuid) -> Result<Map<String, Value>, G
                 )));
             }
         }
-        // The service resolves the Logic App's trigger URL (A1.9); a stable stand-in.
+        // The service resolves the Logic App's trigger URL (the v1.0 create example,
+        // https://learn.microsoft.com/graph/api/accesspackagecatalog-post-accesspackagecustomworkflowextensions?view=graph-rest-1.0);
+        // a stable stand-in.
         let url = format!(
             "https://prod-00.eastus.logic.azure.com:443/workflows/{}/triggers/manual/paths/invoke?api-version=2016-10-01",
             id.simple()
@@ -252,7 +257,9 @@ pub fn create(
     Ok(extension)
 }
 
-/// PUT or PATCH: 200 with the extension (§3.1 #13). Fields not sent are kept.
+/// PUT or PATCH: 200 with the extension
+/// (https://learn.microsoft.com/graph/api/accesspackageassignmentrequestworkflowextension-update?view=graph-rest-1.0).
+/// Fields not sent are kept.
 pub fn update(
     state: &mut TenantState,
     ctx: &OpCtx<'_>,
@@ -286,7 +293,9 @@ pub fn delete(
         .get(id)
         .filter(|x| x.catalog_id == *catalog)
         .ok_or(GraphError::ResourceNotFound)?;
-    // "must first be removed from any associated policies" (§4.9) [inf code].
+    // "must first be removed from any associated policies"
+    // (https://learn.microsoft.com/graph/api/accesspackageassignmentrequestworkflowextension-delete?view=graph-rest-1.0)
+    // [inf code].
     if state
         .policies
         .iter()

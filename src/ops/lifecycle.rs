@@ -1,6 +1,7 @@
 //! The governance lifecycle as a state machine driven by requests and by the clock
-//! (`graph-em-api.md` §4.5–4.7, §4.10): assignment requests, approvals, assignments, and their
-//! effect on the emulated directory.
+//! (https://learn.microsoft.com/graph/api/resources/accesspackageassignmentrequest?view=graph-rest-1.0
+//! and https://learn.microsoft.com/entra/id-governance/entitlement-management-process):
+//! assignment requests, approvals, assignments, and their effect on the emulated directory.
 //!
 //! Progression: a request is answered `submitted`/`Accepted` and processed by the next call to
 //! the tenant (`process_due`), so "my code requests access and then reads it delivered" works
@@ -28,7 +29,7 @@ use crate::store::TenantState;
 /// The lifecycle's refusals, each with its status, code and message (issue decision: one table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// The only captured text (entra-docs#967).
+    /// The only captured text (MicrosoftDocs/entra-docs#967).
     PolicyRequirementsNotMet,
     IncompatibleAccessPackage,
     IncompatibleGroup,
@@ -147,7 +148,9 @@ pub struct NewRequest {
     pub validation_only: bool,
 }
 
-/// Whether the policy's requestor scope includes the user (§4.4 #8).
+/// Whether the policy's requestor scope includes the user ("the subject is matched against each
+/// policy",
+/// https://learn.microsoft.com/graph/api/resources/accesspackageassignmentpolicy?view=graph-rest-beta).
 pub fn admits(state: &TenantState, policy: &Policy, user: &User) -> bool {
     let in_set = |s: &SubjectSet| match (s.kind, s.id) {
         (SubjectKind::SingleUser, Some(id)) => id == user.id,
@@ -367,8 +370,9 @@ fn start_stage(
     }
 }
 
-/// Brings in the escalation approvers of stages whose escalation time has come (§4.10: the
-/// request's status becomes the cancellable `PendingApprovalEscalated`, §4.6).
+/// Brings in the escalation approvers of stages whose escalation time has come: the request's
+/// status becomes `PendingApprovalEscalated`, which the cancel page lists as cancellable
+/// (https://learn.microsoft.com/graph/api/accesspackageassignmentrequest-cancel?view=graph-rest-1.0).
 fn escalate(state: &mut TenantState, request: &mut Request, policy: &Policy, now: Timestamp) {
     let mut joined = Vec::new();
     for (index, s) in request.stages.iter_mut().enumerate() {
@@ -682,7 +686,8 @@ pub fn submit(
         s.id = state.next_id();
     }
     // Who may skip approval: IGA, catalog owner, access package manager; an assignment manager
-    // alone may not (§6.3 note, issue decision).
+    // alone may not (issue decision, after "will no longer be able to bypass approval
+    // settings", https://learn.microsoft.com/entra/id-governance/entitlement-management-delegate).
     use crate::model::lifecycle::AdminApprovalBypass;
     let bypass = is_admin
         && match state.admin_approval_bypass {
@@ -821,7 +826,9 @@ pub fn process_due(state: &mut TenantState, now: Timestamp) {
                 if request.schedule.start.is_some_and(|start| start > now)
                     && is_add(request.request_type) =>
             {
-                // A future start waits (§4.6 "scheduled"); its status is the cancellable
+                // A future start waits (the `scheduled` state of
+                // https://learn.microsoft.com/graph/api/resources/accesspackageassignmentrequest?view=graph-rest-1.0);
+                // its status is the cancellable
                 // `PendingNotBefore` the cancel page names [inf].
                 request.state = RequestState::Scheduled;
                 request.status = "PendingNotBefore".into();
@@ -1015,7 +1022,8 @@ fn deliver(
                 },
                 now,
             );
-            // A delivered request reports the schedule it produced (B4.3).
+            // A delivered request reports the schedule it produced
+            // (https://learn.microsoft.com/graph/api/accesspackageassignmentrequest-filterbycurrentuser?view=graph-rest-beta).
             request.schedule = schedule.clone();
             let assignment = Assignment {
                 id: state.next_id(),
@@ -1079,7 +1087,9 @@ fn deliver(
             });
             // The new schedule: the one asked for, else for an extension the policy's
             // expiration counted again from now. An update without a schedule (new answers,
-            // A4.2 Example 6) leaves the end alone.
+            // Example 6 of
+            // https://learn.microsoft.com/graph/api/entitlementmanagement-post-assignmentrequests?view=graph-rest-1.0)
+            // leaves the end alone.
             let asked = match request.schedule.expiration.kind {
                 ExpirationKind::NotSpecified if request.schedule.start.is_none() => None,
                 _ => Some(&request.schedule),
@@ -1115,7 +1125,9 @@ fn deliver(
 }
 
 /// `assignmentRequests/{id}/reprocess`: only a failed or partial delivery, within 14 days of
-/// its completion (§3.4 #47); it is delivered again by the next call.
+/// its completion
+/// (https://learn.microsoft.com/graph/api/accesspackageassignmentrequest-reprocess?view=graph-rest-1.0);
+/// it is delivered again by the next call.
 pub fn reprocess_request(
     state: &mut TenantState,
     ctx: &OpCtx<'_>,
@@ -1154,8 +1166,9 @@ pub fn reprocess_request(
     Ok(())
 }
 
-/// `assignments/{id}/reprocess`: only a delivered assignment (§4.7); its grants are evaluated
-/// again, which here they always are.
+/// `assignments/{id}/reprocess`: only a delivered assignment
+/// (https://learn.microsoft.com/graph/api/accesspackageassignment-reprocess?view=graph-rest-1.0);
+/// its grants are evaluated again, which here they always are.
 pub fn reprocess_assignment(
     state: &TenantState,
     ctx: &OpCtx<'_>,
@@ -1179,7 +1192,8 @@ pub fn reprocess_assignment(
 }
 
 /// `assignments/additionalAccess(accessPackageId=…,incompatibleAccessPackageId=…)`: assignments
-/// of the first package whose targets also hold the second (§3.5 #55).
+/// of the first package whose targets also hold the second
+/// (https://learn.microsoft.com/graph/api/accesspackageassignment-additionalaccess?view=graph-rest-1.0).
 pub fn additional_access<'s>(
     state: &'s TenantState,
     ctx: &OpCtx<'_>,
@@ -1390,8 +1404,9 @@ fn post(state: &mut TenantState, mut notice: crate::model::lifecycle::Notice) {
     state.outbox.push(notice);
 }
 
-/// Records the callout a policy's custom extension would receive at `stage` (§4.8). The
-/// payload follows the documented callout body [approximated: fields Logic Apps read].
+/// Records the callout a policy's custom extension would receive at `stage`
+/// (https://learn.microsoft.com/graph/api/resources/customextensionstagesetting?view=graph-rest-1.0).
+/// The payload follows the documented callout body [approximated: fields Logic Apps read].
 fn callout(
     state: &mut TenantState,
     now: Timestamp,
@@ -1464,7 +1479,8 @@ fn loopback_target(state: &TenantState, extension: &Uuid) -> Option<String> {
 }
 
 /// Records a request's callouts at `stage`; one whose extension expects a callback pauses the
-/// request (`WaitingForCallback`) until `resume` or its `durationBeforeTimeout` (§4.8).
+/// request (`WaitingForCallback`) until `resume` or its `durationBeforeTimeout`
+/// (https://learn.microsoft.com/graph/api/accesspackageassignmentrequest-resume?view=graph-rest-1.0).
 fn request_callouts(state: &mut TenantState, request: &mut Request, stage: &str, now: Timestamp) {
     let sent = callout(
         state,
@@ -1520,7 +1536,9 @@ fn end_wait(request: &mut Request, callout_status: &'static str) {
     }
 }
 
-/// `assignmentRequests/{id}/resume` (§3.4 #48, §4.8): 204 while the request waits on that
+/// `assignmentRequests/{id}/resume`
+/// (https://learn.microsoft.com/graph/api/accesspackageassignmentrequest-resume?view=graph-rest-1.0):
+/// 204 while the request waits on that
 /// callout; a `denied` state ends it, except at `assignmentRequestCreated` (doc).
 pub fn resume(
     state: &mut TenantState,
@@ -1628,7 +1646,8 @@ fn warn_expiring(state: &mut TenantState, now: Timestamp) {
 
 /// When a governed guest's last assignment ends, the tenant's `settings` decide what happens:
 /// block sign-in, and with `blockSignInAndDelete` delete the user after
-/// `durationUntilExternalUserDeletedAfterBlocked` on the clock (issue decision; §A8).
+/// `durationUntilExternalUserDeletedAfterBlocked` on the clock (issue decision;
+/// https://learn.microsoft.com/graph/api/resources/entitlementmanagementsettings?view=graph-rest-1.0).
 fn retire_guest(state: &mut TenantState, user: &Uuid, now: Timestamp) {
     use crate::model::org::ExternalUserLifecycleAction as Action;
     let governed_guest = state.directory.users.get(user).is_some_and(|u| {
@@ -1722,7 +1741,9 @@ pub fn subject<'s>(
         .get(user)
         .filter(|_| known)
         .ok_or(GraphError::ResourceNotFound)?;
-    // Guests brought in by entitlement management are governed by it (A10.1) [inf default].
+    // Guests brought in by entitlement management are governed by it
+    // (https://learn.microsoft.com/graph/api/accesspackagesubject-get?view=graph-rest-1.0)
+    // [inf default].
     let default = if u.user_type == UserType::Guest {
         "governed"
     } else {
@@ -1738,7 +1759,8 @@ pub fn subject<'s>(
     ))
 }
 
-/// `PATCH subjects(objectId=…)`: only `subjectLifecycle` (§3.9 #78).
+/// `PATCH subjects(objectId=…)`: only `subjectLifecycle`
+/// (https://learn.microsoft.com/graph/api/accesspackagesubject-update?view=graph-rest-1.0).
 pub fn set_subject_lifecycle(
     state: &mut TenantState,
     ctx: &OpCtx<'_>,
@@ -1989,8 +2011,12 @@ enum Ending {
 }
 
 /// Ends an assignment. Either way the service records its own `systemRemove` request ("created
-/// automatically when access expires/is removed", §4.5) and the assignment reads
-/// `expired` / `ExpiredNotificationTriggered`, the only ended status captured (A5.2, B5.1).
+/// automatically when access expires/is removed",
+/// https://learn.microsoft.com/graph/api/resources/accesspackageassignmentrequest?view=graph-rest-1.0)
+/// and the assignment reads `expired` / `ExpiredNotificationTriggered`, the only ended status
+/// documented
+/// (https://learn.microsoft.com/graph/api/accesspackageassignment-get?view=graph-rest-1.0,
+/// https://learn.microsoft.com/graph/api/entitlementmanagement-list-accesspackageassignments?view=graph-rest-beta).
 fn expire(state: &mut TenantState, id: &Uuid, now: Timestamp, ending: Ending) {
     let Some(a) = state.assignments.get_mut(id) else {
         return;
@@ -2058,7 +2084,8 @@ fn expire(state: &mut TenantState, id: &Uuid, now: Timestamp, ending: Ending) {
 
 // ---- reading ----
 
-/// Catalog-scoped callers must filter by `accessPackage/id` (§3.5 #51, graph-protocol.md §6.1).
+/// Catalog-scoped callers must filter by `accessPackage/id`
+/// (https://learn.microsoft.com/graph/api/entitlementmanagement-list-assignments?view=graph-rest-1.0).
 fn scoped_listing(
     state: &TenantState,
     ctx: &OpCtx<'_>,
@@ -2209,7 +2236,9 @@ pub(crate) fn self_service_policies<'s>(
 
 /// `accessPackages/filterByCurrentUser(on='allowedRequestor')`: packages the signed-in user may
 /// request, across catalogs. Hidden packages are left out — they can still be requested by id
-/// (§4.2 item 4) — and so are packages of unpublished catalogs [inf].
+/// (https://learn.microsoft.com/entra/id-governance/entitlement-management-process)
+/// — and so are packages of unpublished
+/// catalogs [inf].
 pub fn requestable_packages<'s>(
     state: &'s TenantState,
     ctx: &OpCtx<'_>,
@@ -2255,16 +2284,18 @@ pub fn applicable_policies<'s>(
 pub(crate) fn current_user(ctx: &OpCtx<'_>) -> Result<Uuid, GraphError> {
     match (ctx.caller.kind, ctx.caller.object_id) {
         (CallerKind::Delegated, Some(me)) => Ok(me),
-        // Application permissions are not supported on these functions (§3.4 #49).
+        // Application permissions are not supported on these functions
+        // (https://learn.microsoft.com/graph/api/accesspackageassignmentrequest-filterbycurrentuser?view=graph-rest-1.0).
         _ => Err(GraphError::UnAuthorized(crate::error::REASON_NO_PERMISSION)),
     }
 }
 
 // ---- writing ----
 
-/// `cancel`: only while accepted or pending approval (§4.6).
+/// `cancel`: only while accepted or pending approval
+/// (https://learn.microsoft.com/graph/api/accesspackageassignmentrequest-cancel?view=graph-rest-1.0).
 pub fn cancel(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(), GraphError> {
-    // "Application: Not supported" on the cancel page (§3.4 #46).
+    // "Application: Not supported" on the cancel page.
     if ctx.caller.kind == CallerKind::Application {
         return Err(GraphError::UnAuthorized(crate::error::REASON_NO_PERMISSION));
     }
@@ -2286,7 +2317,7 @@ pub fn cancel(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(),
         )?;
     }
     // Cancellable statuses: Accepted, PendingApproval, PendingNotBefore,
-    // PendingApprovalEscalated (§4.6); not WaitingForCallback.
+    // PendingApprovalEscalated (the cancel page); not WaitingForCallback.
     if !matches!(
         r.state,
         RequestState::Submitted | RequestState::PendingApproval | RequestState::Scheduled
@@ -2306,7 +2337,8 @@ pub fn cancel(state: &mut TenantState, ctx: &OpCtx<'_>, id: &Uuid) -> Result<(),
     Ok(())
 }
 
-/// Only denied, canceled or completed requests whose assignment is gone (§4.9).
+/// Only denied, canceled or completed requests whose assignment is gone
+/// (https://learn.microsoft.com/graph/api/accesspackageassignmentrequest-delete?view=graph-rest-1.0).
 pub fn delete_request(
     state: &mut TenantState,
     ctx: &OpCtx<'_>,
@@ -2386,7 +2418,8 @@ pub fn list_approvals<'s>(
 }
 
 /// PATCH a stage: `Approve` moves to the next stage or delivery, `Deny` ends the request; 409 if
-/// the stage is already decided, 403 for non-approvers (§4.10).
+/// the stage is already decided, 403 for non-approvers
+/// (https://learn.microsoft.com/graph/api/approvalstage-update?view=graph-rest-1.0).
 pub fn decide(
     state: &mut TenantState,
     ctx: &OpCtx<'_>,

@@ -1,5 +1,7 @@
 //! End-user discovery ("My Access"): suggested packages and the packages a signed-in user may
-//! request, with their role scopes (`graph-em-api.md` §3.10, examples A10.3–A10.4).
+//! request, with their role scopes
+//! (https://learn.microsoft.com/graph/api/accesspackagesuggestions-filterbycurrentuser?view=graph-rest-1.0,
+//! https://learn.microsoft.com/graph/api/availableaccesspackage-list-resourcerolescopes?view=graph-rest-1.0).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -26,7 +28,9 @@ fn me<'s>(state: &'s TenantState, ctx: &OpCtx<'_>) -> Result<&'s User, GraphErro
 }
 
 /// Whether `user` may request `package` through a policy (hidden packages included: they can
-/// be requested by id, §4.2 item 4) in a published catalog.
+/// be requested by id,
+/// https://learn.microsoft.com/entra/id-governance/entitlement-management-process)
+/// in a published catalog.
 fn requestable(state: &TenantState, package: &AccessPackage, user: &User) -> bool {
     state
         .catalogs
@@ -58,7 +62,8 @@ pub fn available_packages<'s>(
 }
 
 /// `availableAccessPackages/{id}`: any package the caller may request, hidden or not; others
-/// are not found ("Being an admin doesn't override these checks", A10.4's page).
+/// are not found ("Being an admin doesn't override these checks",
+/// https://learn.microsoft.com/graph/api/availableaccesspackage-list-resourcerolescopes?view=graph-rest-1.0).
 pub fn available_package<'s>(
     state: &'s TenantState,
     ctx: &OpCtx<'_>,
@@ -107,7 +112,9 @@ pub struct Suggestion<'s> {
 }
 
 impl Suggestion<'_> {
-    /// A10.3's shape; `accessPackage` only with `$expand=accessPackage`.
+    /// The shape of
+    /// https://learn.microsoft.com/graph/api/accesspackagesuggestions-filterbycurrentuser?view=graph-rest-1.0;
+    /// `accessPackage` only with `$expand=accessPackage`.
     pub fn to_json(&self, expand: bool) -> Value {
         let mut reasons = Vec::new();
         if self.related_people > 0 {

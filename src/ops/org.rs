@@ -1,5 +1,6 @@
 //! Connected organizations (with their sponsors) and the settings singleton
-//! (`graph-em-api.md` §3.7, §3.8).
+//! (https://learn.microsoft.com/graph/api/resources/connectedorganization?view=graph-rest-1.0,
+//! https://learn.microsoft.com/graph/api/resources/entitlementmanagementsettings?view=graph-rest-1.0).
 
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -269,7 +270,8 @@ pub fn update_settings(
     Ok(())
 }
 
-/// A directory object as sponsor listings show it (A7.6).
+/// A directory object as sponsor listings show it
+/// (https://learn.microsoft.com/graph/api/connectedorganization-list-internalsponsors?view=graph-rest-1.0).
 pub fn directory_object(state: &TenantState, id: &Uuid) -> Value {
     if let Some(u) = state.directory.users.get(id) {
         return json!({"@odata.type": "#microsoft.graph.user", "id": u.id, "displayName": u.display_name, "userPrincipalName": u.user_principal_name});

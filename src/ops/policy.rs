@@ -1,6 +1,8 @@
 //! Assignment policies: reading either version's body into the neutral model, validating it
-//! against the tenant, and create / read / replace (PUT) / delete (`graph-em-api.md` §3.3, §4.4,
-//! b31–b35).
+//! against the tenant, and create / read / replace (PUT) / delete
+//! (https://learn.microsoft.com/graph/api/entitlementmanagement-post-assignmentpolicies?view=graph-rest-1.0,
+//! https://learn.microsoft.com/graph/api/entitlementmanagement-post-accesspackageassignmentpolicies?view=graph-rest-beta
+//! and the pages they link).
 //!
 //! Validation choices no capture covers are [inf] and all answer 400 `InvalidModel` with the
 //! reason in `x-emulator-detail`: 0–3 stages (v1.0) or 1–2 (beta) when approval is required;
@@ -450,7 +452,9 @@ impl PolicyInput {
         let end = string(m, "expirationDateTime")?
             .map(|t| Timestamp::parse(&t).map_err(|_| bad(format!("'{t}' is not a date-time"))))
             .transpose()?;
-        // beta's documented bodies also send `expiration`, which its model lacks: dropped (§4.4 #6).
+        // beta's documented bodies also send `expiration`, which its model lacks: dropped, as
+        // the example response omits it
+        // (https://learn.microsoft.com/graph/api/entitlementmanagement-post-accesspackageassignmentpolicies?view=graph-rest-beta).
         let expiration = match (end, days) {
             (Some(end), _) => Expiration {
                 kind: ExpirationKind::AfterDateTime,
@@ -545,7 +549,8 @@ impl PolicyInput {
         version: ApiVersion,
         catalog: Uuid,
     ) -> Result<(), GraphError> {
-        // Every stage setting must name an extension of the package's catalog (§4.8).
+        // Every stage setting must name an extension of the package's catalog
+        // (https://learn.microsoft.com/graph/api/resources/customextensionstagesetting?view=graph-rest-1.0).
         for (_, ext) in &self.extension_stages {
             if state
                 .extensions

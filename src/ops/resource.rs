@@ -1,5 +1,7 @@
-//! Catalog resources and access packages' resource role scopes (`graph-em-api.md` §3.6, §4.1,
-//! §4.3; §3.2 #29–31, b20–b21).
+//! Catalog resources and access packages' resource role scopes
+//! (https://learn.microsoft.com/graph/api/entitlementmanagement-post-resourcerequests?view=graph-rest-1.0,
+//! https://learn.microsoft.com/graph/api/accesspackage-post-resourcerolescopes?view=graph-rest-1.0,
+//! and their beta counterparts).
 
 use uuid::Uuid;
 
@@ -42,7 +44,10 @@ pub struct Onboarded {
 }
 
 /// A resource as entitlement management describes it when it is onboarded, with its roles and
-/// root scope (§4.1): groups get `Member_<id>`/`Owner_<id>` (dynamic groups only the owner
+/// root scope
+/// (https://learn.microsoft.com/graph/api/accesspackagecatalog-list-resourceroles?view=graph-rest-1.0,
+/// https://learn.microsoft.com/graph/api/accesspackagecatalog-list-accesspackageresourceroles?view=graph-rest-beta):
+/// groups get `Member_<id>`/`Owner_<id>` (dynamic groups only the owner
 /// role), applications their user-assignable app roles (or "Default Access"), sites the roles
 /// 3/4/5.
 pub fn describe(
@@ -211,7 +216,9 @@ fn find_in_catalog<'s>(
     })
 }
 
-/// A resource request: completes synchronously, as the documented examples do (§4.3 item 4).
+/// A resource request: completes synchronously, as the documented examples do
+/// (https://learn.microsoft.com/graph/api/entitlementmanagement-post-resourcerequests?view=graph-rest-1.0,
+/// https://learn.microsoft.com/graph/api/entitlementmanagement-post-accesspackageresourcerequests?view=graph-rest-beta).
 pub fn request(
     state: &mut TenantState,
     ctx: &OpCtx<'_>,
@@ -276,7 +283,9 @@ pub fn request(
             resource_id = Some(id);
             if new.request_type == ResourceRequestType::AdminRemove {
                 // "can be removed from a catalog only if it isn't being used in any of the
-                // catalog's access packages" (§4.3 item 5).
+                // catalog's access packages"
+                // (https://learn.microsoft.com/entra/id-governance/entitlement-management-catalog-create;
+                // captured as hashicorp/terraform-provider-azuread#1091).
                 if state.resource_in_use(&id) {
                     return Err(GraphError::ResourceHasEntitlements(name));
                 }
@@ -506,7 +515,9 @@ fn package_catalog(
         .ok_or_else(|| authz::missing(ctx.caller, access, state))
 }
 
-/// Adds a role of a resource in the package's catalog (A2.13, B2.6).
+/// Adds a role of a resource in the package's catalog
+/// (https://learn.microsoft.com/graph/api/accesspackage-post-resourcerolescopes?view=graph-rest-1.0,
+/// https://learn.microsoft.com/graph/api/accesspackage-post-accesspackageresourcerolescopes?view=graph-rest-beta).
 pub fn add_role_scope(
     state: &mut TenantState,
     ctx: &OpCtx<'_>,

@@ -1,5 +1,7 @@
 //! Entitlement-management RBAC: the built-in role definitions and role assignments
-//! (`/roleManagement/entitlementManagement`, `graph-em-api.md` §3.13, `graph-protocol.md` §6.3).
+//! (`/roleManagement/entitlementManagement`,
+//! https://learn.microsoft.com/graph/api/rbacapplication-list-roledefinitions?view=graph-rest-1.0,
+//! https://learn.microsoft.com/entra/id-governance/entitlement-management-delegate).
 
 use uuid::Uuid;
 
@@ -30,7 +32,8 @@ pub fn get_definition(
     role_definition(id).ok_or(GraphError::ResourceNotFound)
 }
 
-/// Explicit assignments only: rights through directory roles are not listed (§6.3).
+/// Explicit assignments only: rights through directory roles are not listed
+/// (https://learn.microsoft.com/graph/api/rbacapplication-list-roleassignments?view=graph-rest-1.0).
 pub fn list_assignments<'s>(
     state: &'s TenantState,
     ctx: &OpCtx<'_>,
@@ -94,7 +97,8 @@ pub fn create_assignment(
     // Rights first, so a caller who may not assign learns nothing about what exists.
     authz::authorize(ctx.caller, Operation::CreateRoleAssignment { scope }, state)?;
     // Reference checks come back as model errors: the one capture of this endpoint failing on a
-    // doc example's made-up principal was 400 InvalidModel (graph-em-examples.md C2).
+    // doc example's made-up principal was 400 InvalidModel
+    // (microsoftgraph/microsoft-graph-docs-contrib#2906).
     let def = role_definition(&new.role_definition_id).ok_or_else(|| {
         GraphError::invalid_model(format!(
             "roleDefinitionId {} is not an entitlement-management role",

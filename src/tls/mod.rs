@@ -1,7 +1,7 @@
 //! HTTPS: the built-in test certificate authority and its `localhost` certificate, leaf
 //! certificates for extra host names, user-supplied certificates, the rustls listener, and
-//! the CA bundle clients trust (`real-clients.md` §1.2, §11: azure-identity, MSAL, the classic
-//! JS client and Terraform need https).
+//! the CA bundle clients trust (docs/CLIENTS.md: azure-identity, MSAL, the classic JS client
+//! and Terraform need https).
 //!
 //! Like the signing key, the test CA's private key is public (it is in this source tree): it
 //! lets every instance and every CI machine agree without set-up. Trust it only in test
@@ -234,8 +234,9 @@ fn issue_leaf(extra: &[String]) -> Result<TlsIdentity, TlsError> {
 }
 
 /// The system's trusted roots followed by `extra`: one file for `SSL_CERT_FILE` /
-/// `REQUESTS_CA_BUNDLE` that keeps every real CA working (`real-clients.md` §1.2: a bundle
-/// that holds only the emulator's CA breaks every other https call of the process).
+/// `REQUESTS_CA_BUNDLE` that keeps every real CA working (`requests` uses
+/// `REQUESTS_CA_BUNDLE` for every https call of the process, so a bundle that holds only the
+/// emulator's CA breaks all the others; docs/CLIENTS.md).
 pub fn ca_bundle(extra: &str) -> String {
     let system = std::env::var_os("SSL_CERT_FILE")
         .map(PathBuf::from)

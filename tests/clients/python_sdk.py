@@ -1,5 +1,5 @@
 """Drive the emulator with the real Python Graph SDKs (msgraph-sdk for v1.0, msgraph-beta-sdk for
-beta), unmodified apart from the base URL and a static-token provider (real-clients.md §1.1).
+beta), unmodified apart from the base URL and a static-token provider (docs/CLIENTS.md).
 
 Usage: EMULATOR_URL=http://127.0.0.1:PORT python python_sdk.py
 Prints one line per check and closes with 'N passed, M failed'; exits non-zero on any failure.

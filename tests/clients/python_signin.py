@@ -1,7 +1,8 @@
 """Sign in the way real applications do, over https, and drive Graph with the signed-in SDKs:
 azure-identity's async ClientSecretCredential (one token call, authority = the emulator),
 MSAL with a certificate, MSAL's password flow with a silent refresh, and the errors each
-surfaces (real-clients.md §1.2, §9; graph-protocol.md §5.3).
+surfaces (docs/CLIENTS.md;
+https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc).
 
 Usage: EMULATOR_HTTPS=https://127.0.0.1:PORT EMULATOR_URL=http://127.0.0.1:PORT \
        SSL_CERT_FILE=<bundle> REQUESTS_CA_BUNDLE=<bundle> python python_signin.py

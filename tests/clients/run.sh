@@ -20,7 +20,8 @@ done
 if [ -z "${url:-}" ] || [ -z "${https:-}" ]; then
   echo "the emulator did not start:"; cat "$log"; exit 1
 fi
-# System roots + the emulator's test CA, exported the way real-clients.md §1.2 recommends.
+# System roots + the emulator's test CA, exported as SSL_CERT_FILE, REQUESTS_CA_BUNDLE and
+# NODE_EXTRA_CA_CERTS (docs/CLIENTS.md).
 eval "$("$bin" cert --out "$work/tls")"
 export SSL_CERT_FILE REQUESTS_CA_BUNDLE NODE_EXTRA_CA_CERTS
 

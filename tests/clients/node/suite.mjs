@@ -2,9 +2,11 @@
 // @azure/identity's ClientSecretCredential against the emulator's authority:
 //   - @microsoft/msgraph-sdk (Kiota TS): the identityGovernance package is not published, so the
 //     requests are built as the generated builders would and sent through GraphRequestAdapter,
-//     with the SDK's models and error mapping (real-clients.md §3);
+//     with the SDK's models and error mapping (@microsoft/msgraph-sdk-identitygovernance is not
+//     published on npm; docs/CLIENTS.md);
 //   - @microsoft/microsoft-graph-client (classic), which sends Authorization only over https to a
-//     custom host (real-clients.md §2.2).
+//     custom host (its AuthenticationHandler acts only on https Graph or customHosts URLs;
+//     docs/CLIENTS.md).
 // Usage: EMULATOR_HTTPS=https://127.0.0.1:PORT EMULATOR_URL=http://127.0.0.1:PORT \
 //        NODE_EXTRA_CA_CERTS=<bundle> node suite.mjs
 // Prints one line per check, then 'N passed, M failed'; each failure prints the exchange.

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -437,6 +438,22 @@ fn json_pointer(path: &serde_path_to_error::Path) -> String {
         }
     }
     out
+}
+
+impl crate::store::Seed for FixtureTenant {
+    fn tenant_id(&self) -> Uuid {
+        self.tenant.id
+    }
+
+    fn build(&self, ids: Box<dyn IdGen>, now: Timestamp) -> TenantState {
+        self.build_state(ids, now)
+    }
+
+    fn renamed(&self, id: Uuid) -> Arc<dyn crate::store::Seed> {
+        let mut renamed = self.clone();
+        renamed.tenant.id = id;
+        Arc::new(renamed)
+    }
 }
 
 impl FixtureTenant {

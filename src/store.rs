@@ -10,7 +10,6 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
-use crate::fixtures::FixtureTenant;
 use crate::ids::{ENTITY_STREAM, IdGen, IdSource};
 use crate::model::ApiVersion;
 use crate::model::directory::Directory;
@@ -716,10 +715,23 @@ fn stream_of(id: Uuid) -> u64 {
     u64::from_le_bytes(id.as_bytes()[8..16].try_into().unwrap_or([0; 8]))
 }
 
+/// What a tenant is built from and returns to on reset. The store does not know how tenants
+/// are described: the fixtures implement this (`crate::fixtures::FixtureTenant`), so the core
+/// imports nothing above it (docs/ARCHITECTURE.md).
+pub trait Seed: Send + Sync {
+    /// The tenant id this seed builds.
+    fn tenant_id(&self) -> Uuid;
+    /// A fresh state, drawing entity ids from `ids` and stamping `now` where the seed gives no
+    /// time of its own.
+    fn build(&self, ids: Box<dyn IdGen>, now: Timestamp) -> TenantState;
+    /// The same seed building tenant `id` instead.
+    fn renamed(&self, id: Uuid) -> Arc<dyn Seed>;
+}
+
 /// One tenant: its live state, and what it was built from so it can be reset.
 pub struct Tenant {
     state: RwLock<TenantState>,
-    fixture: Arc<FixtureTenant>,
+    seed: Arc<dyn Seed>,
     ids: IdSource,
     /// A tenant made from a snapshot resets to that snapshot, not to a fixture.
     restore_to: Option<Arc<Value>>,
@@ -728,30 +740,28 @@ pub struct Tenant {
 impl std::fmt::Debug for Tenant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tenant")
-            .field("id", &self.fixture.tenant.id)
+            .field("id", &self.seed.tenant_id())
             .finish_non_exhaustive()
     }
 }
 
 impl Tenant {
     /// A copy of `source`'s current state serving as tenant `id`; it resets to `source`'s
-    /// fixture (under its own id). Seeded runs draw the copy's new ids from a stream named by
+    /// seed (under its own id). Seeded runs draw the copy's new ids from a stream named by
     /// `id`, so the same seed and the same clone give the same ids.
     pub fn clone_of(source: &Tenant, id: Uuid) -> Tenant {
-        let mut fixture = (*source.fixture).clone();
-        fixture.tenant.id = id;
         let stream = stream_of(id);
         let state = source.read(|s| s.clone_as(id, source.ids.generator(stream)));
         Tenant {
             state: RwLock::new(state),
-            fixture: Arc::new(fixture),
+            seed: source.seed.renamed(id),
             ids: source.ids,
             restore_to: None,
         }
     }
 
     /// A tenant whose state is `snapshot` (renamed to `id` when given). `template` lends the
-    /// fixture record the tenant keeps for its name; a reset returns to the snapshot.
+    /// seed the tenant keeps; a reset returns to the snapshot.
     pub fn from_snapshot(
         template: &Tenant,
         snapshot: Value,
@@ -761,19 +771,17 @@ impl Tenant {
         let state =
             TenantState::from_snapshot(&snapshot, |id| source.generator(stream_of(id)), id)?;
         let id = state.info.id;
-        let mut fixture = (*template.fixture).clone();
-        fixture.tenant.id = id;
         Ok(Tenant {
             state: RwLock::new(state),
-            fixture: Arc::new(fixture),
+            seed: template.seed.renamed(id),
             ids: template.ids,
             restore_to: Some(Arc::new(snapshot)),
         })
     }
 
-    /// The fixture this tenant resets to.
-    pub fn fixture(&self) -> &Arc<FixtureTenant> {
-        &self.fixture
+    /// What this tenant was built from.
+    pub fn seed(&self) -> &Arc<dyn Seed> {
+        &self.seed
     }
 
     /// The id stream settings it was made with.
@@ -781,18 +789,18 @@ impl Tenant {
         self.ids
     }
 
-    pub fn new(fixture: Arc<FixtureTenant>, ids: IdSource, now: Timestamp) -> Self {
-        let state = fixture.build_state(ids.generator(ENTITY_STREAM), now);
+    pub fn new(seed: Arc<dyn Seed>, ids: IdSource, now: Timestamp) -> Self {
+        let state = seed.build(ids.generator(ENTITY_STREAM), now);
         Tenant {
             state: RwLock::new(state),
-            fixture,
+            seed,
             ids,
             restore_to: None,
         }
     }
 
     pub fn id(&self) -> Uuid {
-        self.fixture.tenant.id
+        self.seed.tenant_id()
     }
 
     pub fn read<R>(&self, f: impl FnOnce(&TenantState) -> R) -> R {
@@ -819,9 +827,7 @@ impl Tenant {
                 return;
             }
         }
-        let fresh = self
-            .fixture
-            .build_state(self.ids.generator(ENTITY_STREAM), now);
+        let fresh = self.seed.build(self.ids.generator(ENTITY_STREAM), now);
         self.write(|s| *s = fresh);
     }
 }

@@ -59,8 +59,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("src/model/queryable.rs", "ops"),
     // Evaluation reads `TenantState` directly.
     ("src/odata/eval.rs", "store"),
-    // A tenant keeps its `FixtureTenant` to reset from (a seed trait will invert it).
-    ("src/store.rs", "fixtures"),
 ];
 
 fn layer(module: &str) -> Option<u8> {

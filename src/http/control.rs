@@ -1043,9 +1043,10 @@ fn new_tenant(shared: &AppState, req: NewTenantBody) -> Result<Tenant, (StatusCo
         return Ok(Tenant::clone_of(&source, id));
     }
     let template = pick_tenant(shared, None).ok_or_else(gone)?;
-    let mut fixture = match &req.fixtures {
+    // Loaded before the id is drawn, so a refused directory spends none of the id stream.
+    let loaded = match &req.fixtures {
         Some(dir) => match crate::fixtures::load_confined(dir) {
-            Ok(f) => f,
+            Ok(f) => Some(f),
             Err(crate::fixtures::ConfinedError::NotAFixtureDirectory) => {
                 let message = format!("fixtures: {}", crate::fixtures::NOT_A_FIXTURE_DIRECTORY);
                 return Err((StatusCode::BAD_REQUEST, message));
@@ -1054,14 +1055,14 @@ fn new_tenant(shared: &AppState, req: NewTenantBody) -> Result<Tenant, (StatusCo
                 return Err((StatusCode::BAD_REQUEST, format!("fixtures: {e}")));
             }
         },
-        None => (**template.fixture()).clone(),
+        None => None,
     };
-    fixture.tenant.id = req.id.unwrap_or_else(|| shared.tenant_ids.next_id());
-    Ok(Tenant::new(
-        std::sync::Arc::new(fixture),
-        template.id_source(),
-        shared.clock.now(),
-    ))
+    let id = req.id.unwrap_or_else(|| shared.tenant_ids.next_id());
+    let seed = match loaded {
+        Some(fixture) => crate::store::Seed::renamed(&fixture, id),
+        None => template.seed().renamed(id),
+    };
+    Ok(Tenant::new(seed, template.id_source(), shared.clock.now()))
 }
 
 /// `GET /_emulator/snapshot[?tenant=ID]`: the tenant's whole state, canonical and complete

@@ -23,9 +23,9 @@ use serde_json::{Value, json};
 
 use uuid::{Uuid, uuid};
 
-use crate::auth::permissions::{READ_ALL, READ_WRITE_ALL};
-use crate::auth::{Caller, CallerKind};
 use crate::error::{GraphError, REASON_NO_PERMISSION, REASON_NO_ROLE};
+use crate::model::caller::permissions::{READ_ALL, READ_WRITE_ALL};
+use crate::model::caller::{Caller, CallerKind};
 use crate::model::em::AppScope;
 use crate::store::TenantState;
 
@@ -352,7 +352,7 @@ fn has_graph_permission(caller: &Caller, access: Access) -> bool {
         Access::Subject => {
             caller.has_permission(READ_WRITE_ALL)
                 || (caller.kind == CallerKind::Delegated
-                    && caller.has_permission(crate::auth::permissions::SUBJECT_ACCESS))
+                    && caller.has_permission(crate::model::caller::permissions::SUBJECT_ACCESS))
         }
     }
 }
@@ -694,10 +694,10 @@ pub fn least_privilege(required: &[Requirement]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::CallerKind;
     use crate::clock::Timestamp;
     use crate::fixtures::FixtureSource;
     use crate::ids::IdSource;
+    use crate::model::caller::CallerKind;
 
     const GENERAL: Uuid = uuid!("50000000-0000-4000-8000-000000000001");
     const MARKETING: Uuid = uuid!("50000000-0000-4000-8000-000000000002");

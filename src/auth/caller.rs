@@ -1,4 +1,4 @@
-//! The `Caller`: the identity and rights a request carries, read from its bearer token.
+//! Bearer tokens to `Caller`s (the type itself is `crate::model::caller`), with a cache of checked tokens.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,53 +11,7 @@ use super::keys::SigningKey;
 use super::{AuthMode, GRAPH_APP_ID};
 use crate::clock::wall_clock_now;
 use crate::error::GraphError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallerKind {
-    /// A user signed in through a client app (`scp`).
-    Delegated,
-    /// An app acting as itself (`roles`, or no Graph permission at all).
-    Application,
-    /// `--auth off`: the tenant's all-powerful stand-in.
-    Unauthenticated,
-}
-
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub tenant_id: Uuid,
-    pub kind: CallerKind,
-    /// `oid`: the user's or service principal's object id.
-    pub object_id: Option<Uuid>,
-    /// `appid`: the client application (Graph's throttling scope names it).
-    pub app_id: Option<Uuid>,
-    /// UPN for users, app display name for apps: what beta shows as `createdBy`/`modifiedBy`.
-    pub actor: Option<String>,
-    /// Delegated scopes (`scp`) or application permissions (`roles`).
-    pub permissions: Vec<String>,
-    /// Directory-role template ids (`wids`).
-    pub directory_roles: Vec<Uuid>,
-}
-
-impl Caller {
-    /// The caller `--auth off` substitutes for every request.
-    pub fn unauthenticated(tenant_id: Uuid) -> Self {
-        Caller {
-            tenant_id,
-            kind: CallerKind::Unauthenticated,
-            object_id: None,
-            app_id: None,
-            actor: None,
-            permissions: Vec::new(),
-            directory_roles: Vec::new(),
-        }
-    }
-
-    pub fn has_permission(&self, value: &str) -> bool {
-        self.permissions
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(value))
-    }
-}
+use crate::model::caller::{Caller, CallerKind};
 
 /// Audiences Graph accepts (the `aud` claim,
 /// https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference;

@@ -9,7 +9,8 @@ pub mod keys;
 pub mod sts;
 pub mod token;
 
-pub use caller::{Caller, CallerKind, TokenCache, authenticate};
+pub use crate::model::caller::{Caller, CallerKind};
+pub use caller::{TokenCache, authenticate};
 
 /// How strictly Graph routes check callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -24,13 +25,7 @@ pub enum AuthMode {
     Soft,
 }
 
-/// Delegated and application permission values used by entitlement management
-/// (https://learn.microsoft.com/graph/permissions-reference).
-pub mod permissions {
-    pub const READ_ALL: &str = "EntitlementManagement.Read.All";
-    pub const READ_WRITE_ALL: &str = "EntitlementManagement.ReadWrite.All";
-    pub const SUBJECT_ACCESS: &str = "EntitlementMgmt-SubjectAccess.ReadWrite";
-}
+pub use crate::model::caller::permissions;
 
 /// Graph's application id, one of the audiences Graph accepts.
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";

@@ -29,8 +29,9 @@ use crate::clock::{Clock, ManualClock, SystemClock, Timestamp};
 use crate::fixtures::{FixtureError, FixtureSource};
 use crate::http::{self, AppState, DEFAULT_BODY_LIMIT, Shared};
 use crate::ids::{FAULT_STREAM, IdSource, REQUEST_STREAM, TENANT_STREAM};
+use crate::serve::{ConnectionGate, ConnectionLimits, Plain};
 use crate::store::{Tenant, Tenants};
-use crate::tls::{TlsError, TlsIdentity, TlsListener, TlsOptions};
+use crate::tls::{TlsError, TlsHandshake, TlsIdentity, TlsOptions};
 
 /// Where governance time comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +142,7 @@ pub struct EmulatorBuilder {
     tls: TlsOptions,
     admin_token: Option<String>,
     cors: http::CorsPolicy,
+    limits: ConnectionLimits,
 }
 
 impl Default for EmulatorBuilder {
@@ -159,6 +161,7 @@ impl Default for EmulatorBuilder {
             tls: TlsOptions::default(),
             admin_token: None,
             cors: http::CorsPolicy::default(),
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -263,6 +266,28 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How long a client has to send a complete request head, counted from when the server
+    /// starts waiting for one (so it also bounds an idle keep-alive connection). Default
+    /// [`crate::serve::DEFAULT_HEADER_READ_TIMEOUT`], 30 s.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may move no byte at all before it is closed. Default
+    /// [`crate::serve::DEFAULT_IDLE_TIMEOUT`], 30 s.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
+        self
+    }
+
+    /// Connections served at once over the HTTP and HTTPS listeners together; one more is
+    /// answered 503 and closed. Default [`crate::serve::DEFAULT_MAX_CONNECTIONS`], 512.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.limits.max_connections = connections;
+        self
+    }
+
     /// Loads the fixtures and builds the shared state, without listening.
     pub fn build_state(&self) -> Result<AppState, StartError> {
         let fixture = Arc::new(self.fixtures.load()?);
@@ -326,21 +351,14 @@ impl EmulatorBuilder {
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let mut tasks = vec![tokio::spawn({
-            let shutdown = stopped(rx.clone());
-            async move {
-                // Each answer goes out in one write: Nagle's algorithm could only hold it back.
-                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                {
-                    tracing::error!("server error: {e}");
-                }
-            }
-        })];
+        let gate = ConnectionGate::new(self.limits);
+        let mut tasks = vec![tokio::spawn(crate::serve::serve(
+            listener,
+            Plain,
+            app,
+            gate.clone(),
+            stopped(rx.clone()),
+        ))];
         let mut https = None;
         if let Some(https_bind) = self.https {
             let identity = TlsIdentity::resolve(&self.tls)?;
@@ -350,19 +368,19 @@ impl EmulatorBuilder {
                 source,
             };
             let tcp = TcpListener::bind(https_bind).await.map_err(bind_error)?;
-            let tls = TlsListener::new(tcp, config).map_err(bind_error)?;
-            let https_addr = axum::serve::Listener::local_addr(&tls).map_err(bind_error)?;
+            let https_addr = tcp.local_addr().map_err(bind_error)?;
             // The control API follows the same loopback rule on either listener.
             let app = http::https_router(
                 state.clone(),
                 self.control_api.decide(&https_addr, has_token)? && control_api,
             );
-            let shutdown = stopped(rx.clone());
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = axum::serve(tls, app).with_graceful_shutdown(shutdown).await {
-                    tracing::error!("https server error: {e}");
-                }
-            }));
+            tasks.push(tokio::spawn(crate::serve::serve(
+                tcp,
+                TlsHandshake::new(config),
+                app,
+                gate,
+                stopped(rx.clone()),
+            )));
             https = Some((https_addr, identity));
         }
         Ok(Emulator {

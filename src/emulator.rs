@@ -328,6 +328,7 @@ impl EmulatorBuilder {
             journal: crate::http::journal::Journal::new(self.journal_size),
             faults,
             tenant_ids: self.ids.generator(TENANT_STREAM),
+            listeners: Default::default(),
         }))
     }
 
@@ -344,6 +345,25 @@ impl EmulatorBuilder {
             addr: self.bind,
             source,
         })?;
+        // Both listeners are bound before either serves, so the callouts of the first request
+        // already know every address that is this emulator's own (`http::callouts`).
+        let https_listener = match self.https {
+            Some(https_bind) => {
+                let bind_error = |source| StartError::Bind {
+                    addr: https_bind,
+                    source,
+                };
+                let tcp = TcpListener::bind(https_bind).await.map_err(bind_error)?;
+                let https_addr = tcp.local_addr().map_err(bind_error)?;
+                Some((tcp, https_addr))
+            }
+            None => None,
+        };
+        let _ = state.listeners.set(
+            std::iter::once(addr)
+                .chain(https_listener.as_ref().map(|(_, a)| *a))
+                .collect(),
+        );
         let has_token = self.admin_token.is_some();
         let control_api = self.control_api.decide(&addr, has_token)?;
         let app = http::router(state.clone(), control_api);
@@ -360,15 +380,9 @@ impl EmulatorBuilder {
             stopped(rx.clone()),
         ))];
         let mut https = None;
-        if let Some(https_bind) = self.https {
+        if let Some((tcp, https_addr)) = https_listener {
             let identity = TlsIdentity::resolve(&self.tls)?;
             let config = identity.server_config()?;
-            let bind_error = |source| StartError::Bind {
-                addr: https_bind,
-                source,
-            };
-            let tcp = TcpListener::bind(https_bind).await.map_err(bind_error)?;
-            let https_addr = tcp.local_addr().map_err(bind_error)?;
             // The control API follows the same loopback rule on either listener.
             let app = http::https_router(
                 state.clone(),

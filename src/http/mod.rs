@@ -55,6 +55,9 @@ pub struct Shared {
     pub faults: faults::Faults,
     /// Ids for tenants made through the control API (their own seeded stream).
     pub tenant_ids: Box<dyn crate::ids::IdGen>,
+    /// The addresses this emulator listens on (HTTP, then HTTPS), set once both are bound: a
+    /// custom-extension callout must never reach them (issue 19).
+    pub listeners: std::sync::OnceLock<Vec<std::net::SocketAddr>>,
 }
 
 impl std::fmt::Debug for Shared {

@@ -116,7 +116,8 @@ pub struct Notice {
     pub time: Timestamp,
     /// `requestSubmitted`, `approvalRequired`, `approvalEscalated`, `requestApproved`, `requestDenied`,
     /// `requestTimedOut`, `assignmentDelivered`, `assignmentExpiring14Days`,
-    /// `assignmentExpiring1Day`, `assignmentRemoved`, `assignmentExpired`, `customExtensionCallout`.
+    /// `assignmentExpiring1Day`, `assignmentRemoved`, `assignmentExpired`, `customExtensionCallout`,
+    /// `customExtensionCalloutFailed` (a loopback callout refused or not answered 2xx).
     #[serde(with = "crate::model::interned")]
     pub kind: crate::model::interned::StaticStr,
     pub access_package_id: Uuid,
@@ -129,6 +130,22 @@ pub struct Notice {
     /// What a callout would POST to the extension's endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
+    /// Why a callout failed: refused before connecting, or what the endpoint answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A callout to a loopback endpoint, waiting for the HTTP layer to send it (after the call
+/// that caused it has released the tenant), with what a failure notice names.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingCallout {
+    pub url: String,
+    pub body: Value,
+    pub custom_extension_id: Uuid,
+    pub access_package_id: Uuid,
+    pub request_id: Option<Uuid>,
+    pub assignment_id: Option<Uuid>,
 }
 
 /// How deliveries end, per tenant: the real service's observed failure modes (§4.6

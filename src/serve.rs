@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -23,7 +23,8 @@ use tokio::sync::watch;
 
 /// How long a client has to deliver a complete request head, counted from when the server
 /// starts waiting for it: on a new connection, and after each answer on a kept-alive one, so it
-/// also bounds how long an idle keep-alive connection is held. Hyper's own default.
+/// also bounds how long an idle keep-alive connection is held. Hyper's own default. Both
+/// timeouts are enforced within a quarter of the shorter one after they pass.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a connection may move no byte in either direction (a stalled body upload, a client
@@ -234,10 +235,17 @@ impl<H: Handshake> Connection<H> {
             },
             () = self.signal.closed() => return,
         };
-        let io = TokioIo::new(Watched::new(io, self.limits.idle_timeout));
+        // The idle check's tick also wakes the connection to notice a passed head deadline; a
+        // quarter of the shorter timeout enforces either within a quarter of it.
+        let tick = self
+            .limits
+            .idle_timeout
+            .min(self.limits.header_read_timeout)
+            / 4;
+        let io = TokioIo::new(Watched::new(io, self.limits.idle_timeout, tick));
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
-            .timer(TokioTimer::new())
+            .timer(Deadlines)
             .header_read_timeout(self.limits.header_read_timeout);
         let mut conn = pin!(builder.serve_connection(io, TowerToHyperService::new(self.app)));
         let mut signal = pin!(self.signal.closed());
@@ -299,30 +307,70 @@ fn refusal(max: usize) -> Vec<u8> {
     answer
 }
 
+/// hyper's timer, used only for the header-read deadline, which hyper sets afresh for every
+/// request head. A tokio timer per head would be registered in and removed from the timer
+/// wheel on every kept-alive request (the connection waits for each next head); this deadline
+/// is a plain instant, compared when polled. What wakes the connection to poll it is the
+/// `Watched` tick, registered whenever the stream would block — and hyper polls the deadline
+/// only after a read would block — so a passed deadline is noticed within one tick.
+#[derive(Debug, Clone, Copy)]
+struct Deadlines;
+
+impl hyper::rt::Timer for Deadlines {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(std::time::Instant::now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(Deadline(deadline))
+    }
+}
+
+struct Deadline(std::time::Instant);
+
+impl Future for Deadline {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        if std::time::Instant::now() >= self.0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl hyper::rt::Sleep for Deadline {}
+
 /// A stream that fails with `TimedOut` once no byte has moved for the idle timeout.
 ///
 /// Nothing is timed per read or write: a success only sets `moved`. One sleep per connection,
-/// polled only when the stream would block, ticks every half timeout; a tick that finds
-/// nothing moved since the previous one counts as quiet, and the second quiet tick in a row
-/// ends the connection. So a connection closes between one and one and a half timeouts
-/// after its last byte.
+/// polled only when the stream would block, ticks every quarter of the shorter timeout; ticks
+/// that find nothing moved since the previous one count as quiet, and the connection ends when
+/// the quiet ticks span the idle timeout. So a connection closes between one timeout and one
+/// timeout plus a tick after its last byte.
 struct Watched<IO> {
     io: IO,
-    half: Duration,
+    every: Duration,
     tick: Pin<Box<tokio::time::Sleep>>,
     moved: bool,
-    quiet: u8,
+    quiet: u32,
+    quiet_limit: u32,
 }
 
 impl<IO> Watched<IO> {
-    fn new(io: IO, idle: Duration) -> Self {
-        let half = idle / 2;
+    fn new(io: IO, idle: Duration, tick: Duration) -> Self {
+        let every = tick.max(Duration::from_millis(1));
+        // Quiet ticks that span the timeout even when the last byte came just before a tick.
+        let quiet_limit = u32::try_from(idle.as_nanos().div_ceil(every.as_nanos()))
+            .unwrap_or(u32::MAX)
+            .max(1);
         Watched {
             io,
-            half,
-            tick: Box::pin(tokio::time::sleep(half)),
+            every,
+            tick: Box::pin(tokio::time::sleep(every)),
             moved: false,
             quiet: 0,
+            quiet_limit,
         }
     }
 
@@ -333,14 +381,14 @@ impl<IO> Watched<IO> {
                 self.quiet = 0;
             } else {
                 self.quiet += 1;
-                if self.quiet >= 2 {
+                if self.quiet >= self.quiet_limit {
                     return Poll::Ready(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "no bytes moved for the idle timeout",
                     ));
                 }
             }
-            let next = tokio::time::Instant::now() + self.half;
+            let next = tokio::time::Instant::now() + self.every;
             self.tick.as_mut().reset(next);
         }
         Poll::Pending

@@ -67,17 +67,19 @@ fn short(idle: Duration, head: Duration) -> entitlement_emulator::EmulatorBuilde
 
 #[tokio::test]
 async fn a_socket_that_never_sends_is_closed() {
-    let t = TestTenant::with(short(
-        Duration::from_millis(300),
-        Duration::from_millis(300),
-    ))
-    .await;
-    let mut silent = TcpStream::connect(t.emu.address()).await.unwrap();
-    assert_eq!(
-        until_closed(&mut silent).await,
-        Some(Vec::new()),
-        "closed without an answer within the timeout"
-    );
+    // Either limit alone closes it: the head's deadline (the idle timeout far away), and the
+    // idle timeout (the head's deadline far away).
+    let short_ms = Duration::from_millis(300);
+    let long = Duration::from_secs(60);
+    for (idle, head) in [(long, short_ms), (short_ms, long)] {
+        let t = TestTenant::with(short(idle, head)).await;
+        let mut silent = TcpStream::connect(t.emu.address()).await.unwrap();
+        assert_eq!(
+            until_closed(&mut silent).await,
+            Some(Vec::new()),
+            "idle {idle:?}, head {head:?}: closed without an answer"
+        );
+    }
 }
 
 #[tokio::test]

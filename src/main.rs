@@ -88,7 +88,7 @@ struct ConnectionArgs {
     /// `ServiceUnavailable` with `Retry-After` and closed. Keep it below `ulimit -n`.
     #[arg(long, env = "EMULATOR_MAX_CONNECTIONS",
           default_value_t = entitlement_emulator::serve::DEFAULT_MAX_CONNECTIONS,
-          value_parser = clap::value_parser!(usize))]
+          value_parser = at_least_one)]
     max_connections: usize,
 }
 
@@ -110,6 +110,15 @@ fn seconds(text: &str) -> Result<std::time::Duration, String> {
         .filter(|s| s.is_finite() && *s > 0.0)
         .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
         .ok_or_else(|| format!("'{text}' is not a positive number of seconds"))
+}
+
+/// A count of one or more.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{text}' is not a whole number of at least 1"))
 }
 
 #[derive(Debug, Clone, clap::Args)]

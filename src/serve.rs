@@ -62,13 +62,14 @@ impl Default for ConnectionLimits {
 
 impl ConnectionLimits {
     /// Zero durations would close every connection at once (hyper) or never tick (the idle
-    /// check); they are raised to a millisecond.
+    /// check), and a cap of zero would refuse every connection: each is raised to the least
+    /// that serves.
     fn sane(self) -> Self {
         let floor = Duration::from_millis(1);
         ConnectionLimits {
             header_read_timeout: self.header_read_timeout.max(floor),
             idle_timeout: self.idle_timeout.max(floor),
-            max_connections: self.max_connections,
+            max_connections: self.max_connections.max(1),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::io;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -243,12 +243,22 @@ impl<H: Handshake> Connection<H> {
             .idle_timeout
             .min(self.limits.header_read_timeout)
             / 4;
-        let io = TokioIo::new(Watched::new(io, self.limits.idle_timeout, tick));
+        let busy = Arc::new(AtomicBool::new(false));
+        let io = TokioIo::new(Watched::new(
+            io,
+            self.limits.idle_timeout,
+            tick,
+            busy.clone(),
+        ));
+        let service = TowerToHyperService::new(Tracked {
+            app: self.app,
+            busy,
+        });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(Deadlines)
             .header_read_timeout(self.limits.header_read_timeout);
-        let mut conn = pin!(builder.serve_connection(io, TowerToHyperService::new(self.app)));
+        let mut conn = pin!(builder.serve_connection(io, service));
         let mut signal = pin!(self.signal.closed());
         let mut stopping = false;
         loop {
@@ -342,7 +352,91 @@ impl Future for Deadline {
 
 impl hyper::rt::Sleep for Deadline {}
 
-/// A stream that fails with `TimedOut` once no byte has moved for the idle timeout.
+/// The app, marking the connection `busy` while a handler works: from the call until its
+/// answer is ready, except while it waits for more of the request body. hyper keeps reading
+/// during a call (to notice a client that goes away), so without this a handler slower than
+/// the idle timeout (injected latency, a slow upstream for the recorder) would have its
+/// connection closed under it; a stalled upload still counts as idle.
+#[derive(Clone)]
+struct Tracked {
+    app: Router,
+    busy: Arc<AtomicBool>,
+}
+
+impl tower_service::Service<axum::http::Request<hyper::body::Incoming>> for Tracked {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future =
+        TrackedFuture<<Router as tower_service::Service<axum::http::Request<WatchedBody>>>::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower_service::Service::<axum::http::Request<WatchedBody>>::poll_ready(&mut self.app, cx)
+    }
+
+    fn call(&mut self, req: axum::http::Request<hyper::body::Incoming>) -> Self::Future {
+        self.busy.store(true, Ordering::Relaxed);
+        let busy = self.busy.clone();
+        let req = req.map(|inner| WatchedBody {
+            inner,
+            busy: busy.clone(),
+        });
+        TrackedFuture {
+            inner: self.app.call(req),
+            busy,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct TrackedFuture<F> {
+        #[pin]
+        inner: F,
+        busy: Arc<AtomicBool>,
+    }
+}
+
+impl<F: Future> Future for TrackedFuture<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        // The answer is written next: from here a client that stops reading is idle.
+        this.busy.store(false, Ordering::Relaxed);
+        Poll::Ready(out)
+    }
+}
+
+/// The request body, marking the connection not busy while the handler waits for more of it.
+struct WatchedBody {
+    inner: hyper::body::Incoming,
+    busy: Arc<AtomicBool>,
+}
+
+impl http_body::Body for WatchedBody {
+    type Data = axum::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        this.busy.store(polled.is_ready(), Ordering::Relaxed);
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A stream that fails with `TimedOut` once no byte has moved for the idle timeout while the
+/// connection waits on its client (not while a handler works, see `Tracked`).
 ///
 /// Nothing is timed per read or write: a success only sets `moved`. One sleep per connection,
 /// polled only when the stream would block, ticks every quarter of the shorter timeout; ticks
@@ -356,10 +450,11 @@ struct Watched<IO> {
     moved: bool,
     quiet: u32,
     quiet_limit: u32,
+    busy: Arc<AtomicBool>,
 }
 
 impl<IO> Watched<IO> {
-    fn new(io: IO, idle: Duration, tick: Duration) -> Self {
+    fn new(io: IO, idle: Duration, tick: Duration, busy: Arc<AtomicBool>) -> Self {
         let every = tick.max(Duration::from_millis(1));
         // Quiet ticks that span the timeout even when the last byte came just before a tick.
         let quiet_limit = u32::try_from(idle.as_nanos().div_ceil(every.as_nanos()))
@@ -372,13 +467,14 @@ impl<IO> Watched<IO> {
             moved: false,
             quiet: 0,
             quiet_limit,
+            busy,
         }
     }
 
     /// Called when the stream would block: `Ready(Err)` ends an idle connection.
     fn idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         while self.tick.as_mut().poll(cx).is_ready() {
-            if std::mem::take(&mut self.moved) {
+            if std::mem::take(&mut self.moved) || self.busy.load(Ordering::Relaxed) {
                 self.quiet = 0;
             } else {
                 self.quiet += 1;

@@ -250,3 +250,24 @@ async fn https_connections_follow_the_same_rules() {
         String::from_utf8_lossy(&answer)
     );
 }
+
+#[tokio::test]
+async fn a_handler_slower_than_the_idle_timeout_still_answers() {
+    // The client waits quietly while the emulator works: that is not an idle connection.
+    let t = TestTenant::with(short(Duration::from_millis(200), Duration::from_secs(60))).await;
+    let rule = t
+        .send(
+            reqwest::Method::POST,
+            "/_emulator/faults",
+            None,
+            &[("Content-Type", "application/json")],
+            Some(
+                br#"{"path": "/catalogs", "schedule": {"next": 1}, "effect": {"status": 0, "latencyMs": 1200}}"#
+                    .to_vec(),
+            ),
+        )
+        .await;
+    assert!(rule.status.is_success(), "{}", rule.text);
+    let slow = t.get(&format!("{EM_V1}/catalogs")).await;
+    assert_eq!(slow.status, reqwest::StatusCode::OK, "{}", slow.text);
+}

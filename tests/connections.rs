@@ -271,3 +271,54 @@ async fn a_handler_slower_than_the_idle_timeout_still_answers() {
     let slow = t.get(&format!("{EM_V1}/catalogs")).await;
     assert_eq!(slow.status, reqwest::StatusCode::OK, "{}", slow.text);
 }
+
+#[tokio::test]
+async fn shutdown_waits_for_the_request_in_flight_and_then_refuses_connections() {
+    let emu = builder().start().await.unwrap();
+    let base = emu.uri();
+    let token = emu.token(ADMIN).unwrap();
+    let client = reqwest::Client::new();
+    let rule = client
+        .post(format!("{base}/_emulator/faults"))
+        .body(r#"{"path": "/catalogs", "schedule": {"next": 1}, "effect": {"status": 0, "latencyMs": 500}}"#)
+        .header("Content-Type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert!(rule.status().is_success());
+    let slow = tokio::spawn({
+        let client = client.clone();
+        let url = format!("{base}{EM_V1}/catalogs");
+        async move { client.get(url).bearer_auth(token).send().await }
+    });
+    // Shut down once the request is in its handler (its fault rule has fired).
+    let mut in_flight = false;
+    for _ in 0..500 {
+        let rules: serde_json::Value = client
+            .get(format!("{base}/_emulator/faults"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if rules.to_string().contains("\"fired\":1") {
+            in_flight = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(in_flight, "the slow request reached its handler");
+    emu.shutdown().await;
+    let answered = slow
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(answered.status(), reqwest::StatusCode::OK);
+    assert!(
+        TcpStream::connect(base.trim_start_matches("http://"))
+            .await
+            .is_err(),
+        "the listener is closed after shutdown"
+    );
+}

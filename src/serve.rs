@@ -292,8 +292,8 @@ async fn refuse<H: Handshake>(handshake: H, tcp: TcpStream, max: usize) -> io::R
     Ok(())
 }
 
-/// `503 ServiceUnavailable` in Graph's error envelope (`graph-protocol.md` §1.1), with
-/// `Retry-After` as Graph sends it on 503s and `Connection: close`.
+/// `503 ServiceUnavailable` in Graph's error envelope, with the `Retry-After` Graph documents
+/// for a 503 (https://learn.microsoft.com/en-us/graph/errors), and `Connection: close`.
 fn refusal(max: usize) -> Vec<u8> {
     let now = crate::clock::Timestamp::from_datetime(crate::clock::wall_clock_now());
     let request_id = uuid::Uuid::new_v4();

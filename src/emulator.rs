@@ -29,8 +29,9 @@ use crate::clock::{Clock, ManualClock, SystemClock, Timestamp};
 use crate::fixtures::{FixtureError, FixtureSource};
 use crate::http::{self, AppState, DEFAULT_BODY_LIMIT, Shared};
 use crate::ids::{FAULT_STREAM, IdSource, REQUEST_STREAM, TENANT_STREAM};
+use crate::serve::{ConnectionGate, ConnectionLimits, Plain};
 use crate::store::{Tenant, Tenants};
-use crate::tls::{TlsError, TlsIdentity, TlsListener, TlsOptions};
+use crate::tls::{TlsError, TlsHandshake, TlsIdentity, TlsOptions};
 
 /// Where governance time comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +147,7 @@ pub struct EmulatorBuilder {
     cors: http::CorsPolicy,
     allowed_hosts: Vec<String>,
     limits: http::ControlLimits,
+    connection_limits: ConnectionLimits,
 }
 
 impl Default for EmulatorBuilder {
@@ -167,6 +169,7 @@ impl Default for EmulatorBuilder {
             cors: http::CorsPolicy::default(),
             allowed_hosts: Vec::new(),
             limits: http::ControlLimits::default(),
+            connection_limits: ConnectionLimits::default(),
         }
     }
 }
@@ -305,6 +308,28 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How long a client has to send a complete request head, counted from when the server
+    /// starts waiting for one (so it also bounds an idle keep-alive connection). Default
+    /// [`crate::serve::DEFAULT_HEADER_READ_TIMEOUT`], 30 s.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may move no byte at all before it is closed. Default
+    /// [`crate::serve::DEFAULT_IDLE_TIMEOUT`], 30 s.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_limits.idle_timeout = timeout;
+        self
+    }
+
+    /// Connections served at once over the HTTP and HTTPS listeners together; one more is
+    /// answered 503 and closed. Default [`crate::serve::DEFAULT_MAX_CONNECTIONS`], 512.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.connection_limits.max_connections = connections;
+        self
+    }
+
     /// Loads the fixtures and builds the shared state, without listening.
     pub fn build_state(&self) -> Result<AppState, StartError> {
         let fixture = Arc::new(self.fixtures.load()?);
@@ -360,6 +385,7 @@ impl EmulatorBuilder {
             hosts,
             limits: self.limits,
             restore_gate: tokio::sync::Semaphore::new(1),
+            listeners: Default::default(),
         }))
     }
 
@@ -376,6 +402,25 @@ impl EmulatorBuilder {
             addr: self.bind,
             source,
         })?;
+        // Both listeners are bound before either serves, so the callouts of the first request
+        // already know every address that is this emulator's own (`http::callouts`).
+        let https_listener = match self.https {
+            Some(https_bind) => {
+                let bind_error = |source| StartError::Bind {
+                    addr: https_bind,
+                    source,
+                };
+                let tcp = TcpListener::bind(https_bind).await.map_err(bind_error)?;
+                let https_addr = tcp.local_addr().map_err(bind_error)?;
+                Some((tcp, https_addr))
+            }
+            None => None,
+        };
+        let _ = state.listeners.set(
+            std::iter::once(addr)
+                .chain(https_listener.as_ref().map(|(_, a)| *a))
+                .collect(),
+        );
         let has_token = self.admin_token.is_some();
         let control_api = self.control_api.decide(&addr, has_token)?;
         state.hosts.set_own(false, addr);
@@ -384,44 +429,31 @@ impl EmulatorBuilder {
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let mut tasks = vec![tokio::spawn({
-            let shutdown = stopped(rx.clone());
-            async move {
-                // Each answer goes out in one write: Nagle's algorithm could only hold it back.
-                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                {
-                    tracing::error!("server error: {e}");
-                }
-            }
-        })];
+        let gate = ConnectionGate::new(self.connection_limits);
+        let mut tasks = vec![tokio::spawn(crate::serve::serve(
+            listener,
+            Plain,
+            app,
+            gate.clone(),
+            stopped(rx.clone()),
+        ))];
         let mut https = None;
-        if let Some(https_bind) = self.https {
+        if let Some((tcp, https_addr)) = https_listener {
             let identity = TlsIdentity::resolve(&self.tls)?;
             let config = identity.server_config()?;
-            let bind_error = |source| StartError::Bind {
-                addr: https_bind,
-                source,
-            };
-            let tcp = TcpListener::bind(https_bind).await.map_err(bind_error)?;
-            let tls = TlsListener::new(tcp, config).map_err(bind_error)?;
-            let https_addr = axum::serve::Listener::local_addr(&tls).map_err(bind_error)?;
             state.hosts.set_own(true, https_addr);
             // The control API follows the same loopback rule on either listener.
             let app = http::https_router(
                 state.clone(),
                 self.control_api.decide(&https_addr, has_token)? && control_api,
             );
-            let shutdown = stopped(rx.clone());
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = axum::serve(tls, app).with_graceful_shutdown(shutdown).await {
-                    tracing::error!("https server error: {e}");
-                }
-            }));
+            tasks.push(tokio::spawn(crate::serve::serve(
+                tcp,
+                TlsHandshake::new(config),
+                app,
+                gate,
+                stopped(rx.clone()),
+            )));
             https = Some((https_addr, identity));
         }
         Ok(Emulator {

@@ -7,7 +7,8 @@
 //! - [`ops`]: domain operations over a tenant's state; no HTTP types, unit-testable.
 //! - [`authz`]: the one table of operations and the permissions they need.
 //! - [`auth`]: bearer tokens to callers; the signing key; the token service (`auth::sts`).
-//! - [`tls`]: the HTTPS listener and its test certificate authority.
+//! - [`serve`]: the accept loop every listener shares: connection cap, timeouts, shutdown.
+//! - [`tls`]: the HTTPS handshake and its test certificate authority.
 //! - [`cassette`]: record real Graph through a redacting proxy, replay it, verify the emulator.
 //! - [`store`], [`model`]: tenants, entities, and their v1.0 / beta wire shapes.
 //! - [`fixtures`]: tenant descriptions in JSON; the default one is compiled in.
@@ -29,6 +30,7 @@ pub mod ids;
 pub mod model;
 pub mod odata;
 pub mod ops;
+pub mod serve;
 pub mod sizes;
 pub mod store;
 pub mod tls;

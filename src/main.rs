@@ -101,6 +101,58 @@ struct ServeArgs {
     https: Option<SocketAddr>,
     #[command(flatten)]
     tls: TlsArgs,
+    #[command(flatten)]
+    connections: ConnectionArgs,
+}
+
+/// What every listener enforces on its connections (`entitlement_emulator::serve`).
+#[derive(Debug, Clone, clap::Args)]
+struct ConnectionArgs {
+    /// Seconds a client has to send a complete request head, counted from when the server
+    /// starts waiting for one (a new connection, or after each answer on a kept-alive one).
+    #[arg(long, env = "EMULATOR_HEADER_READ_TIMEOUT", value_name = "SECONDS",
+          default_value = "30", value_parser = seconds)]
+    header_read_timeout: std::time::Duration,
+    /// Seconds a connection may move no byte at all (idle keep-alive, a stalled upload, a
+    /// client that stops reading) before it is closed.
+    #[arg(long, env = "EMULATOR_IDLE_TIMEOUT", value_name = "SECONDS",
+          default_value = "30", value_parser = seconds)]
+    idle_timeout: std::time::Duration,
+    /// Connections served at once (HTTP and HTTPS together); one more is answered 503
+    /// `ServiceUnavailable` with `Retry-After` and closed. Keep it below `ulimit -n`.
+    #[arg(long, env = "EMULATOR_MAX_CONNECTIONS",
+          default_value_t = entitlement_emulator::serve::DEFAULT_MAX_CONNECTIONS,
+          value_parser = at_least_one)]
+    max_connections: usize,
+}
+
+impl ConnectionArgs {
+    fn limits(&self) -> entitlement_emulator::serve::ConnectionLimits {
+        entitlement_emulator::serve::ConnectionLimits {
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
+        }
+    }
+}
+
+/// A positive number of seconds (`30`, `0.5`).
+fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("'{text}' is not a positive number of seconds"))
+}
+
+/// A count of one or more.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{text}' is not a whole number of at least 1"))
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -221,8 +273,14 @@ enum Command {
     },
 }
 
-/// Serves `app` on `bind` until Ctrl-C (the recorder's and the replayer's loop).
-async fn serve_until_ctrl_c(bind: SocketAddr, app: axum::Router, what: &str) -> anyhow::Result<()> {
+/// Serves `app` on `bind` until Ctrl-C (the recorder's and the replayer's loop), under the same
+/// connection limits as the emulator.
+async fn serve_until_ctrl_c(
+    bind: SocketAddr,
+    app: axum::Router,
+    what: &str,
+    limits: entitlement_emulator::serve::ConnectionLimits,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
@@ -230,12 +288,17 @@ async fn serve_until_ctrl_c(bind: SocketAddr, app: axum::Router, what: &str) -> 
         "entitlement-emulator {what}, listening on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
+    let gate = entitlement_emulator::serve::ConnectionGate::new(limits);
+    entitlement_emulator::serve::serve(
+        listener,
+        entitlement_emulator::serve::Plain,
+        app,
+        gate,
+        async {
             let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("serving")?;
+        },
+    )
+    .await;
     Ok(())
 }
 
@@ -309,6 +372,7 @@ async fn main() -> anyhow::Result<()> {
                 *bind,
                 app,
                 &format!("recording {upstream} to {}", out.display()),
+                cli.serve.connections.limits(),
             )
             .await;
         }
@@ -349,7 +413,8 @@ async fn main() -> anyhow::Result<()> {
             let app = axum::Router::new()
                 .fallback(entitlement_emulator::cassette::replay::serve)
                 .with_state(std::sync::Arc::new(player));
-            return serve_until_ctrl_c(*bind, app, "replaying").await;
+            return serve_until_ctrl_c(*bind, app, "replaying", cli.serve.connections.limits())
+                .await;
         }
         Some(Command::Verify {
             cassette,
@@ -452,7 +517,10 @@ async fn main() -> anyhow::Result<()> {
         .cors(args.cors_origins)
         .max_tenants(args.max_tenants)
         .max_fault_rules(args.max_fault_rules)
-        .control_body_limit(args.control_body_limit_mib.saturating_mul(1024 * 1024));
+        .control_body_limit(args.control_body_limit_mib.saturating_mul(1024 * 1024))
+        .header_read_timeout(args.connections.header_read_timeout)
+        .idle_timeout(args.connections.idle_timeout)
+        .max_connections(args.connections.max_connections);
     for name in args.allowed_hosts.iter().chain(&args.tls.tls_names) {
         builder = builder.allowed_host(name.clone());
     }

@@ -63,8 +63,8 @@ pub struct TenantState {
     pub subject_lifecycle: HashMap<Uuid, &'static str>,
     /// Governed guests blocked after their last assignment ended, and when they are deleted.
     pub guest_deletions: HashMap<Uuid, crate::clock::Timestamp>,
-    /// Callouts to loopback endpoints waiting to be sent by the HTTP layer: (URL, body).
-    pub pending_callouts: Vec<(String, Value)>,
+    /// Callouts to loopback endpoints waiting to be sent by the HTTP layer.
+    pub pending_callouts: Vec<crate::model::lifecycle::PendingCallout>,
     pub directory: Directory,
     pub catalogs: Table<Catalog>,
     access_packages: Table<AccessPackage>,

@@ -201,3 +201,119 @@ async fn policies_reference_extensions_that_then_cannot_be_deleted() {
         StatusCode::NO_CONTENT
     );
 }
+
+/// Makes the Analytics package's policy call an `httpRequestEndpoint` extension at
+/// `target_url` when a request is granted (the extension made by the catalog's owner, as issue
+/// 19 describes), then has a request delivered. Returns the request's id.
+async fn grant_with_callout_to(t: &TestTenant, target_url: &str) -> String {
+    let owner = t.token_for(CATALOG_OWNER);
+    let ext = t
+        .json_as(Method::POST, &format!("{EM_V1}/catalogs/{MARKETING}/customWorkflowExtensions"), Some(&owner), Some(json!({
+            "@odata.type": "#microsoft.graph.accessPackageAssignmentWorkflowExtension", "displayName": "hook",
+            "endpointConfiguration": {"@odata.type": "#microsoft.graph.httpRequestEndpoint", "targetUrl": target_url},
+            "authenticationConfiguration": {"@odata.type": "#microsoft.graph.azureAdPopTokenAuthentication"}})))
+        .await;
+    assert_eq!(ext.status, StatusCode::CREATED, "{}", ext.text);
+    let policy = t
+        .post(&format!("{EM_V1}/assignmentPolicies"), json!({
+            "displayName": "hooked", "accessPackage": {"id": ANALYTICS_PACKAGE}, "allowedTargetScope": "allMemberUsers",
+            "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+            "customExtensionStageSettings": [{"stage": "assignmentRequestGranted", "customExtension": {"id": ext.body["id"]}}]}))
+        .await;
+    assert_eq!(policy.status, StatusCode::CREATED, "{}", policy.text);
+    let me = t.token_with(entitlement_emulator::auth::token::TokenRequest {
+        persona: REQUESTOR1.into(),
+        scopes: Some(vec!["EntitlementMgmt-SubjectAccess.ReadWrite".into()]),
+        ..Default::default()
+    });
+    let asked = t.json_as(Method::POST, &format!("{EM_V1}/assignmentRequests"), Some(&me), Some(json!({"requestType": "userAdd", "assignment": {"accessPackageId": ANALYTICS_PACKAGE}}))).await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.text);
+    let id = asked.body["id"].as_str().unwrap().to_string();
+    // Delivery happens on this read; the callout is sent right after it, off the request path.
+    let read = t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+    assert_eq!(read.body["state"], "delivered", "{}", read.text);
+    id
+}
+
+/// The outbox's `customExtensionCalloutFailed` notice, once the callout task has recorded it.
+async fn callout_failure(t: &TestTenant) -> Value {
+    for _ in 0..250 {
+        let outbox = t
+            .send(Method::GET, "/_emulator/outbox", None, &[], None)
+            .await;
+        if let Some(failed) = outbox.body["value"].as_array().and_then(|v| {
+            v.iter()
+                .find(|n| n["kind"] == "customExtensionCalloutFailed")
+        }) {
+            return failed.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no customExtensionCalloutFailed notice in the outbox after 5 s");
+}
+
+#[tokio::test]
+async fn a_callout_to_the_emulators_own_listener_is_refused_and_recorded() {
+    for host in ["127.0.0.1", "localhost", "127.0.0.9"] {
+        let t = TestTenant::start().await;
+        let port = t.emu.address().port();
+        let id = grant_with_callout_to(&t, &format!("http://{host}:{port}/_emulator/reset")).await;
+        let failed = callout_failure(&t).await;
+        let reason = failed["reason"].as_str().unwrap();
+        assert!(reason.contains("own listener"), "{host}: {reason}");
+        assert_eq!(failed["requestId"], id.as_str(), "{failed}");
+        // A reset would have removed the request and emptied the outbox.
+        let read = t.get(&format!("{EM_V1}/assignmentRequests/{id}")).await;
+        assert_eq!(read.status, StatusCode::OK, "{host}: {}", read.text);
+        let outbox = t
+            .send(Method::GET, "/_emulator/outbox", None, &[], None)
+            .await;
+        assert!(
+            outbox.body["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["kind"] == "customExtensionCallout"),
+            "{host}: {}",
+            outbox.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_callout_is_not_redirected_elsewhere_and_the_outbox_says_why() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&elsewhere)
+        .await;
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("Location", format!("{}/elsewhere", elsewhere.uri())),
+        )
+        .mount(&hook)
+        .await;
+    let t = TestTenant::start().await;
+    let id = grant_with_callout_to(&t, &format!("{}/hook", hook.uri())).await;
+    let failed = callout_failure(&t).await;
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("307") && reason.contains("redirects are not followed"),
+        "{reason}"
+    );
+    assert_eq!(failed["requestId"], id.as_str(), "{failed}");
+    assert_eq!(
+        hook.received_requests().await.unwrap().len(),
+        1,
+        "the checked endpoint was called"
+    );
+    assert!(
+        elsewhere.received_requests().await.unwrap().is_empty(),
+        "the redirect's target was never contacted"
+    );
+}

@@ -11,6 +11,7 @@ mod auth;
 mod batch;
 mod cassettes;
 mod catalogs;
+mod connections;
 mod control;
 mod determinism;
 mod errors;

@@ -845,7 +845,7 @@ pub(super) async fn move_clock(
     let now = shared.clock.now();
     for tenant in shared.tenants.all() {
         crate::ops::lifecycle::settle(&tenant, now);
-        super::callouts::dispatch(&tenant);
+        super::callouts::dispatch(&shared, &tenant);
     }
     Json(json!({"now": now})).into_response()
 }

@@ -18,7 +18,7 @@ use super::envelope::{Answer, Reply, RequestCtx, error_answer, reply_answer};
 use super::handlers::{Call, dispatch};
 use super::journal::{CallerSummary, Entry, Head};
 use super::route::Target;
-use super::{AppState, route};
+use super::{AppState, Shared, route};
 use crate::auth::{Caller, authenticate};
 use crate::error::GraphError;
 use crate::model::ApiVersion;
@@ -128,7 +128,7 @@ pub(super) async fn answer_one(
                 }
                 (Ok(bytes), None) => {
                     crate::authz::start_decisions(soft);
-                    let reply = run(&ctx, &parts, resolved, &bytes);
+                    let reply = run(shared, &ctx, &parts, resolved, &bytes);
                     decisions.extend(crate::authz::take_decisions());
                     required = crate::authz::take_requirements();
                     sent = bytes;
@@ -308,6 +308,7 @@ async fn read_body(
 }
 
 fn run(
+    shared: &Shared,
     ctx: &RequestCtx,
     parts: &Parts,
     resolved: Resolved,
@@ -339,7 +340,7 @@ fn run(
     let lagging = callout_tenant.read(|s| s.consistency_lag.is_some());
     if !lagging {
         let reply = dispatch(&mut call, &parts.method, target);
-        super::callouts::dispatch(&callout_tenant);
+        super::callouts::dispatch(shared, &callout_tenant);
         return reply;
     }
     // Eventual consistency (issue 9): objects created within the lag are not yet on the
@@ -360,7 +361,7 @@ fn run(
         }
     }
     let mut reply = dispatch(&mut call, &parts.method, target);
-    super::callouts::dispatch(&callout_tenant);
+    super::callouts::dispatch(shared, &callout_tenant);
     match &mut reply {
         Ok(Reply::Collection { items, .. }) if is_read && !hidden.is_empty() => {
             use crate::odata::page::PageItems;

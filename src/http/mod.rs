@@ -90,6 +90,9 @@ pub struct Shared {
     /// One snapshot-bearing control body (`PUT /_emulator/snapshot`, `POST /_emulator/tenants`)
     /// is read and built at a time: each can take several times its size in memory.
     pub restore_gate: tokio::sync::Semaphore,
+    /// The addresses this emulator listens on (HTTP, then HTTPS), set once both are bound: a
+    /// custom-extension callout must never reach them (issue 19).
+    pub listeners: std::sync::OnceLock<Vec<std::net::SocketAddr>>,
 }
 
 impl std::fmt::Debug for Shared {

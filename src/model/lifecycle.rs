@@ -119,7 +119,8 @@ pub struct Notice {
     pub time: Timestamp,
     /// `requestSubmitted`, `approvalRequired`, `approvalEscalated`, `requestApproved`, `requestDenied`,
     /// `requestTimedOut`, `assignmentDelivered`, `assignmentExpiring14Days`,
-    /// `assignmentExpiring1Day`, `assignmentRemoved`, `assignmentExpired`, `customExtensionCallout`.
+    /// `assignmentExpiring1Day`, `assignmentRemoved`, `assignmentExpired`, `customExtensionCallout`,
+    /// `customExtensionCalloutFailed` (a loopback callout refused or not answered 2xx).
     #[serde(with = "crate::model::interned")]
     pub kind: crate::model::interned::StaticStr,
     pub access_package_id: Uuid,
@@ -132,15 +133,32 @@ pub struct Notice {
     /// What a callout would POST to the extension's endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
+    /// Why a callout failed: refused before connecting, or what the endpoint answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A callout to a loopback endpoint, waiting for the HTTP layer to send it (after the call
+/// that caused it has released the tenant), with what a failure notice names.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingCallout {
+    pub url: String,
+    pub body: Value,
+    pub custom_extension_id: Uuid,
+    pub access_package_id: Uuid,
+    pub request_id: Option<Uuid>,
+    pub assignment_id: Option<Uuid>,
 }
 
 impl Notice {
-    /// What a notice holds, from lengths at hand: the struct, its recipients, and a
-    /// callout's payload (a few ids; walked only for callouts).
+    /// What a notice holds, from lengths at hand: the struct, its recipients, a callout's
+    /// payload (a few ids; walked only for callouts) and a failed callout's reason.
     fn bytes(&self) -> usize {
         std::mem::size_of::<Notice>()
             + self.recipients.len() * std::mem::size_of::<Uuid>()
             + self.payload.as_ref().map_or(0, crate::sizes::value_bytes)
+            + self.reason.as_ref().map_or(0, String::len)
     }
 }
 
@@ -602,6 +620,7 @@ mod tests {
             recipients: vec![Uuid::nil(); recipients],
             custom_extension_id: None,
             payload: None,
+            reason: None,
         }
     }
 

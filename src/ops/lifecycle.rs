@@ -1392,6 +1392,7 @@ fn notify(
             recipients,
             custom_extension_id: None,
             payload: None,
+            reason: None,
         },
     );
 }
@@ -1443,9 +1444,19 @@ fn callout(
                 "/identityGovernance/entitlementManagement/assignmentRequests('{r}')/resume"
             )),
         });
-        // Only loopback endpoints are really called (issue decision): a test's own server.
+        // Only loopback endpoints are really called (issue decision): a test's own server. The
+        // HTTP layer checks the address again after name resolution (`http::callouts`).
         if let Some(url) = loopback_target(state, &extension) {
-            state.pending_callouts.push((url, payload.clone()));
+            state
+                .pending_callouts
+                .push(crate::model::lifecycle::PendingCallout {
+                    url,
+                    body: payload.clone(),
+                    custom_extension_id: extension,
+                    access_package_id: package,
+                    request_id: request,
+                    assignment_id: assignment,
+                });
         }
         post(
             state,
@@ -1459,10 +1470,36 @@ fn callout(
                 recipients: Vec::new(),
                 custom_extension_id: Some(extension),
                 payload: Some(payload),
+                reason: None,
             },
         );
     }
     sent
+}
+
+/// Records in the outbox that a loopback callout was not delivered, and why (refused before
+/// connecting, or what the endpoint answered), so a test can see what became of it.
+pub fn callout_failed(
+    state: &mut TenantState,
+    now: Timestamp,
+    callout: &crate::model::lifecycle::PendingCallout,
+    reason: String,
+) {
+    post(
+        state,
+        crate::model::lifecycle::Notice {
+            sequence: 0,
+            time: now,
+            kind: "customExtensionCalloutFailed",
+            access_package_id: callout.access_package_id,
+            request_id: callout.request_id,
+            assignment_id: callout.assignment_id,
+            recipients: Vec::new(),
+            custom_extension_id: Some(callout.custom_extension_id),
+            payload: None,
+            reason: Some(reason),
+        },
+    );
 }
 
 /// The `targetUrl` of an `httpRequestEndpoint` extension when it points at this machine.

@@ -7,7 +7,6 @@
 //! lets every instance and every CI machine agree without set-up. Trust it only in test
 //! processes (`SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, `NODE_EXTRA_CA_CERTS`), never system-wide.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +17,7 @@ use rcgen::{
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
@@ -262,82 +260,41 @@ pub fn ca_bundle(extra: &str) -> String {
     bundle
 }
 
-/// How long a client may take to finish its TLS handshake.
+/// How long a client may take to finish its TLS handshake (and never longer than the
+/// listener's header-read timeout, `crate::serve`).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A TLS listener for `axum::serve`. Handshakes run in their own tasks, so one slow or broken
-/// client never holds up the others; only finished connections are handed to the server.
-pub struct TlsListener {
-    local: SocketAddr,
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    acceptor_task: tokio::task::JoinHandle<()>,
-}
+/// The HTTPS listener's handshake for `crate::serve`: each runs in its connection's own task,
+/// so one slow or broken client never holds up the others; the connection cap, header-read and
+/// idle timeouts then apply after it as on the plain listener.
+#[derive(Clone)]
+pub struct TlsHandshake(TlsAcceptor);
 
-impl TlsListener {
-    pub fn new(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
-        let local = listener.local_addr()?;
-        let acceptor = TlsAcceptor::from(config);
-        let (tx, ready) = mpsc::channel(64);
-        let acceptor_task = tokio::spawn(async move {
-            loop {
-                let (tcp, peer) = match listener.accept().await {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        tracing::debug!("https accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!("TLS handshake with {peer}: {e}"),
-                        Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
-                    }
-                });
-            }
-        });
-        Ok(TlsListener {
-            local,
-            ready,
-            acceptor_task,
-        })
+impl TlsHandshake {
+    pub fn new(config: Arc<rustls::ServerConfig>) -> Self {
+        TlsHandshake(TlsAcceptor::from(config))
     }
 }
 
-impl std::fmt::Debug for TlsListener {
+impl std::fmt::Debug for TlsHandshake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsListener")
-            .field("local", &self.local)
-            .finish_non_exhaustive()
+        f.debug_struct("TlsHandshake").finish_non_exhaustive()
     }
 }
 
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.acceptor_task.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
+impl crate::serve::Handshake for TlsHandshake {
     type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            // The acceptor task never ends on its own; if it is gone the server is going
-            // down, so wait for shutdown instead of spinning.
-            None => std::future::pending().await,
+    fn handshake(
+        &self,
+        tcp: TcpStream,
+    ) -> impl std::future::Future<Output = std::io::Result<Self::Io>> + Send {
+        let accept = self.0.accept(tcp);
+        async move {
+            tokio::time::timeout(HANDSHAKE_TIMEOUT, accept)
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake"))?
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }
 

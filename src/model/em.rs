@@ -204,7 +204,7 @@ pub struct AccessPackage {
     pub modified_by: Actor,
     /// Its rendered listing item; the store clears it whenever the package is borrowed mutably.
     #[serde(skip)]
-    pub listing_json: crate::odata::page::ListingCache,
+    pub listing_json: crate::model::cache::ListingCache,
 }
 
 impl Keyed for AccessPackage {

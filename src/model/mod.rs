@@ -1,5 +1,6 @@
 //! The emulator's data: storage primitive, directory, and entitlement-management entities.
 
+pub mod cache;
 pub mod caller;
 pub mod directory;
 pub mod em;

@@ -33,29 +33,7 @@ pub trait Resource: Queryable {
     }
 }
 
-/// A listing item's JSON text per API version, rendered on first use and reused until the
-/// entity changes (the store clears it on every mutable borrow). A page of 100 packages is then
-/// 100 copies instead of 100 maps built, annotated and serialized (docs/BENCHMARK.md).
-#[derive(Debug, Clone, Default)]
-pub struct ListingCache([std::sync::OnceLock<std::sync::Arc<str>>; 2]);
-
-impl ListingCache {
-    pub fn clear(&mut self) {
-        *self = ListingCache::default();
-    }
-
-    fn get_or_render(
-        &self,
-        version: crate::model::ApiVersion,
-        render: impl FnOnce() -> Value,
-    ) -> std::sync::Arc<str> {
-        let slot = match version {
-            crate::model::ApiVersion::V1 => &self.0[0],
-            crate::model::ApiVersion::Beta => &self.0[1],
-        };
-        std::sync::Arc::clone(slot.get_or_init(|| render().to_string().into()))
-    }
-}
+pub use crate::model::cache::ListingCache;
 
 /// A listing item: the entity shaped by `$select`/`$expand`, with the `@odata.type` a listing
 /// of its type carries.

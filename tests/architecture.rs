@@ -117,6 +117,8 @@ struct Collector {
     /// The module the visitor is in (the file's, plus inline `mod x { … }` nesting).
     module: Vec<String>,
     uses: Vec<Use>,
+    /// `#[cfg(test)] mod x;` declarations: test-only modules in files of their own.
+    test_modules: Vec<Vec<String>>,
 }
 
 impl Collector {
@@ -243,6 +245,10 @@ impl<'ast> Visit<'ast> for Collector {
             self.module.push(item.ident.to_string());
             syn::visit::visit_item_mod(self, item);
             self.module.pop();
+        } else if item.content.is_none() && test_only {
+            let mut path = self.module.clone();
+            path.push(item.ident.to_string());
+            self.test_modules.push(path);
         }
     }
 }
@@ -257,10 +263,30 @@ fn every_use_respects_the_layers() {
     let mut unclassified = BTreeSet::new();
     let mut seen_known = BTreeSet::new();
     let mut uses_seen = 0;
-    for file in &files {
-        let text = std::fs::read_to_string(file).unwrap();
-        let ast = syn::parse_file(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let parsed: Vec<(PathBuf, syn::File)> = files
+        .iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            let ast = syn::parse_file(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            (file.clone(), ast)
+        })
+        .collect();
+    // Files that are `#[cfg(test)] mod x;` somewhere are test code, like inline test modules.
+    let mut test_only: Vec<Vec<String>> = Vec::new();
+    for (file, ast) in &parsed {
+        let mut c = Collector {
+            module: module_of(&src, file),
+            uses: Vec::new(),
+            test_modules: Vec::new(),
+        };
+        c.visit_file(ast);
+        test_only.extend(c.test_modules);
+    }
+    for (file, ast) in &parsed {
         let module = module_of(&src, file);
+        if test_only.iter().any(|t| module.starts_with(t)) {
+            continue;
+        }
         let from = module.first().cloned().unwrap_or_else(|| "lib".into());
         if layer(&from).is_none() {
             unclassified.insert(from.clone());
@@ -269,8 +295,9 @@ fn every_use_respects_the_layers() {
         let mut c = Collector {
             module: module.clone(),
             uses: Vec::new(),
+            test_modules: Vec::new(),
         };
-        c.visit_file(&ast);
+        c.visit_file(ast);
         let rel = file.strip_prefix(src.parent().unwrap()).unwrap();
         let rel = rel.to_string_lossy().replace('\\', "/");
         for u in c.uses {
@@ -330,11 +357,14 @@ fn the_scanner_sees_every_kind_of_path() {
         use super::super::http::envelope;
         fn f() { let _ = crate::ops::lifecycle::submit(); format!("{}", crate::authz::x()); }
         mod tests { use super::*; }
+        #[cfg(test)]
+        mod unit_tests;
     "#;
     let ast = syn::parse_file(text).unwrap();
     let mut c = Collector {
         module: vec!["model".into(), "em".into()],
         uses: Vec::new(),
+        test_modules: Vec::new(),
     };
     c.visit_file(&ast);
     let targets: BTreeSet<String> = c.uses.iter().map(|u| u.target.join("::")).collect();
@@ -349,6 +379,7 @@ fn the_scanner_sees_every_kind_of_path() {
     ] {
         assert!(targets.contains(want), "{want} not in {targets:?}");
     }
+    assert_eq!(c.test_modules, [vec!["model", "em", "unit_tests"]]);
     assert!(!allowed("odata", "authz") && !allowed("ops", "http") && allowed("http", "ops"));
 }
 

@@ -1,6 +1,5 @@
 //! Approvals: reading them and deciding a stage.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// An approval (id = request id) the caller may see: an approver of one of its stages, or an

@@ -1,6 +1,5 @@
 //! Who a policy admits, the answers and schedules a request must carry, and the approval stages and approvers it meets.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// A request body, read.

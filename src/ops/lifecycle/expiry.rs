@@ -1,6 +1,5 @@
 //! Deliveries the configured outcome holds, the reads that release them, and assignments ending by expiry or removal.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// Whether the configured outcome still holds this addition in `delivering` now.

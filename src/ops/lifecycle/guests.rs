@@ -1,6 +1,5 @@
 //! Governed guests: blocked, then deleted, when their last assignment ends; restored by new access.
 
-#[allow(unused_imports)]
 use super::*;
 
 // ---- governed guests ----

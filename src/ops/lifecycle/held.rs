@@ -1,6 +1,5 @@
 //! What access is held: additional access across incompatible packages, and the resource roles assignments give.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// `assignments/additionalAccess(accessPackageId=…,incompatibleAccessPackageId=…)`: assignments

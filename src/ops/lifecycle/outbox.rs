@@ -1,6 +1,5 @@
 //! The outbox: notifications, custom-extension callouts (and resuming a request that waits for one), near-expiry notices.
 
-#[allow(unused_imports)]
 use super::*;
 
 // ---- the outbox ----

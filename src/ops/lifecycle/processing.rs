@@ -1,6 +1,5 @@
 //! Processing what is due: accepted requests through approval to delivery, reprocessing, and the next deadline.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// Runs everything that is due at `now`, in a fixed order: new requests (to approval or

@@ -1,6 +1,5 @@
 //! Reading requests and assignments as the caller may see them, and what an end user may request.
 
-#[allow(unused_imports)]
 use super::*;
 
 // ---- reading ----

@@ -1,6 +1,5 @@
 //! The lifecycle's refusals: one table of each refusal's status, code and message.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// The lifecycle's refusals, each with its status, code and message (issue decision: one table).

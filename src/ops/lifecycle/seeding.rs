@@ -1,6 +1,5 @@
 //! Assignments and requests that fixtures declare, placed as if they had happened.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// An assignment a fixture declares.

@@ -1,6 +1,5 @@
 //! Subjects (`accessPackageSubject`): reading one and setting its lifecycle.
 
-#[allow(unused_imports)]
 use super::*;
 
 // ---- subjects ----

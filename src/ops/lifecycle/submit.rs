@@ -1,6 +1,5 @@
 //! Submitting a request (`POST assignmentRequests`): its checks, in Graph's order, and the request it creates.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// Creates a request (`POST assignmentRequests`), answering as Graph does: submitted/Accepted.

@@ -1,6 +1,5 @@
 //! Cancelling and deleting requests.
 
-#[allow(unused_imports)]
 use super::*;
 
 // ---- writing ----

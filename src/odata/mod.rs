@@ -158,7 +158,8 @@ impl Query {
         let mut q = Query::default();
         let Some(raw) = raw else { return Ok(q) };
         let mut carried = Vec::new();
-        let mut seen: Vec<&'static str> = Vec::new();
+        // One bit per `SYSTEM_OPTIONS` entry: no allocation on the request path.
+        let mut seen: u16 = 0;
         for piece in raw.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = form_urlencoded::parse(piece.as_bytes())
                 .next()
@@ -168,14 +169,15 @@ impl Query {
             if name != "skiptoken" {
                 carried.push(piece);
             }
-            if let Some(option) = SYSTEM_OPTIONS.iter().find(|o| **o == name) {
+            if let Some(at) = SYSTEM_OPTIONS.iter().position(|o| *o == name) {
                 // ASP.NET OData takes each system query option once.
-                if seen.contains(option) {
+                if seen & (1 << at) != 0 {
+                    let option = SYSTEM_OPTIONS[at];
                     return Err(bad(format!(
                         "Query option '${option}' was specified more than once, but it must be specified at most once."
                     )));
                 }
-                seen.push(option);
+                seen |= 1 << at;
             } else if dollar {
                 // An unknown `$` option is refused; names without `$` are custom parameters.
                 return Err(bad(format!(
